@@ -1,0 +1,403 @@
+/* gateway.c - the shared HTTP front (see gateway.h). */
+#include "gateway.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ids.h"
+#include "log.h"
+
+typedef struct gw_waiter gw_waiter;
+
+struct gateway {
+    service *svc;
+    struct evhttp *http;
+    store *sub;
+    const gw_route *routes;
+    void *ctx;
+    char secret[256];
+    size_t body_limit;
+    char channel_prefix[ORDERS_PREFIX_MAX + 16];
+    int inflight;
+    int stopping;
+    gw_waiter *waiters;
+    metric *m_requests, *m_errors, *m_wakeups;
+};
+
+/* A waiting long-poll. */
+struct gw_waiter {
+    gw_req *r;
+    char op[24];
+    char holder[IDS_MAX + 1];
+    char field[24];
+    struct event *timer;
+    int querying; /* a query is in flight */
+    int dirty;    /* woken while querying: query again */
+    int expired;  /* the wait is over: answer whatever comes */
+    gw_waiter *next;
+};
+
+service *gateway_service(const gateway *gw)
+{
+    return gw->svc;
+}
+
+static void gw_req_free(gw_req *r)
+{
+    r->gw->inflight--;
+    json_decref(r->body);
+    free(r);
+}
+
+void gw_req_reply_json(gw_req *r, int code, json_t *body)
+{
+    http_reply_json(r->req, code, body);
+    gw_req_free(r);
+}
+
+void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    metric_add(r->gw->m_errors, 1);
+    http_reply_error(r->req, code, ecode, "%s", msg);
+    gw_req_free(r);
+}
+
+int gw_req_authorize(gw_req *r, auth_role role, const char *id)
+{
+    if (http_authorize(r->req, &r->who, role, id) == 0)
+        return 0;
+    metric_add(r->gw->m_errors, 1);
+    gw_req_free(r);
+    return -1;
+}
+
+/* ---- state machine calls ---- */
+
+typedef struct gw_call {
+    gw_req *r;
+    gw_done_fn *done;
+} gw_call;
+
+static const char *gw_order_id(const gw_req *r)
+{
+    return r->path.n >= 3 ? r->path.seg[2] : "";
+}
+
+static void gw_on_call(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    gw_call *c = ctx;
+    gw_req *r = c->r;
+    gw_done_fn *done = c->done;
+    free(c);
+    const char *status = orders_status(reply);
+    if (!status) {
+        log_event(LOG_WARN, "state_machine_call_failed", "{s:s}", "error",
+                  err                   ? err
+                  : reply && reply->str ? reply->str
+                                        : "bad reply");
+        gw_req_reply_error(r, 503, "unavailable", "the order store is not reachable; retry");
+        return;
+    }
+    if (strcmp(status, "err") == 0) {
+        const char *w = orders_field(reply, 1), *state = orders_field(reply, 2);
+        int code = orders_http_status(w);
+        if (code == 404)
+            gw_req_reply_error(r, 404, "not_found", "no such order or resource");
+        else if (code == 403)
+            gw_req_reply_error(r, 403, "forbidden", "this order is not yours");
+        else if (strcmp(w, "wrong_code") == 0)
+            gw_req_reply_error(r, 409, "wrong_handover_code",
+                               "the handover code is wrong; %s tries left", state);
+        else if (code == 429)
+            gw_req_reply_error(r, 429, "too_many_wrong_codes",
+                               "too many wrong handover codes; report the delivery as failed");
+        else
+            gw_req_reply_error(r, 409, "state_conflict", "not allowed while the order is %s",
+                               *state ? state : "in its current state");
+        return;
+    }
+    if (done) {
+        done(r, reply);
+        return;
+    }
+    gw_req_reply_json(
+        r, 200,
+        json_pack("{s:s, s:s}", "order_id", gw_order_id(r), "state", orders_field(reply, 1)));
+}
+
+void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, gw_done_fn *done)
+{
+    gw_call *c = malloc(sizeof(*c));
+    *c = (gw_call){r, done};
+    orders_call(r->gw->svc->orders, gw_on_call, c, op, argc, argv);
+}
+
+/* ---- long-poll ---- */
+
+static void gw_waiter_unlink(gateway *gw, gw_waiter *w)
+{
+    for (gw_waiter **p = &gw->waiters; *p; p = &(*p)->next) {
+        if (*p == w) {
+            *p = w->next;
+            break;
+        }
+    }
+    event_free(w->timer);
+    free(w);
+}
+
+static void gw_waiter_query(gw_waiter *w);
+
+static void gw_on_poll_reply(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)err;
+    gw_waiter *w = ctx;
+    gateway *gw = w->r->gw;
+    w->querying = 0;
+    const char *status = orders_status(reply);
+    if (!status || strcmp(status, "ok") != 0) {
+        gw_req_reply_error(w->r, 503, "unavailable", "the order store is not reachable; retry");
+        gw_waiter_unlink(gw, w);
+        return;
+    }
+    const char *list = orders_field(reply, 1);
+    int empty = strcmp(list, "[]") == 0;
+    if (!empty || w->expired || gw->stopping) {
+        json_t *arr = json_loads(list, 0, NULL);
+        if (!json_is_array(arr)) {
+            json_decref(arr);
+            arr = json_array();
+        }
+        gw_req_reply_json(w->r, 200, json_pack("{s:o}", w->field, arr));
+        gw_waiter_unlink(gw, w);
+        return;
+    }
+    if (w->dirty)
+        gw_waiter_query(w);
+}
+
+static void gw_waiter_query(gw_waiter *w)
+{
+    if (w->querying) {
+        w->dirty = 1;
+        return;
+    }
+    w->querying = 1;
+    w->dirty = 0;
+    const char *argv[] = {w->holder};
+    orders_call(w->r->gw->svc->orders, gw_on_poll_reply, w, w->op, 1, argv);
+}
+
+static void gw_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gw_waiter *w = arg;
+    w->expired = 1;
+    gw_waiter_query(w);
+}
+
+void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *field, int wait_s)
+{
+    gateway *gw = r->gw;
+    gw_waiter *w = calloc(1, sizeof(*w));
+    w->r = r;
+    snprintf(w->op, sizeof(w->op), "%s", op);
+    snprintf(w->holder, sizeof(w->holder), "%s", holder);
+    snprintf(w->field, sizeof(w->field), "%s", field);
+    w->expired = wait_s <= 0 || gw->stopping;
+    w->timer = evtimer_new(gw->svc->base, gw_on_waiter_timeout, w);
+    struct timeval tv = {wait_s, 0};
+    evtimer_add(w->timer, &tv);
+    /* registered before the first query, so a notice that lands while the
+     * query is in flight triggers another one instead of being missed */
+    w->next = gw->waiters;
+    gw->waiters = w;
+    gw_waiter_query(w);
+}
+
+static void gw_on_notify(const char *channel, const char *payload, size_t len, void *ctx)
+{
+    (void)payload;
+    (void)len;
+    gateway *gw = ctx;
+    size_t plen = strlen(gw->channel_prefix);
+    if (strncmp(channel, gw->channel_prefix, plen) != 0)
+        return;
+    const char *holder = channel + plen;
+    metric_add(gw->m_wakeups, 1);
+    for (gw_waiter *w = gw->waiters; w; w = w->next)
+        if (strcmp(w->holder, holder) == 0)
+            gw_waiter_query(w);
+}
+
+/* ---- dispatch ---- */
+
+static int gw_match(const char *pattern, const http_path *p)
+{
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", pattern);
+    int i = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok;
+         tok = strtok_r(NULL, "/", &save), i++) {
+        if (i >= p->n)
+            return 0;
+        if (strcmp(tok, "*") != 0 && strcmp(tok, p->seg[i]) != 0)
+            return 0;
+        if (strcmp(tok, "*") == 0 && !ids_valid(p->seg[i], strlen(p->seg[i])))
+            return -1;
+    }
+    return i == p->n ? 1 : 0;
+}
+
+static void gw_on_request(struct evhttp_request *req, void *arg)
+{
+    gateway *gw = arg;
+    metric_add(gw->m_requests, 1);
+    gw_req tmp = {0};
+    if (http_path_parse(req, &tmp.path)) {
+        metric_add(gw->m_errors, 1);
+        http_reply_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    const gw_route *route = NULL;
+    int path_known = 0, bad_id = 0;
+    for (const gw_route *rt = gw->routes; rt->pattern; rt++) {
+        int m = gw_match(rt->pattern, &tmp.path);
+        bad_id |= m < 0;
+        if (m > 0) {
+            path_known = 1;
+            if (rt->method == method) {
+                route = rt;
+                break;
+            }
+        }
+    }
+    if (!route) {
+        metric_add(gw->m_errors, 1);
+        if (path_known)
+            http_reply_error(req, 405, "method_not_allowed", "method not allowed here");
+        else if (bad_id)
+            http_reply_error(req, 400, "bad_id", "ids are 1-64 chars of [A-Za-z0-9._:-]");
+        else
+            http_reply_error(req, 404, "not_found", "no such endpoint");
+        return;
+    }
+    if (gw->stopping) {
+        http_reply_error(req, 503, "shutting_down", "this instance is shutting down; retry");
+        return;
+    }
+    if (http_authenticate(req, gw->secret, &tmp.who)) {
+        metric_add(gw->m_errors, 1);
+        return;
+    }
+    json_t *body = NULL;
+    size_t blen = evbuffer_get_length(evhttp_request_get_input_buffer(req));
+    if (route->body == GW_BODY || (route->body == GW_OPTIONAL_BODY && blen > 0)) {
+        body = http_read_json(req, gw->body_limit);
+        if (!body) {
+            metric_add(gw->m_errors, 1);
+            return;
+        }
+    }
+    gw_req *r = malloc(sizeof(*r));
+    *r = tmp;
+    r->gw = gw;
+    r->req = req;
+    r->body = body;
+    r->ctx = gw->ctx;
+    gw->inflight++;
+    route->fn(r);
+}
+
+gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
+                     char *err, size_t errlen)
+{
+    gateway *gw = calloc(1, sizeof(*gw));
+    gw->svc = svc;
+    gw->routes = routes;
+    gw->ctx = ctx;
+    const char *secret = config_str(svc->cfg, "TOKEN_SECRET", NULL);
+    if (!secret || strlen(secret) < 16 || strlen(secret) >= sizeof(gw->secret)) {
+        snprintf(err, errlen,
+                 "RXD_TOKEN_SECRET must be set to 16-255 characters shared by "
+                 "every service");
+        free(gw);
+        return NULL;
+    }
+    snprintf(gw->secret, sizeof(gw->secret), "%s", secret);
+    gw->body_limit = (size_t)service_int(svc, "BODY_LIMIT", 64 * 1024);
+    int port = (int)service_int(svc, "HTTP_PORT", 8080);
+    int timeout = (int)service_int(svc, "HTTP_TIMEOUT_S", 45);
+    gw->http = http_listen(svc->base, config_str(svc->cfg, "HTTP_ADDR", "127.0.0.1"), port,
+                           gw->body_limit, timeout, NULL, err, errlen);
+    if (!gw->http) {
+        free(gw);
+        return NULL;
+    }
+    evhttp_set_gencb(gw->http, gw_on_request, gw);
+    gw->sub = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
+                        (int)svc->redis_timeout_ms, err, errlen);
+    if (!gw->sub) {
+        evhttp_free(gw->http);
+        free(gw);
+        return NULL;
+    }
+    snprintf(gw->channel_prefix, sizeof(gw->channel_prefix),
+             "%snotify:%s:", orders_prefix(svc->orders), notify_kind);
+    char pattern[sizeof(gw->channel_prefix) + 2];
+    snprintf(pattern, sizeof(pattern), "%s*", gw->channel_prefix);
+    store_psubscribe(gw->sub, pattern, gw_on_notify, gw);
+    gw->m_requests = metrics_counter(svc->metrics, "http_requests_total", NULL, "HTTP requests");
+    gw->m_errors = metrics_counter(svc->metrics, "http_errors_total", NULL,
+                                   "HTTP requests answered with an error");
+    gw->m_wakeups = metrics_counter(svc->metrics, "longpoll_wakeups_total", NULL,
+                                    "notifications that woke long-polls");
+    return gw;
+}
+
+void gateway_stop(gateway *gw)
+{
+    gw->stopping = 1;
+    for (gw_waiter *w = gw->waiters; w; w = w->next) {
+        w->expired = 1;
+        gw_waiter_query(w);
+    }
+}
+
+int gateway_inflight(const gateway *gw)
+{
+    return gw->inflight;
+}
+
+int gateway_ready(const gateway *gw)
+{
+    return store_connected(gw->sub);
+}
+
+void gateway_free(gateway *gw)
+{
+    if (!gw)
+        return;
+    while (gw->waiters) {
+        gw_waiter *w = gw->waiters;
+        gw->waiters = w->next;
+        event_free(w->timer);
+        json_decref(w->r->body);
+        free(w->r);
+        free(w);
+    }
+    evhttp_free(gw->http);
+    store_free(gw->sub);
+    free(gw);
+}

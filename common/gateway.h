@@ -1,0 +1,68 @@
+/* gateway.h - the HTTP front shared by pharmacy-gw and courier-gw: a route
+ * table over evhttp, the token check of every request, JSON bodies, calls
+ * into the state machine mapped to HTTP statuses, and long-polls woken by
+ * Redis pub/sub the moment something arrives for their holder. */
+#ifndef RXD_GATEWAY_H
+#define RXD_GATEWAY_H
+
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "auth.h"
+#include "http.h"
+#include "service.h"
+
+typedef struct gateway gateway;
+
+/* One request in flight. Freed by the gw_req_reply_* call that answers it. */
+typedef struct gw_req {
+    gateway *gw;
+    struct evhttp_request *req;
+    auth_claims who;
+    http_path path;
+    json_t *body; /* NULL for a request without a body */
+    void *ctx;    /* gateway_new's ctx */
+} gw_req;
+
+typedef void gw_handler(gw_req *r);
+
+enum { GW_NO_BODY = 0, GW_BODY = 1, GW_OPTIONAL_BODY = 2 };
+
+typedef struct gw_route {
+    enum evhttp_cmd_type method;
+    const char *pattern; /* e.g. "v1/orders/<*>/accept": a "*" matches one id segment */
+    gw_handler *fn;
+    int body;
+} gw_route;
+
+/* notify_kind: "ph" or "co" (the state machine's notify:<kind>:<id>
+ * channels). routes ends with an entry whose pattern is NULL. */
+gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
+                     char *err, size_t errlen);
+void gateway_free(gateway *gw);
+/* Requests being answered or long-polls waiting. */
+int gateway_inflight(const gateway *gw);
+/* Stops accepting: answers waiting long-polls now. */
+void gateway_stop(gateway *gw);
+int gateway_ready(const gateway *gw);
+service *gateway_service(const gateway *gw);
+
+void gw_req_reply_json(gw_req *r, int code, json_t *body);
+void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* 0 when the token's holder may act for (role, id); else replies 403. */
+int gw_req_authorize(gw_req *r, auth_role role, const char *id);
+
+/* Runs a state-machine operation. A failed call answers 503, an "err"
+ * reply answers its mapped status (404/403/409/429); otherwise done(r, reply)
+ * answers (NULL: {"order_id":..,"state":..} from the path's order id and
+ * the reply's second field). */
+typedef void gw_done_fn(gw_req *r, redisReply *reply);
+void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, gw_done_fn *done);
+
+/* Long-poll: answers {"<field>": [...]} from operation op(holder) as soon as
+ * it is non-empty, or after wait_s seconds with what there is. */
+void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *field, int wait_s);
+
+#endif

@@ -1,0 +1,66 @@
+/* http.h - what every HTTP front of rxdispatch shares on top of evhttp:
+ * JSON replies and errors in the SPEC section 6 shape, bearer-token checks,
+ * bounded JSON bodies, path and query parsing, and the admin port
+ * (/healthz, /readyz, /metrics). */
+#ifndef RXD_HTTP_H
+#define RXD_HTTP_H
+
+#include <stddef.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+
+#include "auth.h"
+#include "metrics.h"
+
+#define HTTP_MAX_SEGS 8
+#define HTTP_SEG_MAX 128
+
+typedef struct http_path {
+    int n;
+    char seg[HTTP_MAX_SEGS][HTTP_SEG_MAX + 1];
+} http_path;
+
+/* Binds evhttp to 127.0.0.1 or addr:port (port 0 picks one). body_limit
+ * bounds request bodies (413 with a JSON error up to 4x the limit; beyond
+ * that evhttp itself answers 413). timeout_s bounds slow clients. */
+struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
+                           int timeout_s, int *bound_port, char *err, size_t errlen);
+
+/* Splits the request path into decoded segments. -1 when it has too many or
+ * too long segments (the caller answers 404). */
+int http_path_parse(struct evhttp_request *req, http_path *p);
+
+/* Replies with body (reference stolen) and code. */
+void http_reply_json(struct evhttp_request *req, int code, json_t *body);
+/* {"error":{"code":ecode,"message":...}} */
+void http_reply_error(struct evhttp_request *req, int code, const char *ecode, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Checks the bearer token. On success fills claims and returns 0; otherwise
+ * replies 401 and returns -1. */
+int http_authenticate(struct evhttp_request *req, const char *secret, auth_claims *claims);
+/* 0 when claims are of `role` with id `id` (id NULL: any id of that role);
+ * else replies 403 and returns -1. */
+int http_authorize(struct evhttp_request *req, const auth_claims *claims, auth_role role,
+                   const char *id);
+
+/* Reads the body as a JSON object: 415 for a content type other than
+ * application/json, 413 over body_limit, 400 for malformed JSON or a non-object
+ * (with the parser's message). Returns the object or NULL after replying. */
+json_t *http_read_json(struct evhttp_request *req, size_t body_limit);
+
+/* Integer query parameter within [min,max]; -1 when malformed (the caller
+ * answers 400). */
+int http_query_int(struct evhttp_request *req, const char *name, long def, long min, long max,
+                   long *out);
+
+/* Admin endpoints: /healthz (alive), /readyz (ready_fn says Kafka and Redis
+ * are reachable; 503 otherwise), /metrics (Prometheus text). */
+typedef int http_ready_fn(void *ctx, const char **why);
+typedef struct http_admin http_admin;
+http_admin *http_admin_new(struct event_base *base, int port, metrics *m, http_ready_fn *ready,
+                           void *ctx, int *bound_port, char *err, size_t errlen);
+void http_admin_free(http_admin *a);
+
+#endif

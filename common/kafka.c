@@ -1,0 +1,927 @@
+/* kafka.c - librdkafka consumer and producer driven by a libevent loop.
+ *
+ * Owns the rd_kafka_t handles, the IO-event pipe that wakes the loop when the
+ * consumer queue becomes non-empty, the per-partition bookkeeping of handed-out
+ * offsets (so only a contiguous prefix of finished messages is ever stored),
+ * and the producer's delivery-report timer.
+ *
+ * Threading: every librdkafka callback we register (rebalance, error, stats,
+ * log, delivery report) is served by rd_kafka_consumer_poll()/rd_kafka_poll()
+ * on the loop thread, so no locking is needed here.
+ *
+ * Readiness: a handle is ready while it believes a broker is reachable. That
+ * belief is set by anything that proves the broker answered (an assignment, a
+ * consumed message, a successful delivery, or a statistics report listing a
+ * broker in state UP) and cleared by the _ALL_BROKERS_DOWN error or a
+ * statistics report with no broker UP. Statistics are emitted every
+ * statistics.interval.ms (default here 3000), so an idle handle also notices
+ * recovery without any blocking metadata request on the loop. */
+#include "kafka.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "log.h"
+
+#define KAFKA_BATCH_MAX 500        /* messages handed out per wakeup */
+#define KAFKA_SAFETY_POLL_MS 200   /* consumer poll even without a wakeup */
+#define KAFKA_DR_POLL_MS 50        /* producer delivery-report poll */
+#define KAFKA_QUEUE_FULL_RETRIES 3 /* polls before kafka_produce gives up */
+#define KAFKA_QUEUE_FULL_WAIT_MS 10
+
+/* ---- shared helpers ---------------------------------------------------- */
+
+static void kafka_errf(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    if (!err || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int kafka_conf_set(rd_kafka_conf_t *conf, const char *name, const char *value, char *err,
+                          size_t errlen)
+{
+    char errstr[512];
+    if (rd_kafka_conf_set(conf, name, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        kafka_errf(err, errlen, "kafka: cannot set %s=%s: %s", name, value, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct kafka_apply_ctx {
+    rd_kafka_conf_t *conf;
+    char *err;
+    size_t errlen;
+} kafka_apply_ctx;
+
+static int kafka_apply_one(const char *prop, const char *value, void *ctx)
+{
+    kafka_apply_ctx *ac = ctx;
+    char errstr[512];
+    if (rd_kafka_conf_set(ac->conf, prop, value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+        kafka_errf(ac->err, ac->errlen,
+                   "kafka: pass-through property %s is rejected by librdkafka (%s); fix or "
+                   "unset the RXD_KAFKA_/--kafka- setting that carries it",
+                   prop, errstr);
+        return -1;
+    }
+    return 0;
+}
+
+int kafka_conf_apply(rd_kafka_conf_t *conf, const config *cfg, char *err, size_t errlen)
+{
+    const char *brokers = config_str(cfg, "KAFKA_BROKERS", "127.0.0.1:9092");
+    kafka_apply_ctx ac = {conf, err, errlen};
+
+    if (!brokers || !*brokers) {
+        kafka_errf(err, errlen, "kafka: RXD_KAFKA_BROKERS is empty; set it to host:port[,...]");
+        return -1;
+    }
+    if (kafka_conf_set(conf, "bootstrap.servers", brokers, err, errlen) != 0)
+        return -1;
+    return config_each_kafka(cfg, kafka_apply_one, &ac) != 0 ? -1 : 0;
+}
+
+/* Maps a syslog level from librdkafka to ours. */
+static enum log_level kafka_log_level(int level)
+{
+    if (level <= 3)
+        return LOG_ERROR;
+    if (level == 4)
+        return LOG_WARN;
+    if (level <= 6)
+        return LOG_INFO;
+    return LOG_DEBUG;
+}
+
+static void kafka_on_log(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+    log_event(kafka_log_level(level), "kafka_log", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk),
+              "facility", fac, "message", buf);
+}
+
+/* Returns 1 if the statistics JSON lists at least one broker in state UP,
+ * 0 if none, -1 if it cannot be read. */
+static int kafka_stats_broker_up(const char *json, size_t len)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb(json, len, 0, &jerr);
+    json_t *brokers, *b;
+    const char *name;
+    int up = 0;
+
+    if (!root)
+        return -1;
+    brokers = json_object_get(root, "brokers");
+    if (!json_is_object(brokers)) {
+        json_decref(root);
+        return -1;
+    }
+    json_object_foreach(brokers, name, b)
+    {
+        const char *state = json_string_value(json_object_get(b, "state"));
+        if (state && strcmp(state, "UP") == 0)
+            up = 1;
+    }
+    json_decref(root);
+    return up;
+}
+
+typedef const char *const kafka_kv[2];
+
+/* Sets defaults an operator may override, the operator's settings, then the
+ * settings this file relies on (fixed). */
+static rd_kafka_conf_t *kafka_conf_build(const config *cfg, void *opaque, kafka_kv *defaults,
+                                         size_t ndefaults, kafka_kv *fixed, size_t nfixed,
+                                         char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    size_t i;
+
+    if (kafka_conf_set(conf, "statistics.interval.ms", "3000", err, errlen) != 0)
+        goto fail;
+    for (i = 0; i < ndefaults; i++)
+        if (kafka_conf_set(conf, defaults[i][0], defaults[i][1], err, errlen) != 0)
+            goto fail;
+    if (kafka_conf_apply(conf, cfg, err, errlen) != 0)
+        goto fail;
+    /* Logs are served by our poll calls, on the loop thread. */
+    if (kafka_conf_set(conf, "log.queue", "true", err, errlen) != 0)
+        goto fail;
+    for (i = 0; i < nfixed; i++)
+        if (kafka_conf_set(conf, fixed[i][0], fixed[i][1], err, errlen) != 0)
+            goto fail;
+    rd_kafka_conf_set_opaque(conf, opaque);
+    rd_kafka_conf_set_log_cb(conf, kafka_on_log);
+    return conf;
+fail:
+    rd_kafka_conf_destroy(conf);
+    return NULL;
+}
+
+/* ---- consumer ---------------------------------------------------------- */
+
+/* One handed-out offset of a partition, kept sorted by offset. */
+typedef struct kafka_slot {
+    int64_t offset;
+    int done;
+} kafka_slot;
+
+/* Bookkeeping for one assigned partition. gen tells a message handed out
+ * under this assignment from one handed out under an earlier one. */
+typedef struct kafka_part {
+    char *topic;
+    int32_t partition;
+    uint64_t gen;
+    kafka_slot *slots;
+    size_t n, cap;
+} kafka_part;
+
+/* What the service holds: kafka_msg first, so the pointer converts back. */
+typedef struct kafka_held {
+    kafka_msg msg;
+    uint64_t gen;
+} kafka_held;
+
+struct kafka_consumer {
+    rd_kafka_t *rk;
+    rd_kafka_queue_t *queue;
+    struct event *wake_ev;   /* readable pipe: the consumer queue got work */
+    struct event *safety_ev; /* periodic poll: the IO event is edge-like */
+    int pipe_rd, pipe_wr;
+    kafka_msg_cb *on_msg;
+    void *ctx;
+    kafka_part *parts;
+    size_t nparts, capparts;
+    uint64_t next_gen;
+    int inflight;
+    int paused;
+    int broker_up;
+};
+
+static kafka_part *kafka_part_find(kafka_consumer *kc, const char *topic, int32_t partition)
+{
+    for (size_t i = 0; i < kc->nparts; i++) {
+        kafka_part *p = &kc->parts[i];
+        if (p->partition == partition && strcmp(p->topic, topic) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+static kafka_part *kafka_part_track(kafka_consumer *kc, const char *topic, int32_t partition)
+{
+    kafka_part *p = kafka_part_find(kc, topic, partition);
+    if (p)
+        return p;
+    if (kc->nparts == kc->capparts) {
+        size_t cap = kc->capparts ? kc->capparts * 2 : 16;
+        kafka_part *np = realloc(kc->parts, cap * sizeof(*np));
+        if (!np)
+            return NULL;
+        kc->parts = np;
+        kc->capparts = cap;
+    }
+    p = &kc->parts[kc->nparts];
+    memset(p, 0, sizeof(*p));
+    p->topic = strdup(topic);
+    if (!p->topic)
+        return NULL;
+    p->partition = partition;
+    p->gen = ++kc->next_gen;
+    kc->nparts++;
+    return p;
+}
+
+static void kafka_part_untrack(kafka_consumer *kc, const char *topic, int32_t partition)
+{
+    kafka_part *p = kafka_part_find(kc, topic, partition);
+    if (!p)
+        return;
+    free(p->topic);
+    free(p->slots);
+    *p = kc->parts[--kc->nparts];
+}
+
+static void kafka_part_untrack_all(kafka_consumer *kc)
+{
+    for (size_t i = 0; i < kc->nparts; i++) {
+        free(kc->parts[i].topic);
+        free(kc->parts[i].slots);
+    }
+    kc->nparts = 0;
+}
+
+/* Index of the first slot with offset >= off. */
+static size_t kafka_part_lower_bound(const kafka_part *p, int64_t off)
+{
+    size_t lo = 0, hi = p->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (p->slots[mid].offset < off)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int kafka_part_add(kafka_part *p, int64_t off)
+{
+    size_t at;
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        kafka_slot *ns = realloc(p->slots, cap * sizeof(*ns));
+        if (!ns)
+            return -1;
+        p->slots = ns;
+        p->cap = cap;
+    }
+    /* Offsets normally arrive ascending: append. A replay after a seek or
+     * offset reset lands in order too. */
+    at = (p->n == 0 || p->slots[p->n - 1].offset < off) ? p->n : kafka_part_lower_bound(p, off);
+    memmove(&p->slots[at + 1], &p->slots[at], (p->n - at) * sizeof(*p->slots));
+    p->slots[at].offset = off;
+    p->slots[at].done = 0;
+    p->n++;
+    return 0;
+}
+
+/* Marks off done; returns the offset to store (highest of the finished
+ * contiguous prefix, plus one) or -1 when the prefix did not move. */
+static int64_t kafka_part_finish(kafka_part *p, int64_t off)
+{
+    size_t i = kafka_part_lower_bound(p, off), k = 0;
+    int64_t last = -1;
+
+    while (i < p->n && p->slots[i].offset == off && p->slots[i].done)
+        i++;
+    if (i >= p->n || p->slots[i].offset != off)
+        return -1;
+    p->slots[i].done = 1;
+    while (k < p->n && p->slots[k].done)
+        last = p->slots[k++].offset;
+    if (k == 0)
+        return -1;
+    memmove(p->slots, &p->slots[k], (p->n - k) * sizeof(*p->slots));
+    p->n -= k;
+    return last + 1;
+}
+
+static void kafka_consumer_store(kafka_consumer *kc, const char *topic, int32_t partition,
+                                 int64_t next)
+{
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+    rd_kafka_resp_err_t err;
+
+    rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
+    err = rd_kafka_offsets_store(kc->rk, l);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        err = l->elems[0].err;
+    if (err)
+        log_event(LOG_WARN, "kafka_offset_store_failed", "{s:s, s:i, s:I, s:s}", "topic", topic,
+                  "partition", (int)partition, "offset", (json_int_t)next, "error",
+                  rd_kafka_err2str(err));
+    rd_kafka_topic_partition_list_destroy(l);
+}
+
+void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg)
+{
+    kafka_held *h = (kafka_held *)msg;
+    kafka_part *p;
+    int64_t next;
+
+    if (!msg)
+        return;
+    p = kafka_part_find(kc, msg->topic, msg->partition);
+    /* A partition revoked (or revoked and re-assigned) since the hand-out is
+     * no longer ours to commit: its new owner will process it again. */
+    if (p && p->gen == h->gen) {
+        next = kafka_part_finish(p, msg->offset);
+        if (next >= 0)
+            kafka_consumer_store(kc, msg->topic, msg->partition, next);
+    }
+    rd_kafka_message_destroy(msg->rkm);
+    free(h);
+    kc->inflight--;
+}
+
+static void kafka_consumer_log_parts(const char *event, const char *protocol,
+                                     const rd_kafka_topic_partition_list_t *parts)
+{
+    json_t *arr = json_array();
+    for (int i = 0; i < parts->cnt; i++)
+        json_array_append_new(arr, json_pack("{s:s, s:i}", "topic", parts->elems[i].topic,
+                                             "partition", (int)parts->elems[i].partition));
+    log_event(LOG_INFO, event, "{s:s, s:o}", "protocol", protocol, "partitions", arr);
+}
+
+static void kafka_consumer_assign(kafka_consumer *kc, rd_kafka_topic_partition_list_t *parts,
+                                  int cooperative)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (!cooperative)
+        kafka_part_untrack_all(kc);
+    for (int i = 0; i < parts->cnt; i++) {
+        /* A fresh generation: messages handed out before are not counted. */
+        kafka_part_untrack(kc, parts->elems[i].topic, parts->elems[i].partition);
+        if (!kafka_part_track(kc, parts->elems[i].topic, parts->elems[i].partition))
+            log_event(LOG_ERROR, "kafka_out_of_memory", NULL);
+    }
+    if (cooperative)
+        error = rd_kafka_incremental_assign(kc->rk, parts);
+    else
+        err = rd_kafka_assign(kc->rk, parts);
+    if (error) {
+        log_event(LOG_ERROR, "kafka_assign_failed", "{s:s}", "error", rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        log_event(LOG_ERROR, "kafka_assign_failed", "{s:s}", "error", rd_kafka_err2str(err));
+    }
+    if (kc->paused && parts->cnt > 0)
+        rd_kafka_pause_partitions(kc->rk, parts);
+    kc->broker_up = 1;
+}
+
+static void kafka_consumer_revoke(kafka_consumer *kc, rd_kafka_topic_partition_list_t *parts,
+                                  int cooperative)
+{
+    rd_kafka_error_t *error = NULL;
+    rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
+
+    if (rd_kafka_assignment_lost(kc->rk))
+        log_event(LOG_WARN, "kafka_assignment_lost", "{s:s}", "hint",
+                  "the group dropped this member (session timeout or poll interval exceeded); "
+                  "in-flight messages will be redelivered to the new owner");
+    for (int i = 0; i < parts->cnt; i++)
+        kafka_part_untrack(kc, parts->elems[i].topic, parts->elems[i].partition);
+    if (cooperative) {
+        error = rd_kafka_incremental_unassign(kc->rk, parts);
+    } else {
+        kafka_part_untrack_all(kc);
+        err = rd_kafka_assign(kc->rk, NULL);
+    }
+    if (error) {
+        log_event(LOG_ERROR, "kafka_unassign_failed", "{s:s}", "error",
+                  rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    } else if (err) {
+        log_event(LOG_ERROR, "kafka_unassign_failed", "{s:s}", "error", rd_kafka_err2str(err));
+    }
+}
+
+static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+                               rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+    kafka_consumer *kc = opaque;
+    const char *protocol = rd_kafka_rebalance_protocol(rk);
+    int cooperative = protocol && strcmp(protocol, "COOPERATIVE") == 0;
+
+    if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        kafka_consumer_log_parts("kafka_partitions_assigned", protocol ? protocol : "NONE", parts);
+        kafka_consumer_assign(kc, parts, cooperative);
+    } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+        kafka_consumer_log_parts("kafka_partitions_revoked", protocol ? protocol : "NONE", parts);
+        kafka_consumer_revoke(kc, parts, cooperative);
+    } else {
+        log_event(LOG_ERROR, "kafka_rebalance_failed", "{s:s}", "error", rd_kafka_err2str(err));
+        kafka_consumer_revoke(kc, parts, cooperative);
+    }
+}
+
+static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque,
+                           int *broker_up)
+{
+    (void)opaque;
+    if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+        *broker_up = 0;
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+        char buf[512];
+        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+        log_event(LOG_ERROR, "kafka_fatal_error", "{s:s, s:s, s:s, s:s}", "client",
+                  rd_kafka_name(rk), "error", rd_kafka_err2name(orig), "reason", buf, "hint",
+                  "the client cannot continue; restart the service");
+        return;
+    }
+    log_event(LOG_WARN, "kafka_error", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "error",
+              rd_kafka_err2name((rd_kafka_resp_err_t)err), "reason", reason);
+}
+
+static void kafka_consumer_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    kafka_consumer *kc = opaque;
+    kafka_on_error(rk, err, reason, opaque, &kc->broker_up);
+}
+
+static int kafka_consumer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    kafka_consumer *kc = opaque;
+    int up = kafka_stats_broker_up(json, len);
+    (void)rk;
+    if (up >= 0)
+        kc->broker_up = up;
+    return 0; /* librdkafka frees json */
+}
+
+/* Hands one fetched message to the service, or logs it if it is an error. */
+static void kafka_consumer_dispatch(kafka_consumer *kc, rd_kafka_message_t *rkm)
+{
+    kafka_held *h;
+    kafka_part *p;
+    const char *topic = rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "";
+
+    if (rkm->err) {
+        if (rkm->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+            log_event(LOG_WARN, "kafka_consume_error", "{s:s, s:i, s:s}", "topic", topic,
+                      "partition", (int)rkm->partition, "error", rd_kafka_message_errstr(rkm));
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    kc->broker_up = 1;
+    if (kc->paused) {
+        /* Not handed out, not stored: it is fetched again after a restart. */
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    p = kafka_part_track(kc, topic, rkm->partition);
+    h = calloc(1, sizeof(*h));
+    if (!p || !h || kafka_part_add(p, rkm->offset) != 0) {
+        /* Without bookkeeping the offset could be stored past this message;
+         * drop it uncommitted instead and let a rebalance or restart retry. */
+        log_event(LOG_ERROR, "kafka_out_of_memory", "{s:s, s:i, s:I}", "topic", topic, "partition",
+                  (int)rkm->partition, "offset", (json_int_t)rkm->offset);
+        free(h);
+        rd_kafka_message_destroy(rkm);
+        return;
+    }
+    h->gen = p->gen;
+    h->msg.topic = topic;
+    h->msg.partition = rkm->partition;
+    h->msg.offset = rkm->offset;
+    h->msg.key = rkm->key;
+    h->msg.key_len = rkm->key_len;
+    h->msg.value = rkm->payload;
+    h->msg.value_len = rkm->len;
+    h->msg.rkm = rkm;
+    kc->inflight++;
+    kc->on_msg(&h->msg, kc->ctx);
+}
+
+/* Serves the consumer queue: callbacks and up to one batch of messages. */
+static void kafka_consumer_drain(kafka_consumer *kc)
+{
+    int n;
+    for (n = 0; n < KAFKA_BATCH_MAX; n++) {
+        rd_kafka_message_t *rkm = rd_kafka_consumer_poll(kc->rk, 0);
+        if (!rkm)
+            return;
+        kafka_consumer_dispatch(kc, rkm);
+    }
+    /* The batch is full, so more may be queued: come back after other
+     * events had their turn. */
+    event_active(kc->wake_ev, EV_READ, 0);
+}
+
+static void kafka_consumer_on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    char buf[256];
+    (void)what;
+    while (read(fd, buf, sizeof(buf)) > 0)
+        ;
+    kafka_consumer_drain(arg);
+}
+
+static void kafka_consumer_on_safety_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    kafka_consumer_drain(arg);
+}
+
+static int kafka_pipe_open(int fds[2], char *err, size_t errlen)
+{
+    if (pipe(fds) != 0) {
+        kafka_errf(err, errlen, "kafka: cannot create the wake-up pipe: %s (raise the fd limit?)",
+                   strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        if (evutil_make_socket_nonblocking(fds[i]) != 0 ||
+            evutil_make_socket_closeonexec(fds[i]) != 0) {
+            kafka_errf(err, errlen, "kafka: cannot configure the wake-up pipe");
+            close(fds[0]);
+            close(fds[1]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static kafka_kv kafka_consumer_defaults[] = {
+    {"auto.commit.interval.ms", "1000"},
+    {"partition.assignment.strategy", "cooperative-sticky"},
+    {"auto.offset.reset", "earliest"},
+};
+
+/* The service's guarantees depend on these: an operator cannot override them. */
+static kafka_kv kafka_consumer_fixed[] = {
+    {"enable.auto.offset.store", "false"},
+    {"enable.auto.commit", "true"},
+    {"enable.partition.eof", "false"},
+};
+
+#define KAFKA_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+static rd_kafka_conf_t *kafka_consumer_conf(kafka_consumer *kc, const config *cfg,
+                                            const char *group, char *err, size_t errlen)
+{
+    rd_kafka_conf_t *conf =
+        kafka_conf_build(cfg, kc, kafka_consumer_defaults, KAFKA_NELEM(kafka_consumer_defaults),
+                         kafka_consumer_fixed, KAFKA_NELEM(kafka_consumer_fixed), err, errlen);
+
+    if (!conf)
+        return NULL;
+    if (kafka_conf_set(conf, "group.id", group, err, errlen) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_conf_set_rebalance_cb(conf, kafka_on_rebalance);
+    rd_kafka_conf_set_error_cb(conf, kafka_consumer_on_error);
+    rd_kafka_conf_set_stats_cb(conf, kafka_consumer_on_stats);
+    return conf;
+}
+
+kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, const char *group,
+                                   const char *const *topics, kafka_msg_cb *on_msg, void *ctx,
+                                   char *err, size_t errlen)
+{
+    kafka_consumer *kc = calloc(1, sizeof(*kc));
+    rd_kafka_conf_t *conf;
+    rd_kafka_topic_partition_list_t *subs;
+    rd_kafka_resp_err_t rerr;
+    char errstr[512];
+    struct timeval safety = {0, KAFKA_SAFETY_POLL_MS * 1000};
+    int fds[2];
+
+    if (!kc) {
+        kafka_errf(err, errlen, "kafka: out of memory creating the consumer");
+        return NULL;
+    }
+    kc->pipe_rd = kc->pipe_wr = -1;
+    kc->on_msg = on_msg;
+    kc->ctx = ctx;
+    if (!topics || !topics[0]) {
+        kafka_errf(err, errlen, "kafka: consumer for group %s has no topics to subscribe to",
+                   group);
+        goto fail;
+    }
+    if (kafka_pipe_open(fds, err, errlen) != 0)
+        goto fail;
+    kc->pipe_rd = fds[0];
+    kc->pipe_wr = fds[1];
+    conf = kafka_consumer_conf(kc, cfg, group, err, errlen);
+    if (!conf)
+        goto fail;
+    kc->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+    if (!kc->rk) {
+        rd_kafka_conf_destroy(conf);
+        kafka_errf(err, errlen, "kafka: cannot create the consumer: %s", errstr);
+        goto fail;
+    }
+    /* Logs to the main queue, the main queue to the consumer queue, and the
+     * consumer queue wakes the loop through the pipe. */
+    rd_kafka_set_log_queue(kc->rk, NULL);
+    rd_kafka_poll_set_consumer(kc->rk);
+    kc->queue = rd_kafka_queue_get_consumer(kc->rk);
+    rd_kafka_queue_io_event_enable(kc->queue, kc->pipe_wr, "1", 1);
+
+    kc->wake_ev = event_new(base, kc->pipe_rd, EV_READ | EV_PERSIST, kafka_consumer_on_wake, kc);
+    kc->safety_ev = event_new(base, -1, EV_PERSIST, kafka_consumer_on_safety_timer, kc);
+    if (!kc->wake_ev || !kc->safety_ev || event_add(kc->wake_ev, NULL) != 0 ||
+        event_add(kc->safety_ev, &safety) != 0) {
+        kafka_errf(err, errlen, "kafka: cannot register the consumer with the event loop");
+        goto fail;
+    }
+
+    subs = rd_kafka_topic_partition_list_new(4);
+    for (size_t i = 0; topics[i]; i++)
+        rd_kafka_topic_partition_list_add(subs, topics[i], RD_KAFKA_PARTITION_UA);
+    rerr = rd_kafka_subscribe(kc->rk, subs);
+    rd_kafka_topic_partition_list_destroy(subs);
+    if (rerr) {
+        kafka_errf(err, errlen, "kafka: cannot subscribe group %s: %s", group,
+                   rd_kafka_err2str(rerr));
+        goto fail;
+    }
+    return kc;
+fail:
+    kafka_consumer_free(kc);
+    return NULL;
+}
+
+void kafka_consumer_pause(kafka_consumer *kc)
+{
+    rd_kafka_topic_partition_list_t *parts = NULL;
+
+    kc->paused = 1;
+    if (rd_kafka_assignment(kc->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+        if (parts->cnt > 0)
+            rd_kafka_pause_partitions(kc->rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+    }
+}
+
+int kafka_consumer_inflight(const kafka_consumer *kc)
+{
+    return kc->inflight;
+}
+
+int kafka_consumer_ready(const kafka_consumer *kc)
+{
+    return kc->broker_up;
+}
+
+void kafka_consumer_free(kafka_consumer *kc)
+{
+    if (!kc)
+        return;
+    if (kc->inflight > 0)
+        log_event(LOG_WARN, "kafka_consumer_free_inflight", "{s:i, s:s}", "inflight", kc->inflight,
+                  "hint",
+                  "messages not finished before shutdown are processed again after restart");
+    if (kc->wake_ev)
+        event_free(kc->wake_ev);
+    if (kc->safety_ev)
+        event_free(kc->safety_ev);
+    if (kc->queue) {
+        rd_kafka_queue_io_event_enable(kc->queue, -1, NULL, 0);
+        rd_kafka_queue_destroy(kc->queue);
+    }
+    if (kc->rk) {
+        /* Serves the final revoke and commits the stored offsets. */
+        rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc->rk);
+        if (err)
+            log_event(LOG_WARN, "kafka_consumer_close_failed", "{s:s}", "error",
+                      rd_kafka_err2str(err));
+        rd_kafka_destroy(kc->rk);
+    }
+    kafka_part_untrack_all(kc);
+    free(kc->parts);
+    if (kc->pipe_rd >= 0)
+        close(kc->pipe_rd);
+    if (kc->pipe_wr >= 0)
+        close(kc->pipe_wr);
+    free(kc);
+}
+
+/* ---- producer ---------------------------------------------------------- */
+
+struct kafka_producer {
+    rd_kafka_t *rk;
+    struct event *poll_ev; /* serves delivery reports */
+    int outstanding;
+    int broker_up;
+};
+
+/* Per-message opaque: whom to tell about the delivery. */
+typedef struct kafka_delivery {
+    kafka_delivery_cb *cb;
+    void *ctx;
+} kafka_delivery;
+
+static kafka_kv kafka_producer_defaults[] = {
+    {"linger.ms", "5"},
+};
+
+static kafka_kv kafka_producer_fixed[] = {
+    {"enable.idempotence", "true"},
+    {"acks", "all"},
+};
+
+static void kafka_producer_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t *rkm, void *opaque)
+{
+    kafka_producer *kp = opaque;
+    kafka_delivery *d = rkm->_private;
+    (void)rk;
+
+    kp->outstanding--;
+    if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR)
+        kp->broker_up = 1;
+    else
+        log_event(LOG_WARN, "kafka_delivery_failed", "{s:s, s:s}", "topic",
+                  rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "", "error",
+                  rd_kafka_err2str(rkm->err));
+    if (d) {
+        d->cb(rkm->err, d->ctx);
+        free(d);
+    }
+}
+
+static void kafka_producer_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+    kafka_producer *kp = opaque;
+    kafka_on_error(rk, err, reason, opaque, &kp->broker_up);
+}
+
+static int kafka_producer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+    kafka_producer *kp = opaque;
+    int up = kafka_stats_broker_up(json, len);
+    (void)rk;
+    if (up >= 0)
+        kp->broker_up = up;
+    return 0;
+}
+
+static void kafka_producer_on_poll_timer(evutil_socket_t fd, short what, void *arg)
+{
+    kafka_producer *kp = arg;
+    (void)fd;
+    (void)what;
+    rd_kafka_poll(kp->rk, 0);
+}
+
+kafka_producer *kafka_producer_new(struct event_base *base, const config *cfg, char *err,
+                                   size_t errlen)
+{
+    kafka_producer *kp = calloc(1, sizeof(*kp));
+    rd_kafka_conf_t *conf;
+    char errstr[512];
+    struct timeval every = {0, KAFKA_DR_POLL_MS * 1000};
+
+    if (!kp) {
+        kafka_errf(err, errlen, "kafka: out of memory creating the producer");
+        return NULL;
+    }
+    conf = kafka_conf_build(cfg, kp, kafka_producer_defaults, KAFKA_NELEM(kafka_producer_defaults),
+                            kafka_producer_fixed, KAFKA_NELEM(kafka_producer_fixed), err, errlen);
+    if (!conf)
+        goto fail;
+    rd_kafka_conf_set_dr_msg_cb(conf, kafka_producer_on_delivery);
+    rd_kafka_conf_set_error_cb(conf, kafka_producer_on_error);
+    rd_kafka_conf_set_stats_cb(conf, kafka_producer_on_stats);
+    kp->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+    if (!kp->rk) {
+        rd_kafka_conf_destroy(conf);
+        kafka_errf(err, errlen, "kafka: cannot create the producer: %s", errstr);
+        goto fail;
+    }
+    rd_kafka_set_log_queue(kp->rk, NULL);
+    kp->poll_ev = event_new(base, -1, EV_PERSIST, kafka_producer_on_poll_timer, kp);
+    if (!kp->poll_ev || event_add(kp->poll_ev, &every) != 0) {
+        kafka_errf(err, errlen, "kafka: cannot register the producer with the event loop");
+        goto fail;
+    }
+    return kp;
+fail:
+    kafka_producer_free(kp, 0);
+    return NULL;
+}
+
+static rd_kafka_resp_err_t kafka_producev(kafka_producer *kp, const char *topic, const void *key,
+                                          size_t key_len, const void *value, size_t value_len,
+                                          rd_kafka_headers_t *hdrs, kafka_delivery *d)
+{
+    if (hdrs)
+        return rd_kafka_producev(
+            kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
+            RD_KAFKA_V_VALUE((void *)value, value_len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_OPAQUE(d), RD_KAFKA_V_END);
+    return rd_kafka_producev(kp->rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY((void *)key, key_len),
+                             RD_KAFKA_V_VALUE((void *)value, value_len),
+                             RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_OPAQUE(d),
+                             RD_KAFKA_V_END);
+}
+
+int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t key_len,
+                  const void *value, size_t value_len, const kafka_header *headers, size_t nheaders,
+                  kafka_delivery_cb *cb, void *ctx)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    kafka_delivery *d = NULL;
+    rd_kafka_resp_err_t err;
+    int attempt = 0;
+
+    if (cb) {
+        d = malloc(sizeof(*d));
+        if (!d)
+            return -1;
+        d->cb = cb;
+        d->ctx = ctx;
+    }
+    if (nheaders > 0) {
+        /* Variable count: built as a list (RD_KAFKA_V_HEADERS); producev
+         * takes ownership on success. */
+        hdrs = rd_kafka_headers_new(nheaders);
+        for (size_t i = 0; i < nheaders; i++)
+            rd_kafka_header_add(hdrs, headers[i].name, -1, headers[i].value,
+                                (ssize_t)headers[i].len);
+    }
+    for (;;) {
+        err = kafka_producev(kp, topic, key, key_len, value, value_len, hdrs, d);
+        if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || attempt++ >= KAFKA_QUEUE_FULL_RETRIES)
+            break;
+        /* Serving delivery reports frees queue space; note this may run
+         * other messages' delivery callbacks from inside this call. */
+        rd_kafka_poll(kp->rk, KAFKA_QUEUE_FULL_WAIT_MS);
+    }
+    if (err) {
+        log_event(LOG_WARN, "kafka_produce_failed", "{s:s, s:s, s:s}", "topic", topic, "error",
+                  rd_kafka_err2str(err), "hint",
+                  err == RD_KAFKA_RESP_ERR__QUEUE_FULL
+                      ? "the local queue is full: the broker is slow or down "
+                        "(queue.buffering.max.messages)"
+                      : "check the topic name and message size");
+        if (hdrs)
+            rd_kafka_headers_destroy(hdrs);
+        free(d);
+        return -1;
+    }
+    kp->outstanding++;
+    return 0;
+}
+
+int kafka_producer_outstanding(const kafka_producer *kp)
+{
+    return kp->outstanding;
+}
+
+int kafka_producer_ready(const kafka_producer *kp)
+{
+    return kp->broker_up;
+}
+
+void kafka_producer_free(kafka_producer *kp, int timeout_ms)
+{
+    if (!kp)
+        return;
+    if (kp->poll_ev)
+        event_free(kp->poll_ev);
+    if (kp->rk) {
+        /* flush serves delivery reports, so callbacks run from here. */
+        rd_kafka_flush(kp->rk, timeout_ms);
+        if (kp->outstanding > 0) {
+            log_event(LOG_WARN, "kafka_producer_unflushed", "{s:i, s:s}", "outstanding",
+                      kp->outstanding, "hint",
+                      "messages not acknowledged before shutdown are reported as failed");
+            rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+            for (int i = 0; i < 20 && kp->outstanding > 0; i++)
+                rd_kafka_poll(kp->rk, 50);
+        }
+        rd_kafka_destroy(kp->rk);
+    }
+    free(kp);
+}

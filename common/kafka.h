@@ -1,0 +1,85 @@
+/* kafka.h - librdkafka consumer and producer driven by a libevent loop.
+ *
+ * Owns the rd_kafka_t handles of one service. The consumer is a consumer-group
+ * member (cooperative-sticky) whose queue wakes the loop through an IO-event
+ * pipe; offsets are stored by the caller, only after a message's effects are
+ * durable (enable.auto.offset.store=false), and committed by librdkafka's
+ * auto-commit. The producer is idempotent; delivery reports are served by a
+ * timer on the loop and handed to the per-message callback. */
+#ifndef RXD_KAFKA_H
+#define RXD_KAFKA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <event2/event.h>
+#include <librdkafka/rdkafka.h>
+
+#include "config.h"
+
+typedef struct kafka_consumer kafka_consumer;
+typedef struct kafka_producer kafka_producer;
+
+/* A consumed message as handed to the service. Valid until
+ * kafka_consumer_done() is called for it; the service must call that exactly
+ * once per message (after its effects are durable, or after dead-lettering). */
+typedef struct kafka_msg {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;
+    const void *key;
+    size_t key_len;
+    const void *value;
+    size_t value_len;
+    rd_kafka_message_t *rkm; /* owned by the consumer; do not free */
+} kafka_msg;
+
+typedef void kafka_msg_cb(kafka_msg *msg, void *ctx);
+
+/* Builds a consumer in group `group` subscribed to `topics` (NULL-terminated).
+ * Kafka settings come from cfg: RXD_KAFKA_BROKERS and every RXD_KAFKA_<prop>
+ * (e.g. RXD_KAFKA_SECURITY_PROTOCOL -> security.protocol). Returns NULL and
+ * fills err (errlen bytes) on failure. */
+kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, const char *group,
+                                   const char *const *topics, kafka_msg_cb *on_msg, void *ctx,
+                                   char *err, size_t errlen);
+/* Marks msg as processed: stores offset+1 for commit and releases the message.
+ * Messages of one partition may be finished out of order; the stored offset
+ * only advances over a contiguous prefix of finished messages. */
+void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg);
+/* Stops fetching (used at shutdown before draining in-flight work). */
+void kafka_consumer_pause(kafka_consumer *kc);
+/* Number of messages handed out and not yet done. */
+int kafka_consumer_inflight(const kafka_consumer *kc);
+/* 1 once the group has assigned partitions or the broker answered metadata. */
+int kafka_consumer_ready(const kafka_consumer *kc);
+/* Commits stored offsets synchronously and closes the group membership. */
+void kafka_consumer_free(kafka_consumer *kc);
+
+/* Result of one produce: err is RD_KAFKA_RESP_ERR_NO_ERROR on success. */
+typedef void kafka_delivery_cb(rd_kafka_resp_err_t err, void *ctx);
+
+typedef struct kafka_header {
+    const char *name;
+    const void *value;
+    size_t len;
+} kafka_header;
+
+kafka_producer *kafka_producer_new(struct event_base *base, const config *cfg, char *err,
+                                   size_t errlen);
+/* Queues one message. cb (may be NULL) is called from the loop with the final
+ * delivery result. Returns 0, or -1 if the message could not be queued (then cb
+ * is not called). headers may be NULL with nheaders 0. */
+int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t key_len,
+                  const void *value, size_t value_len, const kafka_header *headers, size_t nheaders,
+                  kafka_delivery_cb *cb, void *ctx);
+/* Messages queued and not yet reported. */
+int kafka_producer_outstanding(const kafka_producer *kp);
+/* 1 when the producer has seen broker metadata recently. */
+int kafka_producer_ready(const kafka_producer *kp);
+/* Flushes up to timeout_ms, then destroys. */
+void kafka_producer_free(kafka_producer *kp, int timeout_ms);
+
+/* Applies RXD_KAFKA_BROKERS and RXD_KAFKA_<prop> pass-through settings to conf. */
+int kafka_conf_apply(rd_kafka_conf_t *conf, const config *cfg, char *err, size_t errlen);
+
+#endif

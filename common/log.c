@@ -1,0 +1,70 @@
+/* log.c - JSON line logger (see log.h). The service name and level are set
+ * once before the event loop starts and only read afterwards. */
+#include "log.h"
+
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+static struct {
+    char service[32];
+    enum log_level level;
+} log_conf = {"rxd", LOG_INFO};
+
+static const char *log_level_names[] = {"debug", "info", "warn", "error"};
+
+int log_init(const char *service, const char *level)
+{
+    snprintf(log_conf.service, sizeof(log_conf.service), "%s", service);
+    for (int i = 0; i < 4; i++) {
+        if (level && strcmp(level, log_level_names[i]) == 0) {
+            log_conf.level = (enum log_level)i;
+            return 0;
+        }
+    }
+    log_conf.level = LOG_INFO;
+    return level ? -1 : 0;
+}
+
+static void log_format_time(char *buf, size_t len)
+{
+    struct timeval tv;
+    struct tm tm;
+    gettimeofday(&tv, NULL);
+    gmtime_r(&tv.tv_sec, &tm);
+    size_t n = strftime(buf, len, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, len - n, ".%03ldZ", (long)(tv.tv_usec / 1000));
+}
+
+void log_event(enum log_level level, const char *event, const char *fields, ...)
+{
+    if (level < log_conf.level)
+        return;
+    json_t *line = NULL;
+    if (fields) {
+        va_list ap;
+        va_start(ap, fields);
+        json_error_t jerr;
+        line = json_vpack_ex(&jerr, 0, fields, ap);
+        va_end(ap);
+        if (!line)
+            line = json_pack("{s:s}", "log_error", jerr.text);
+    }
+    if (!line)
+        line = json_object();
+    char ts[40];
+    log_format_time(ts, sizeof(ts));
+    json_t *head = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", log_level_names[level],
+                             "svc", log_conf.service, "event", event);
+    json_object_update_missing(head, line);
+    char *s = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (s) {
+        fprintf(stderr, "%s\n", s);
+        free(s);
+    }
+    json_decref(head);
+    json_decref(line);
+}

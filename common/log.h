@@ -1,0 +1,16 @@
+/* log.h - one JSON line per event worth logging, on stderr.
+ *
+ * A line is {"ts":"...","level":"info","svc":"rx-router","event":"...", ...}
+ * where the extra fields come from a jansson json_pack format. Patient data
+ * (patient_ref, address, drug names) is never passed here. */
+#ifndef RXD_LOG_H
+#define RXD_LOG_H
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
+
+/* Set once at start-up, before the loop runs. level: debug|info|warn|error. */
+int log_init(const char *service, const char *level);
+/* fields: json_pack format for an object ("{s:s, s:I}") or NULL. */
+void log_event(enum log_level level, const char *event, const char *fields, ...);
+
+#endif

@@ -1,0 +1,449 @@
+-- orders.lua: the order state machine of SPEC section 3, run inside Redis.
+--
+-- Every change to an order, a pharmacy's or a courier's holdings happens in
+-- one of the operations below, atomically. Each state change appends the
+-- event to the outbox stream in the same step (the relay publishes it to
+-- order.events and patient.notify), so the state and its events can never
+-- disagree, whichever process crashes when.
+--
+-- KEYS[1] is the region's anchor key (it carries the region's hash tag, so a
+-- Redis Cluster sends the call to the slot that holds the whole region).
+-- ARGV[1] = key prefix ("rxd:{region}:"), ARGV[2] = operation, then its
+-- arguments. Replies are arrays whose first element is a status word.
+
+local P = ARGV[1]
+local OP = ARGV[2]
+local A = {}
+for i = 3, #ARGV do A[#A + 1] = ARGV[i] end
+
+local t = redis.call('TIME')
+local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function okey(oid) return P .. 'ord:' .. oid end
+local function phkey(ph) return P .. 'ph:' .. ph end
+local function cokey(c) return P .. 'co:' .. c end
+
+local PRE_PICKUP = { ROUTING = true, OFFERED = true, ACCEPTED = true, READY = true,
+                     COURIER_ASSIGNED = true }
+
+-- Appends one event of order oid (state after it, what happened, extras)
+-- to the outbox and the order's timeline; a state change also tells the
+-- patient. Returns the event's sequence number.
+local function emit(oid, state, kind, reason, deadline)
+  local k = okey(oid)
+  local prev = redis.call('HGET', k, 'state')
+  local seq = redis.call('HINCRBY', k, 'seq', 1)
+  redis.call('HSET', k, 'state', state, 'updated_ms', NOW, 't_' .. state, NOW)
+  if prev ~= state then
+    if prev then redis.call('HINCRBY', P .. 'stats', prev, -1) end
+    redis.call('HINCRBY', P .. 'stats', state, 1)
+  end
+  local o = redis.call('HMGET', k, 'rx', 'pharmacy', 'courier', 'dist_m', 'fulfilment',
+    'cold', 'attempt', 'priority', 'patient', 'code')
+  local ph = o[2] or ''
+  local plat, plon = '', ''
+  if ph ~= '' then
+    local pp = redis.call('HMGET', phkey(ph), 'lat', 'lon')
+    plat, plon = pp[1] or '', pp[2] or ''
+  end
+  redis.call('XADD', P .. 'outbox', '*', 't', 'ev', 'order_id', oid, 'rx', o[1] or '',
+    'seq', seq, 'at', NOW, 'state', state, 'kind', kind, 'pharmacy', ph,
+    'courier', o[3] or '', 'reason', reason or '', 'dist_m', o[4] or '0',
+    'fulfilment', o[5] or '0', 'cold', o[6] or '0', 'attempt', o[7] or '0',
+    'deadline', deadline or 0, 'plat', plat, 'plon', plon, 'priority', o[8] or '0')
+  redis.call('RPUSH', k .. ':tl', cjson.encode({ seq = seq, at_ms = NOW, state = state,
+    kind = kind, pharmacy = ph, courier = o[3] or '', reason = reason or '' }))
+  if prev ~= state then
+    local code = ''
+    if state == 'ACCEPTED' then code = o[10] or '' end
+    redis.call('XADD', P .. 'outbox', '*', 't', 'pn', 'order_id', oid, 'rx', o[1] or '',
+      'state', state, 'patient', o[9] or '', 'code', code, 'at', NOW, 'reason', reason or '')
+  end
+  return seq
+end
+
+local function notify_pharmacy(ph, oid)
+  if ph and ph ~= '' then redis.call('PUBLISH', P .. 'notify:ph:' .. ph, oid) end
+end
+
+local function notify_courier(c, oid)
+  if c and c ~= '' then redis.call('PUBLISH', P .. 'notify:co:' .. c, oid) end
+end
+
+-- Lets go of everything the order holds at its pharmacy and courier.
+local function release_pharmacy(oid, ph)
+  if ph and ph ~= '' then
+    redis.call('SREM', phkey(ph) .. ':offers', oid)
+    redis.call('SREM', phkey(ph) .. ':active', oid)
+    notify_pharmacy(ph, oid)
+  end
+end
+
+local function release_courier(oid, c)
+  if c and c ~= '' then
+    redis.call('SREM', cokey(c) .. ':orders', oid)
+    notify_courier(c, oid)
+  end
+  redis.call('ZREM', P .. 'cdue', oid)
+end
+
+local ops = {}
+
+-- create pid patient lat lon has_point address items_json nominated fulfilment
+--        priority approved_ms hospital insurance expires_ms cold code
+--        unroutable_reason lease_ms
+ops.create = function()
+  local pid = A[1]
+  local existing = redis.call('GET', P .. 'rx:' .. pid)
+  if existing then
+    local s = redis.call('HMGET', okey(existing), 'state', 'attempt')
+    return { 'exists', existing, s[1] or '', s[2] or '0' }
+  end
+  local n = redis.call('INCR', P .. 'seq:order')
+  local oid = string.format('ord-%08d', n)
+  local k = okey(oid)
+  redis.call('SET', P .. 'rx:' .. pid, oid)
+  redis.call('HSET', k, 'id', oid, 'rx', pid, 'patient', A[2], 'lat', A[3], 'lon', A[4],
+    'has_point', A[5], 'address', A[6], 'items', A[7], 'nominated', A[8], 'fulfilment', A[9],
+    'priority', A[10], 'approved_ms', A[11], 'hospital', A[12], 'insurance', A[13],
+    'expires_ms', A[14], 'cold', A[15], 'code', A[16], 'attempt', 0, 'seq', 0,
+    'created_ms', NOW, 'pharmacy', '', 'courier', '', 'dist_m', 0)
+  redis.call('SADD', P .. 'orders', oid)
+  emit(oid, 'ROUTING', 'created')
+  if redis.call('EXISTS', P .. 'rxcancel:' .. pid) == 1 then
+    local why = redis.call('GET', P .. 'rxcancel:' .. pid)
+    emit(oid, 'CANCELLED', 'cancelled', why)
+    return { 'created', oid, 'CANCELLED', '0' }
+  end
+  if A[17] ~= '' then
+    emit(oid, 'UNROUTABLE', 'unroutable', A[17])
+    return { 'created', oid, 'UNROUTABLE', '0' }
+  end
+  redis.call('ZADD', P .. 'due', NOW + tonumber(A[18]), oid)
+  return { 'created', oid, 'ROUTING', '0' }
+end
+
+-- load oid: what the router needs to route an order
+ops.load = function()
+  local o = redis.call('HMGET', okey(A[1]), 'state', 'attempt', 'lat', 'lon', 'has_point',
+    'items', 'nominated', 'fulfilment', 'insurance', 'cold', 'expires_ms', 'accept_by',
+    'pharmacy')
+  if not o[1] then return { 'not_found' } end
+  local tried = redis.call('SMEMBERS', okey(A[1]) .. ':tried')
+  return { 'ok', o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11],
+           o[12] or '0', o[13] or '', cjson.encode(tried) }
+end
+
+-- offer oid expect_attempt pharmacy dist_m deadline_ms
+ops.offer = function()
+  local oid, ph = A[1], A[3]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'attempt')
+  if o[1] ~= 'ROUTING' or o[2] ~= A[2] then return { 'stale', o[1] or '' } end
+  if redis.call('SISMEMBER', k .. ':tried', ph) == 1 then return { 'tried' } end
+  local p = redis.call('HMGET', phkey(ph), 'open', 'capacity')
+  local load = redis.call('SCARD', phkey(ph) .. ':active')
+  if p[1] ~= '1' or load >= tonumber(p[2] or '0') then return { 'busy' } end
+  local attempt = redis.call('HINCRBY', k, 'attempt', 1)
+  local by = NOW + tonumber(A[5])
+  redis.call('HSET', k, 'pharmacy', ph, 'dist_m', A[4], 'accept_by', by)
+  redis.call('SADD', k .. ':tried', ph)
+  redis.call('SADD', phkey(ph) .. ':offers', oid)
+  redis.call('SADD', phkey(ph) .. ':active', oid)
+  redis.call('ZADD', P .. 'due', by, oid)
+  emit(oid, 'OFFERED', 'offered', '', by)
+  notify_pharmacy(ph, oid)
+  return { 'offered', tostring(attempt), tostring(by) }
+end
+
+-- unroutable oid expect_attempt reason
+ops.unroutable = function()
+  local oid = A[1]
+  local o = redis.call('HMGET', okey(oid), 'state', 'attempt')
+  if o[1] ~= 'ROUTING' or o[2] ~= A[2] then return { 'stale', o[1] or '' } end
+  redis.call('ZREM', P .. 'due', oid)
+  emit(oid, 'UNROUTABLE', 'unroutable', A[3])
+  return { 'ok', 'UNROUTABLE' }
+end
+
+-- expire oid attempt: the accept deadline of offer number `attempt` passed
+ops.expire = function()
+  local oid = A[1]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'attempt', 'accept_by', 'pharmacy')
+  if o[1] ~= 'OFFERED' or o[2] ~= A[2] or tonumber(o[3] or '0') > NOW then
+    return { 'stale', o[1] or '' }
+  end
+  release_pharmacy(oid, o[4])
+  redis.call('ZADD', P .. 'due', NOW, oid)
+  emit(oid, 'ROUTING', 'offer_expired', 'accept_deadline_missed')
+  redis.call('HSET', k, 'pharmacy', '', 'accept_by', 0)
+  return { 'ok', 'ROUTING' }
+end
+
+-- claim zset limit lease_ms: takes due work items for lease_ms so that only
+-- one instance works on each; a crashed instance's items come back later.
+ops.claim = function()
+  local z = P .. A[1]
+  local ids = redis.call('ZRANGEBYSCORE', z, '-inf', NOW, 'LIMIT', 0, tonumber(A[2]))
+  for _, id in ipairs(ids) do
+    redis.call('ZADD', z, NOW + tonumber(A[3]), id)
+  end
+  return ids
+end
+
+-- pharmacy oid pharmacy action reason: accept|reject|ready|collected|returned
+ops.pharmacy = function()
+  local oid, ph, act = A[1], A[2], A[3]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'pharmacy', 'fulfilment', 'courier')
+  if not o[1] then return { 'err', 'not_found', '' } end
+  if o[2] ~= ph then
+    -- a pharmacy that was offered this order before hears that it moved on
+    if redis.call('SISMEMBER', k .. ':tried', ph) == 1 then return { 'err', 'conflict', o[1] } end
+    return { 'err', 'forbidden', o[1] }
+  end
+  local st = o[1]
+  if act == 'accept' and st == 'OFFERED' then
+    redis.call('SREM', phkey(ph) .. ':offers', oid)
+    redis.call('ZREM', P .. 'due', oid)
+    emit(oid, 'ACCEPTED', 'accepted')
+  elseif act == 'reject' and st == 'OFFERED' then
+    release_pharmacy(oid, ph)
+    redis.call('ZADD', P .. 'due', NOW, oid)
+    emit(oid, 'ROUTING', 'rejected', A[4])
+    redis.call('HSET', k, 'pharmacy', '', 'accept_by', 0)
+  elseif act == 'ready' and st == 'ACCEPTED' then
+    if o[3] == '0' then redis.call('ZADD', P .. 'dispatch', NOW, oid) end
+    emit(oid, 'READY', 'ready')
+  elseif act == 'collected' and st == 'READY' and o[3] == '1' then
+    release_pharmacy(oid, ph)
+    emit(oid, 'COLLECTED', 'collected')
+  elseif act == 'returned' and st == 'RETURNING' then
+    release_courier(oid, o[4])
+    emit(oid, 'RETURNED', 'returned')
+  else
+    return { 'err', 'conflict', st }
+  end
+  return { 'ok', redis.call('HGET', k, 'state') }
+end
+
+-- cancel by(order|rx) id reason
+ops.cancel = function()
+  local oid = A[2]
+  if A[1] == 'rx' then
+    oid = redis.call('GET', P .. 'rx:' .. A[2])
+    if not oid then
+      redis.call('SET', P .. 'rxcancel:' .. A[2], A[3], 'EX', 30 * 86400)
+      return { 'ok', 'tombstone' }
+    end
+  end
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'pharmacy', 'courier')
+  if not o[1] then return { 'err', 'not_found', '' } end
+  if o[1] == 'CANCELLED' then return { 'ok', 'CANCELLED', oid } end
+  if not PRE_PICKUP[o[1]] then return { 'err', 'conflict', o[1] } end
+  release_pharmacy(oid, o[2])
+  release_courier(oid, o[3])
+  redis.call('ZREM', P .. 'due', oid)
+  redis.call('ZREM', P .. 'dispatch', oid)
+  emit(oid, 'CANCELLED', 'cancelled', A[3])
+  return { 'ok', 'CANCELLED', oid }
+end
+
+-- offers pharmacy: JSON list of the orders waiting for its answer
+ops.offers = function()
+  local ph = A[1]
+  local ids = redis.call('SMEMBERS', phkey(ph) .. ':offers')
+  local out = {}
+  for _, oid in ipairs(ids) do
+    local o = redis.call('HMGET', okey(oid), 'state', 'pharmacy', 'items', 'fulfilment',
+      'accept_by', 'dist_m', 'priority', 'cold')
+    if o[1] == 'OFFERED' and o[2] == ph then
+      out[#out + 1] = { order_id = oid, items = cjson.decode(o[3]),
+        fulfilment = (o[4] == '1') and 'PICKUP_IN_STORE' or 'HOME_DELIVERY',
+        accept_by = tonumber(o[5]), distance_m = tonumber(o[6]),
+        priority = (o[7] == '1') and 'URGENT' or 'NORMAL', cold_chain = o[8] == '1' }
+    end
+  end
+  if #out == 0 then return { 'ok', '[]' } end
+  table.sort(out, function(a, b) return a.accept_by < b.accept_by end)
+  return { 'ok', cjson.encode(out) }
+end
+
+-- get oid: the operator's view (state, holders, timeline)
+ops.get = function()
+  local k = okey(A[1])
+  if redis.call('EXISTS', k) == 0 then return { 'err', 'not_found', '' } end
+  local h = redis.call('HGETALL', k)
+  local tl = redis.call('LRANGE', k .. ':tl', 0, -1)
+  local o = {}
+  for i = 1, #h, 2 do o[h[i]] = h[i + 1] end
+  local view = { order_id = A[1], prescription_id = o.rx, state = o.state,
+    pharmacy_id = o.pharmacy, courier_id = o.courier, attempt = tonumber(o.attempt),
+    seq = tonumber(o.seq), created_ms = tonumber(o.created_ms),
+    fulfilment = (o.fulfilment == '1') and 'PICKUP_IN_STORE' or 'HOME_DELIVERY',
+    distance_m = tonumber(o.dist_m), timeline = {} }
+  for i, e in ipairs(tl) do view.timeline[i] = cjson.decode(e) end
+  return { 'ok', cjson.encode(view) }
+end
+
+-- pharmacy_put id name lat lon open capacity cold insurance
+ops.pharmacy_put = function()
+  local k = phkey(A[1])
+  redis.call('HSET', k, 'id', A[1], 'name', A[2], 'lat', A[3], 'lon', A[4], 'open', A[5],
+    'capacity', A[6], 'cold', A[7], 'insurance', A[8], 'updated_ms', NOW)
+  redis.call('GEOADD', P .. 'ph:geo', A[4], A[3], A[1])
+  return { 'ok' }
+end
+
+-- pharmacy_status id open
+ops.pharmacy_status = function()
+  local k = phkey(A[1])
+  if redis.call('EXISTS', k) == 0 then return { 'err', 'not_found', '' } end
+  redis.call('HSET', k, 'open', A[2], 'updated_ms', NOW)
+  return { 'ok' }
+end
+
+-- pharmacy_stock id code qty code qty ...: replaces the whole stock list
+ops.pharmacy_stock = function()
+  local k = phkey(A[1])
+  if redis.call('EXISTS', k) == 0 then return { 'err', 'not_found', '' } end
+  redis.call('DEL', k .. ':stock')
+  if #A > 1 then redis.call('HSET', k .. ':stock', unpack(A, 2)) end
+  redis.call('HSET', k, 'stock_known', 1, 'updated_ms', NOW)
+  return { 'ok', tostring((#A - 1) / 2) }
+end
+
+-- courier_loc id lat lon ts_ms: older points than the stored one are ignored
+ops.courier_loc = function()
+  local k = cokey(A[1])
+  local last = tonumber(redis.call('HGET', k, 'ts_ms') or '-1')
+  if tonumber(A[4]) <= last then return { 'ok', 'stale' } end
+  redis.call('HSET', k, 'id', A[1], 'lat', A[2], 'lon', A[3], 'ts_ms', A[4])
+  redis.call('GEOADD', P .. 'co:geo', A[3], A[2], A[1])
+  return { 'ok', 'stored' }
+end
+
+-- courier_avail id available cold capacity
+ops.courier_avail = function()
+  local k = cokey(A[1])
+  redis.call('HSET', k, 'id', A[1], 'available', A[2], 'cold', A[3], 'capacity', A[4])
+  if A[2] == '1' then redis.call('HSET', k, 'misses', 0) end
+  return { 'ok' }
+end
+
+-- assign oid courier deadline_ms min_ts_ms dist_m: atomic check of the
+-- courier's freshness, availability, cold box and capacity
+ops.assign = function()
+  local oid, c = A[1], A[2]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'courier', 'cold', 'fulfilment')
+  if o[1] ~= 'READY' or (o[2] or '') ~= '' or o[4] ~= '0' then return { 'stale', o[1] or '' } end
+  local q = redis.call('HMGET', cokey(c), 'available', 'cold', 'capacity', 'ts_ms')
+  local load = redis.call('SCARD', cokey(c) .. ':orders')
+  if q[1] ~= '1' then return { 'busy', 'unavailable' } end
+  if o[3] == '1' and q[2] ~= '1' then return { 'busy', 'no_cold_box' } end
+  if load >= tonumber(q[3] or '0') then return { 'busy', 'at_capacity' } end
+  if tonumber(q[4] or '0') < tonumber(A[4]) then return { 'busy', 'stale_position' } end
+  local by = NOW + tonumber(A[3])
+  redis.call('SADD', cokey(c) .. ':orders', oid)
+  redis.call('HSET', k, 'courier', c, 'assign_by', by, 'c_accepted', 0, 'c_dist_m', A[5])
+  redis.call('SADD', k .. ':ctried', c)
+  redis.call('ZREM', P .. 'dispatch', oid)
+  redis.call('ZADD', P .. 'cdue', by, oid)
+  emit(oid, 'COURIER_ASSIGNED', 'courier_assigned', '', by)
+  notify_courier(c, oid)
+  return { 'assigned', tostring(by) }
+end
+
+-- courier oid courier action arg: accept|decline|pickup|deliver|fail
+ops.courier = function()
+  local oid, c, act = A[1], A[2], A[3]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'courier', 'c_accepted', 'code', 'wrong_codes',
+    'pharmacy')
+  if not o[1] then return { 'err', 'not_found', '' } end
+  if o[2] ~= c then return { 'err', 'forbidden', o[1] } end
+  local st = o[1]
+  if act == 'accept' and st == 'COURIER_ASSIGNED' and o[3] ~= '1' then
+    redis.call('HSET', k, 'c_accepted', 1)
+    redis.call('HSET', cokey(c), 'misses', 0)
+    redis.call('ZREM', P .. 'cdue', oid)
+    emit(oid, 'COURIER_ASSIGNED', 'courier_accepted')
+  elseif act == 'decline' and st == 'COURIER_ASSIGNED' and o[3] ~= '1' then
+    release_courier(oid, c)
+    redis.call('HSET', k, 'courier', '')
+    redis.call('ZADD', P .. 'dispatch', NOW, oid)
+    emit(oid, 'READY', 'courier_declined', A[4])
+  elseif act == 'pickup' and st == 'COURIER_ASSIGNED' then
+    redis.call('ZREM', P .. 'cdue', oid)
+    redis.call('SREM', phkey(o[6]) .. ':active', oid)
+    emit(oid, 'PICKED_UP', 'picked_up')
+  elseif act == 'deliver' and st == 'PICKED_UP' then
+    local wrong = tonumber(o[5] or '0')
+    if wrong >= tonumber(A[5]) then return { 'err', 'locked', st } end
+    if A[4] ~= o[4] then
+      wrong = redis.call('HINCRBY', k, 'wrong_codes', 1)
+      return { 'err', 'wrong_code', tostring(tonumber(A[5]) - wrong) }
+    end
+    redis.call('SREM', cokey(c) .. ':orders', oid)
+    emit(oid, 'DELIVERED', 'delivered')
+  elseif act == 'fail' and st == 'PICKED_UP' then
+    emit(oid, 'RETURNING', 'delivery_failed', A[4])
+    notify_pharmacy(o[6], oid)
+  else
+    return { 'err', 'conflict', st }
+  end
+  return { 'ok', redis.call('HGET', k, 'state') }
+end
+
+-- courier_expire oid courier max_misses: the courier let the offer lapse
+ops.courier_expire = function()
+  local oid, c = A[1], A[2]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'courier', 'c_accepted', 'assign_by')
+  if o[1] ~= 'COURIER_ASSIGNED' or o[2] ~= c or o[3] == '1' or
+     tonumber(o[4] or '0') > NOW then
+    return { 'stale', o[1] or '' }
+  end
+  release_courier(oid, c)
+  redis.call('HSET', k, 'courier', '')
+  redis.call('ZADD', P .. 'dispatch', NOW, oid)
+  emit(oid, 'READY', 'courier_timeout', 'assignment_deadline_missed')
+  local misses = redis.call('HINCRBY', cokey(c), 'misses', 1)
+  if misses >= tonumber(A[3]) then
+    redis.call('HSET', cokey(c), 'available', 0)
+    return { 'ok', 'unavailable', tostring(misses) }
+  end
+  return { 'ok', 'available', tostring(misses) }
+end
+
+-- assignments courier: JSON list of the courier's orders; the address only
+-- once picked up; never drug names or the patient
+ops.assignments = function()
+  local c = A[1]
+  local ids = redis.call('SMEMBERS', cokey(c) .. ':orders')
+  local out = {}
+  for _, oid in ipairs(ids) do
+    local o = redis.call('HMGET', okey(oid), 'state', 'courier', 'pharmacy', 'lat', 'lon',
+      'address', 'assign_by', 'c_accepted', 'cold', 'c_dist_m')
+    if o[2] == c then
+      local p = redis.call('HMGET', phkey(o[3]), 'lat', 'lon', 'name')
+      local a = { order_id = oid, state = o[1], pharmacy_id = o[3],
+        pharmacy = { lat = tonumber(p[1]), lon = tonumber(p[2]), name = p[3] or '' },
+        dropoff = { lat = tonumber(o[4]), lon = tonumber(o[5]) },
+        accepted = o[8] == '1', cold_chain = o[9] == '1' }
+      if o[1] == 'COURIER_ASSIGNED' and o[8] ~= '1' then a.accept_by = tonumber(o[7]) end
+      if o[1] == 'PICKED_UP' or o[1] == 'RETURNING' then a.address = o[6] end
+      out[#out + 1] = a
+    end
+  end
+  if #out == 0 then return { 'ok', '[]' } end
+  table.sort(out, function(x, y) return x.order_id < y.order_id end)
+  return { 'ok', cjson.encode(out) }
+end
+
+local f = ops[OP]
+if not f then return redis.error_reply('ERR unknown orders operation ' .. tostring(OP)) end
+return f()

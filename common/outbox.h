@@ -1,0 +1,43 @@
+/* outbox.h - publishes the state machine's outbox to Kafka.
+ *
+ * Every transition appends its events to the Redis stream <prefix>outbox in
+ * the same atomic step as the state change. One relay at a time (a lease in
+ * Redis picks it among all running instances) reads the stream in order,
+ * produces each entry (order.events keyed by order_id, patient.notify keyed
+ * by patient_ref) with the idempotent producer, and deletes an entry only
+ * once Kafka acknowledged it. A relay that dies leaves its entries in the
+ * stream; the next leaseholder sends them again, so consumers see
+ * at-least-once delivery and drop repeats by (order_id, seq). */
+#ifndef RXD_OUTBOX_H
+#define RXD_OUTBOX_H
+
+#include <stddef.h>
+#include <event2/event.h>
+
+#include "kafka.h"
+#include "metrics.h"
+
+typedef struct outbox_relay outbox_relay;
+
+typedef struct outbox_config {
+    const char *redis_url;
+    int redis_timeout_ms;
+    const char *prefix;       /* orders_prefix() */
+    const char *events_topic; /* order.events */
+    const char *notify_topic; /* patient.notify */
+    const char *instance;     /* unique per process, names the lease holder */
+} outbox_config;
+
+outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg,
+                               kafka_producer *kp, metrics *m, char *err, size_t errlen);
+/* Graceful stop: reads no more, gives the lease back; entries in flight
+ * still complete (poll outbox_relay_inflight until 0). */
+void outbox_relay_stop(outbox_relay *r);
+/* Free after kafka_producer_free (its flush may still report deliveries
+ * to the relay). Entries not yet deleted are sent again by the next relay. */
+void outbox_relay_free(outbox_relay *r);
+int outbox_relay_leader(const outbox_relay *r);
+/* Entries produced and not yet acknowledged. */
+int outbox_relay_inflight(const outbox_relay *r);
+
+#endif

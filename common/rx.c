@@ -1,0 +1,173 @@
+/* rx.c - prescription decode and validation (see rx.h). */
+#include "rx.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "geo.h"
+#include "ids.h"
+
+#define RX_TEXT_MAX 512
+
+int rx_text_valid(const char *s, size_t len)
+{
+    static const unsigned min_cp[] = {0, 0x80, 0x800, 0x10000};
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        unsigned char c = p[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\t' && c != '\n') || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        int n = (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2 : (c & 0xf8) == 0xf0 ? 3 : 0;
+        if (n == 0 || i + (size_t)n > len - 1)
+            return 0;
+        unsigned cp = c & (0x3fu >> n);
+        for (int k = 1; k <= n; k++) {
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i + k] & 0x3f);
+        }
+        if (cp < min_cp[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += (size_t)n + 1;
+    }
+    return 1;
+}
+
+static int rx_fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int rx_fail(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static int rx_check_text(const char *field, const char *s, size_t max, char *why, size_t whylen)
+{
+    size_t n = strlen(s);
+    if (n > max)
+        return rx_fail(why, whylen, "%s is longer than %zu bytes", field, max);
+    if (!rx_text_valid(s, n))
+        return rx_fail(why, whylen, "%s is not valid UTF-8 text", field);
+    return 0;
+}
+
+static int rx_check_item(const Rxdispatch__V1__Item *it, size_t idx, char *why, size_t whylen)
+{
+    char field[48];
+    if (!ids_valid(it->drug_code, strlen(it->drug_code)))
+        return rx_fail(why, whylen, "items[%zu].drug_code must be 1-64 chars of [A-Za-z0-9._:-]",
+                       idx);
+    if (it->quantity < 1 || it->quantity > RX_QUANTITY_MAX)
+        return rx_fail(why, whylen, "items[%zu].quantity must be 1-%d, got %u", idx,
+                       RX_QUANTITY_MAX, it->quantity);
+    snprintf(field, sizeof(field), "items[%zu].name", idx);
+    return rx_check_text(field, it->name, 256, why, whylen);
+}
+
+static int rx_validate(const rx_approved *rx, char *why, size_t whylen)
+{
+    if (!ids_valid(rx->prescription_id, strlen(rx->prescription_id)))
+        return rx_fail(why, whylen, "prescription_id must be 1-64 chars of [A-Za-z0-9._:-]");
+    if (rx->fulfilment != RXDISPATCH__V1__FULFILMENT__HOME_DELIVERY &&
+        rx->fulfilment != RXDISPATCH__V1__FULFILMENT__PICKUP_IN_STORE)
+        return rx_fail(why, whylen, "fulfilment %d is not a known value", (int)rx->fulfilment);
+    if (rx->priority != RXDISPATCH__V1__PRIORITY__NORMAL &&
+        rx->priority != RXDISPATCH__V1__PRIORITY__URGENT)
+        return rx_fail(why, whylen, "priority %d is not a known value", (int)rx->priority);
+    if (rx->delivery && !geo_valid(rx->delivery->lat, rx->delivery->lon))
+        return rx_fail(why, whylen, "delivery point is out of range (lat -85..85, lon -180..180)");
+    if (!rx->delivery && rx->fulfilment == RXDISPATCH__V1__FULFILMENT__HOME_DELIVERY)
+        return rx_fail(why, whylen, "delivery point is required for HOME_DELIVERY");
+    size_t nom = strlen(rx->nominated_pharmacy_id);
+    if (nom && !ids_valid(rx->nominated_pharmacy_id, nom))
+        return rx_fail(why, whylen, "nominated_pharmacy_id must be 1-64 chars of [A-Za-z0-9._:-]");
+    if (!rx->delivery && nom == 0)
+        return rx_fail(why, whylen,
+                       "PICKUP_IN_STORE needs a delivery point or a nominated pharmacy");
+    if (rx->n_items < 1 || rx->n_items > RX_ITEMS_MAX)
+        return rx_fail(why, whylen, "items must hold 1-%d entries, got %zu", RX_ITEMS_MAX,
+                       rx->n_items);
+    for (size_t i = 0; i < rx->n_items; i++)
+        if (rx_check_item(rx->items[i], i, why, whylen))
+            return -1;
+    if (rx_check_text("patient_ref", rx->patient_ref, 128, why, whylen) ||
+        rx_check_text("delivery_address", rx->delivery_address, RX_TEXT_MAX, why, whylen) ||
+        rx_check_text("hospital_id", rx->hospital_id, 64, why, whylen))
+        return -1;
+    if (rx->approved_at_ms < 0 || rx->expires_at_ms < 0)
+        return rx_fail(why, whylen, "approved_at_ms and expires_at_ms must not be negative");
+    return 0;
+}
+
+rx_approved *rx_approved_decode(const void *buf, size_t len, char *why, size_t whylen)
+{
+    rx_approved *rx = rxdispatch__v1__prescription_approved__unpack(NULL, len, buf);
+    if (!rx) {
+        snprintf(why, whylen, "not a decodable rxdispatch.v1.PrescriptionApproved (%zu bytes)",
+                 len);
+        return NULL;
+    }
+    if (rx_validate(rx, why, whylen)) {
+        rx_approved_free(rx);
+        return NULL;
+    }
+    return rx;
+}
+
+void rx_approved_free(rx_approved *rx)
+{
+    if (rx)
+        rxdispatch__v1__prescription_approved__free_unpacked(rx, NULL);
+}
+
+rx_cancelled *rx_cancelled_decode(const void *buf, size_t len, char *why, size_t whylen)
+{
+    rx_cancelled *rc = rxdispatch__v1__prescription_cancelled__unpack(NULL, len, buf);
+    if (!rc) {
+        snprintf(why, whylen, "not a decodable rxdispatch.v1.PrescriptionCancelled (%zu bytes)",
+                 len);
+        return NULL;
+    }
+    if (!ids_valid(rc->prescription_id, strlen(rc->prescription_id)) ||
+        rx_check_text("reason", rc->reason, 256, why, whylen)) {
+        if (!ids_valid(rc->prescription_id, strlen(rc->prescription_id)))
+            snprintf(why, whylen, "prescription_id must be 1-64 chars of [A-Za-z0-9._:-]");
+        rx_cancelled_free(rc);
+        return NULL;
+    }
+    return rc;
+}
+
+void rx_cancelled_free(rx_cancelled *rc)
+{
+    if (rc)
+        rxdispatch__v1__prescription_cancelled__free_unpacked(rc, NULL);
+}
+
+const char *rx_unroutable_reason(const rx_approved *rx, int64_t now_ms)
+{
+    for (size_t i = 0; i < rx->n_items; i++)
+        if (rx->items[i]->special_management)
+            return "special_management_item";
+    if (rx->expires_at_ms > 0 && rx->expires_at_ms <= now_ms)
+        return "expired";
+    return NULL;
+}
+
+int rx_needs_cold_chain(const rx_approved *rx)
+{
+    for (size_t i = 0; i < rx->n_items; i++)
+        if (rx->items[i]->cold_chain)
+            return 1;
+    return 0;
+}

@@ -1,0 +1,213 @@
+/* service.c - process skeleton shared by every service (see service.h). */
+#include "service.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+long long service_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+long long service_int(service *svc, const char *name, long long def)
+{
+    char err[256];
+    long long v;
+    if (config_int(svc->cfg, name, def, &v, err, sizeof(err))) {
+        log_event(LOG_ERROR, "bad_config", "{s:s}", "error", err);
+        fprintf(stderr, "%s: %s\n", svc->name, err);
+        exit(2);
+    }
+    return v;
+}
+
+const char *service_topic(const service *svc, const char *which)
+{
+    static const char *defaults[][2] = {{"APPROVED", "rx.approved"},
+                                        {"CANCELLED", "rx.cancelled"},
+                                        {"EVENTS", "order.events"},
+                                        {"NOTIFY", "patient.notify"},
+                                        {"DEADLETTER", "rx.deadletter"}};
+    char name[64];
+    snprintf(name, sizeof(name), "TOPIC_%s", which);
+    for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
+        if (strcmp(defaults[i][0], which) == 0)
+            return config_str(svc->cfg, name, defaults[i][1]);
+    return config_str(svc->cfg, name, which);
+}
+
+static void service_on_drain_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    service *svc = arg;
+    int busy = svc->busy ? svc->busy(svc, svc->hook_ctx) : 0;
+    int relay = svc->relay ? outbox_relay_inflight(svc->relay) : 0;
+    int producing = svc->producer ? kafka_producer_outstanding(svc->producer) : 0;
+    long long waited = service_now_ms() - svc->stop_started_ms;
+    if ((busy == 0 && relay == 0 && producing == 0) || waited > svc->shutdown_timeout_ms) {
+        log_event(LOG_INFO, "shutdown_drained", "{s:i, s:i, s:i, s:I}", "in_flight", busy,
+                  "relay_in_flight", relay, "producing", producing, "waited_ms",
+                  (json_int_t)waited);
+        event_base_loopexit(svc->base, NULL);
+    }
+}
+
+static void service_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    service *svc = arg;
+    if (svc->stopping)
+        return;
+    svc->stopping = 1;
+    svc->stop_started_ms = service_now_ms();
+    log_event(LOG_INFO, "shutdown_started", "{s:i}", "signal", (int)sig);
+    if (svc->on_stop)
+        svc->on_stop(svc, svc->hook_ctx);
+    if (svc->relay)
+        outbox_relay_stop(svc->relay);
+    struct timeval tv = {0, 50000};
+    svc->drain_timer = event_new(svc->base, -1, EV_PERSIST, service_on_drain_timer, svc);
+    event_add(svc->drain_timer, &tv);
+}
+
+static int service_admin_ready(void *ctx, const char **why)
+{
+    service *svc = ctx;
+    if (svc->stopping) {
+        *why = "shutting down";
+        return 0;
+    }
+    if (!store_connected(svc->store)) {
+        *why = "redis not reachable";
+        return 0;
+    }
+    if (svc->producer && !kafka_producer_ready(svc->producer)) {
+        *why = "kafka not reachable";
+        return 0;
+    }
+    if (svc->ready)
+        return svc->ready(svc, svc->hook_ctx, why);
+    return 1;
+}
+
+static int service_build_kafka(service *svc, int flags, char *err, size_t errlen)
+{
+    if (!(flags & (SERVICE_PRODUCER | SERVICE_RELAY)))
+        return 0;
+    svc->producer = kafka_producer_new(svc->base, svc->cfg, err, errlen);
+    if (!svc->producer)
+        return -1;
+    if (!(flags & SERVICE_RELAY))
+        return 0;
+    outbox_config oc = {
+        .redis_url = config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
+        .redis_timeout_ms = (int)svc->redis_timeout_ms,
+        .prefix = orders_prefix(svc->orders),
+        .events_topic = service_topic(svc, "EVENTS"),
+        .notify_topic = service_topic(svc, "NOTIFY"),
+        .instance = svc->instance,
+    };
+    svc->relay = outbox_relay_new(svc->base, &oc, svc->producer, svc->metrics, err, errlen);
+    return svc->relay ? 0 : -1;
+}
+
+service *service_new(const char *name, int argc, char **argv, int flags, char *err, size_t errlen)
+{
+    service *svc = calloc(1, sizeof(*svc));
+    svc->name = name;
+    svc->cfg = config_new(argc, argv, err, errlen);
+    if (!svc->cfg) {
+        free(svc);
+        return NULL;
+    }
+    if (log_init(name, config_str(svc->cfg, "LOG_LEVEL", "info")))
+        log_event(LOG_WARN, "bad_config", "{s:s}", "error",
+                  "RXD_LOG_LEVEL must be debug, info, warn or error; using info");
+    char host[64] = "host";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(svc->instance, sizeof(svc->instance), "%s:%s:%d", name, host, (int)getpid());
+    svc->redis_timeout_ms = service_int(svc, "REDIS_TIMEOUT_MS", 2000);
+    svc->shutdown_timeout_ms = service_int(svc, "SHUTDOWN_TIMEOUT_MS", 10000);
+    svc->admin_port = (int)service_int(svc, "ADMIN_PORT", 0);
+    svc->base = event_base_new();
+    svc->metrics = metrics_new("rxd");
+    svc->store = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
+                           (int)svc->redis_timeout_ms, err, errlen);
+    if (svc->store)
+        svc->orders =
+            orders_new(svc->store, config_str(svc->cfg, "REGION", "default"), err, errlen);
+    if (!svc->orders || service_build_kafka(svc, flags, err, errlen)) {
+        service_free(svc);
+        return NULL;
+    }
+    svc->sig_term = evsignal_new(svc->base, SIGTERM, service_on_signal, svc);
+    svc->sig_int = evsignal_new(svc->base, SIGINT, service_on_signal, svc);
+    event_add(svc->sig_term, NULL);
+    event_add(svc->sig_int, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    return svc;
+}
+
+void service_set_hooks(service *svc, service_stop_fn *stop, service_busy_fn *busy,
+                       service_ready_fn *ready, void *ctx)
+{
+    svc->on_stop = stop;
+    svc->busy = busy;
+    svc->ready = ready;
+    svc->hook_ctx = ctx;
+}
+
+int service_run(service *svc)
+{
+    char err[256];
+    int bound = 0;
+    svc->admin = http_admin_new(svc->base, svc->admin_port, svc->metrics, service_admin_ready, svc,
+                                &bound, err, sizeof(err));
+    if (!svc->admin) {
+        log_event(LOG_ERROR, "admin_listen_failed", "{s:s}", "error", err);
+        return 1;
+    }
+    const char *unread = config_unread_flag(svc->cfg);
+    if (unread) {
+        log_event(LOG_ERROR, "unknown_flag", "{s:s}", "flag", unread);
+        fprintf(stderr, "%s: unknown setting --%s (see docs/configuration.md)\n", svc->name,
+                unread);
+        return 2;
+    }
+    log_event(LOG_INFO, "started", "{s:s, s:i}", "instance", svc->instance, "admin_port", bound);
+    event_base_dispatch(svc->base);
+    log_event(LOG_INFO, "stopped", NULL);
+    return 0;
+}
+
+void service_free(service *svc)
+{
+    if (!svc)
+        return;
+    if (svc->producer)
+        kafka_producer_free(svc->producer, 5000);
+    outbox_relay_free(svc->relay);
+    http_admin_free(svc->admin);
+    if (svc->drain_timer)
+        event_free(svc->drain_timer);
+    if (svc->sig_term)
+        event_free(svc->sig_term);
+    if (svc->sig_int)
+        event_free(svc->sig_int);
+    orders_free(svc->orders);
+    store_free(svc->store);
+    metrics_free(svc->metrics);
+    config_free(svc->cfg);
+    if (svc->base)
+        event_base_free(svc->base);
+    free(svc);
+}

@@ -1,0 +1,70 @@
+/* service.h - what every rxdispatch process has: one event loop, its
+ * configuration, Redis and the state machine, optionally a Kafka producer
+ * with the outbox relay, the admin port, and graceful shutdown.
+ *
+ * Shutdown on SIGTERM/SIGINT: the service's stop hook stops intake; the loop
+ * keeps running until the busy hook reports no work in flight and the relay
+ * has no unacknowledged entries, or until RXD_SHUTDOWN_TIMEOUT_MS passes;
+ * then the loop ends and service_free commits and closes. */
+#ifndef RXD_SERVICE_H
+#define RXD_SERVICE_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "http.h"
+#include "kafka.h"
+#include "metrics.h"
+#include "orders.h"
+#include "outbox.h"
+#include "store.h"
+
+enum { SERVICE_PRODUCER = 1, SERVICE_RELAY = 2 };
+
+typedef struct service service;
+typedef void service_stop_fn(service *svc, void *ctx);
+typedef int service_busy_fn(service *svc, void *ctx);
+typedef int service_ready_fn(service *svc, void *ctx, const char **why);
+
+struct service {
+    const char *name;
+    struct event_base *base;
+    config *cfg;
+    metrics *metrics;
+    store *store;
+    orders *orders;
+    kafka_producer *producer; /* with SERVICE_PRODUCER */
+    outbox_relay *relay;      /* with SERVICE_RELAY */
+    http_admin *admin;
+    int admin_port;
+    char instance[96];
+    long long redis_timeout_ms;
+    long long shutdown_timeout_ms;
+    int stopping;
+    struct event *sig_term, *sig_int, *drain_timer;
+    long long stop_started_ms;
+    service_stop_fn *on_stop;
+    service_busy_fn *busy;
+    service_ready_fn *ready;
+    void *hook_ctx;
+};
+
+/* Reads the common settings (KAFKA_BROKERS, REDIS_URL, ADMIN_PORT,
+ * LOG_LEVEL, REGION, REDIS_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, topic names)
+ * and builds the parts named by flags. NULL with a message in err. */
+service *service_new(const char *name, int argc, char **argv, int flags, char *err, size_t errlen);
+void service_set_hooks(service *svc, service_stop_fn *stop, service_busy_fn *busy,
+                       service_ready_fn *ready, void *ctx);
+/* Starts the admin port (after the hooks are set) and runs the loop until
+ * shutdown completes. Returns the process exit code. */
+int service_run(service *svc);
+void service_free(service *svc);
+
+/* Topic names (RXD_TOPIC_APPROVED etc., defaults of SPEC section 2). */
+const char *service_topic(const service *svc, const char *which);
+/* Milliseconds since the epoch. */
+long long service_now_ms(void);
+/* Reads an integer setting or exits with the message (start-up only). */
+long long service_int(service *svc, const char *name, long long def);
+
+#endif

@@ -1,0 +1,935 @@
+/* store.c - asynchronous Redis access for one event loop (see store.h).
+ *
+ * Every request is a store_req handed to hiredis as privdata; hiredis calls
+ * store_on_reply exactly once for it (with a reply, or NULL when the context
+ * goes away), and that is the only place a request is freed. A request that is
+ * finished early (timeout, store_free) is marked done and unlinked; its late
+ * hiredis callback then only frees it. Requests that never reach hiredis (not
+ * connected, rejected) sit on a failure queue drained by a zero timer, so
+ * callbacks never run from inside store_cmd*. User callbacks may call
+ * store_free: code that touches the store after calling out checks a guard. */
+#include "store.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include <hiredis/async.h>
+#include <hiredis/adapters/libevent.h>
+#include <openssl/sha.h>
+
+#include "log.h"
+
+#define STORE_TICK_MS 50
+#define STORE_BACKOFF_MIN_MS 100
+#define STORE_BACKOFF_MAX_MS 5000
+#define STORE_CONNECT_TIMEOUT_MIN_MS 1000
+
+typedef struct store_req store_req;
+struct store_req {
+    store *st;
+    store_reply_cb *cb;
+    void *ctx;
+    int timeout_ms;        /* <= 0: no deadline */
+    long long deadline_ms; /* monotonic; 0: none */
+    int done;              /* callback already called: drop the late reply */
+    const char *fail;      /* reason, while on the failure queue */
+    int script;            /* script handle for EVALSHA requests, else -1 */
+    int fallback;          /* already resent as EVAL */
+    int argc;              /* EVALSHA argv kept for the EVAL fallback; */
+    const char **argv;     /* argv[0..1] are set at send time, the rest owned */
+    size_t *argvlen;
+    store_req *prev, *next;
+};
+
+typedef struct store_list {
+    store_req *head, *tail;
+} store_list;
+
+typedef struct store_script {
+    char *name;
+    char *source;
+    char sha[41];
+} store_script;
+
+typedef struct store_sub {
+    char *pattern;
+    store_message_cb *cb;
+    void *ctx;
+} store_sub;
+
+/* Set on the stack around calls into user code; store_free marks it. */
+typedef struct store_guard {
+    int freed;
+    struct store_guard *prev;
+} store_guard;
+
+struct store {
+    struct event_base *base;
+    char *host;
+    int port;
+    int db;
+    char *addr; /* host:port, for logs */
+    int timeout_ms;
+
+    redisAsyncContext *ac; /* NULL between connections */
+    int tcp_up;            /* connect callback succeeded on ac */
+    int ready;             /* SELECT done: commands may be sent */
+    int announced;         /* last state given to state_cb */
+    int closing;
+    int backoff_ms;
+
+    struct event *ev_reconnect;
+    struct event *ev_connect_timeout;
+    struct event *ev_tick;
+    struct event *ev_fail;
+    struct event *ev_ready;
+
+    store_list pending; /* in hiredis, callback not yet called */
+    store_list failing; /* to fail on the next loop turn */
+
+    store_state_cb *state_cb;
+    void *state_ctx;
+
+    store_script *scripts;
+    int nscripts;
+    store_sub **subs;
+    int nsubs;
+
+    store_guard *guard;
+};
+
+static const struct timeval store_zero_tv = {0, 0};
+
+static void store_connect(store *st);
+static int store_drop(store *st, const char *why);
+static void store_on_pmessage(redisAsyncContext *ac, void *r, void *privdata);
+
+/* ---- small helpers ---- */
+
+static long long store_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static struct timeval store_tv(int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+static char *store_strdup(const char *s, size_t len)
+{
+    char *p = malloc(len + 1);
+    if (p) {
+        memcpy(p, s, len);
+        p[len] = '\0';
+    }
+    return p;
+}
+
+static void store_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void store_guard_push(store *st, store_guard *g)
+{
+    g->freed = 0;
+    g->prev = st->guard;
+    st->guard = g;
+}
+
+static void store_guard_pop(store *st, store_guard *g)
+{
+    st->guard = g->prev;
+}
+
+/* ---- request lists ---- */
+
+static void store_list_push(store_list *l, store_req *req)
+{
+    req->next = NULL;
+    req->prev = l->tail;
+    if (l->tail)
+        l->tail->next = req;
+    else
+        l->head = req;
+    l->tail = req;
+}
+
+static void store_list_unlink(store_list *l, store_req *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        l->head = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    else
+        l->tail = req->prev;
+    req->prev = req->next = NULL;
+}
+
+static store_req *store_req_new(store *st, int timeout_ms, store_reply_cb *cb, void *ctx)
+{
+    store_req *req = calloc(1, sizeof(*req));
+    if (!req)
+        return NULL;
+    req->st = st;
+    req->cb = cb;
+    req->ctx = ctx;
+    req->timeout_ms = timeout_ms;
+    req->script = -1;
+    return req;
+}
+
+static void store_req_free(store_req *req)
+{
+    if (req->argv) {
+        for (int i = 2; i < req->argc; i++)
+            free((char *)req->argv[i]);
+        free(req->argv);
+        free(req->argvlen);
+    }
+    free(req);
+}
+
+/* ---- failure queue: callbacks on the next loop turn ---- */
+
+static void store_fail_later(store *st, store_req *req, const char *why)
+{
+    req->fail = why;
+    store_list_push(&st->failing, req);
+    if (!evtimer_pending(st->ev_fail, NULL))
+        evtimer_add(st->ev_fail, &store_zero_tv);
+}
+
+static void store_on_fail_timer(evutil_socket_t fd, short what, void *arg)
+{
+    store *st = arg;
+    store_req *last = st->failing.tail;
+    store_guard g;
+    (void)fd;
+    (void)what;
+
+    /* Requests queued by these callbacks wait for the next turn. */
+    store_guard_push(st, &g);
+    while (last && st->failing.head) {
+        store_req *req = st->failing.head;
+        store_list_unlink(&st->failing, req);
+        req->cb(st, NULL, req->fail, req->ctx);
+        store_req_free(req);
+        if (g.freed)
+            return;
+        if (req == last)
+            break;
+    }
+    store_guard_pop(st, &g);
+}
+
+/* ---- state ---- */
+
+/* Tells state_cb about a change; returns 1 if the store was freed by it. */
+static int store_announce(store *st, int up)
+{
+    store_guard g;
+    if (st->announced == up || st->closing)
+        return 0;
+    st->announced = up;
+    if (!st->state_cb)
+        return 0;
+    store_guard_push(st, &g);
+    st->state_cb(st, up, st->state_ctx);
+    if (g.freed)
+        return 1;
+    store_guard_pop(st, &g);
+    return 0;
+}
+
+/* Arms the reconnect timer; returns the delay used. */
+static int store_schedule_reconnect(store *st)
+{
+    int delay = st->backoff_ms;
+    struct timeval tv = store_tv(delay);
+    if (st->closing)
+        return 0;
+    evtimer_add(st->ev_reconnect, &tv);
+    st->backoff_ms = delay * 2 > STORE_BACKOFF_MAX_MS ? STORE_BACKOFF_MAX_MS : delay * 2;
+    return delay;
+}
+
+/* ---- sending ---- */
+
+static void store_on_reply(redisAsyncContext *ac, void *r, void *privdata);
+
+static void store_tick_arm(store *st)
+{
+    struct timeval tv = store_tv(STORE_TICK_MS);
+    if (st->pending.head && !evtimer_pending(st->ev_tick, NULL))
+        evtimer_add(st->ev_tick, &tv);
+}
+
+/* Hands req to hiredis on the current connection. */
+static void store_send(store *st, store_req *req, const char *cmd, size_t len)
+{
+    if (!st->ac || redisAsyncFormattedCommand(st->ac, store_on_reply, req, cmd, len) != REDIS_OK) {
+        store_fail_later(st, req, "redis connection lost");
+        return;
+    }
+    req->deadline_ms = req->timeout_ms > 0 ? store_now_ms() + req->timeout_ms : 0;
+    store_list_push(&st->pending, req);
+    store_tick_arm(st);
+}
+
+/* 1 if the formatted command is one that changes how replies flow (hiredis
+ * would call its callback more than once, or the stream would desync). */
+static int store_cmd_is_pubsub(const char *cmd)
+{
+    static const char *const names[] = {"subscribe",    "psubscribe",   "ssubscribe", "unsubscribe",
+                                        "punsubscribe", "sunsubscribe", "monitor"};
+    const char *p = strchr(cmd, '$');
+    char *end;
+    long n;
+    if (!p)
+        return 0;
+    n = strtol(p + 1, &end, 10);
+    if (end[0] != '\r' || end[1] != '\n')
+        return 0;
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if ((long)strlen(names[i]) == n && strncasecmp(end + 2, names[i], (size_t)n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Sends a user request or queues its failure. Takes ownership of req. */
+static void store_submit(store *st, store_req *req, const char *cmd, size_t len)
+{
+    if (st->closing)
+        store_fail_later(st, req, "store closed");
+    else if (st->nsubs > 0)
+        store_fail_later(st, req, "store is in subscribe mode: use a second store for commands");
+    else if (store_cmd_is_pubsub(cmd))
+        store_fail_later(st, req,
+                         "subscribe/monitor commands are not allowed here: use "
+                         "store_psubscribe on a store of its own");
+    else if (!st->ready)
+        store_fail_later(st, req, "redis not connected");
+    else
+        store_send(st, req, cmd, len);
+}
+
+/* Resends a NOSCRIPT-failed EVALSHA as EVAL; 0 when sent. */
+static int store_resend_eval(store *st, redisAsyncContext *ac, store_req *req)
+{
+    store_script *sc = &st->scripts[req->script];
+    req->fallback = 1;
+    req->argv[0] = "EVAL";
+    req->argvlen[0] = 4;
+    req->argv[1] = sc->source;
+    req->argvlen[1] = strlen(sc->source);
+    if (ac != st->ac)
+        return -1;
+    log_event(LOG_INFO, "redis_script_load", "{s:s, s:s}", "script", sc->name, "sha", sc->sha);
+    return redisAsyncCommandArgv(ac, store_on_reply, req, req->argc, req->argv, req->argvlen) ==
+                   REDIS_OK
+               ? 0
+               : -1;
+}
+
+static void store_on_reply(redisAsyncContext *ac, void *r, void *privdata)
+{
+    store_req *req = privdata;
+    redisReply *reply = r;
+    store *st;
+    const char *err = NULL;
+
+    if (req->done) { /* timed out or store closed: late reply */
+        store_req_free(req);
+        return;
+    }
+    st = req->st;
+    if (reply && req->script >= 0 && !req->fallback && reply->type == REDIS_REPLY_ERROR &&
+        strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+        if (store_resend_eval(st, ac, req) == 0)
+            return; /* still pending, same deadline */
+        reply = NULL;
+    }
+    store_list_unlink(&st->pending, req);
+    req->done = 1;
+    if (!reply) {
+        err = st->closing ? "store closed" : "redis connection lost";
+        st->ready = 0; /* the context is going away */
+    }
+    req->cb(st, reply, err, req->ctx); /* may free st */
+    store_req_free(req);
+}
+
+/* ---- deadlines ---- */
+
+static void store_on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    store *st = arg;
+    long long now = store_now_ms();
+    store_req *req, *next;
+    store_guard g;
+    int expired = 0;
+    (void)fd;
+    (void)what;
+
+    for (req = st->pending.head; req; req = req->next)
+        if (req->deadline_ms && req->deadline_ms <= now)
+            expired++;
+    if (!expired) {
+        store_tick_arm(st);
+        return;
+    }
+    /* Callbacks below must not queue onto the doomed connection. */
+    st->ready = 0;
+    log_event(LOG_WARN, "redis_timeout", "{s:s, s:i, s:s}", "addr", st->addr, "requests", expired,
+              "action",
+              "dropping the connection and reconnecting; check redis latency "
+              "(SLOWLOG, blocking commands) or raise the timeout");
+    store_guard_push(st, &g);
+    for (req = st->pending.head; req; req = next) {
+        char err[64];
+        next = req->next;
+        if (!req->deadline_ms || req->deadline_ms > now)
+            continue;
+        store_list_unlink(&st->pending, req);
+        req->done = 1;
+        snprintf(err, sizeof(err), "redis request timed out after %d ms", req->timeout_ms);
+        req->cb(st, NULL, err, req->ctx);
+        if (g.freed)
+            return;
+    }
+    store_guard_pop(st, &g);
+    if (store_drop(st, "request timeout"))
+        return;
+    store_tick_arm(st);
+}
+
+/* ---- connection ---- */
+
+/* Drops the current connection now and schedules a reconnect. Pending
+ * requests get "redis connection lost". Returns 1 if st was freed meanwhile. */
+static int store_drop(store *st, const char *why)
+{
+    redisAsyncContext *ac = st->ac;
+    store_guard g;
+    int delay;
+    if (!ac)
+        return 0;
+    st->ac = NULL; /* store_on_disconnect ignores it from now on */
+    st->ready = 0;
+    st->tcp_up = 0;
+    evtimer_del(st->ev_connect_timeout);
+    delay = store_schedule_reconnect(st);
+    log_event(LOG_WARN, "redis_dropped", "{s:s, s:s, s:i}", "addr", st->addr, "reason", why,
+              "retry_ms", delay);
+    store_guard_push(st, &g);
+    redisAsyncFree(ac); /* deferred by hiredis when inside one of its callbacks */
+    if (g.freed)
+        return 1;
+    store_guard_pop(st, &g);
+    return store_announce(st, 0);
+}
+
+static void store_on_ready(store *st)
+{
+    st->ready = 1;
+    st->backoff_ms = STORE_BACKOFF_MIN_MS;
+    log_event(LOG_INFO, "redis_connected", "{s:s, s:i, s:i}", "addr", st->addr, "db", st->db,
+              "subscriptions", st->nsubs);
+    for (int i = 0; i < st->nsubs; i++) {
+        store_sub *sub = st->subs[i];
+        if (redisAsyncCommand(st->ac, store_on_pmessage, sub, "PSUBSCRIBE %s", sub->pattern) !=
+            REDIS_OK)
+            log_event(LOG_ERROR, "redis_psubscribe_failed", "{s:s, s:s}", "addr", st->addr,
+                      "pattern", sub->pattern);
+    }
+    store_announce(st, 1);
+}
+
+static void store_on_ready_timer(evutil_socket_t fd, short what, void *arg)
+{
+    store *st = arg;
+    (void)fd;
+    (void)what;
+    if (st->ac && st->tcp_up && !st->ready)
+        store_on_ready(st);
+}
+
+static void store_on_select(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)err;
+    (void)ctx;
+    if (st->closing || !reply)
+        return; /* timeout or disconnect: already handled */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_event(LOG_ERROR, "redis_select_failed", "{s:s, s:i, s:s, s:s}", "addr", st->addr, "db",
+                  st->db, "error", reply->str, "action",
+                  "check the /db number in the redis url (see `CONFIG GET databases`)");
+        store_drop(st, "SELECT failed");
+        return;
+    }
+    store_on_ready(st);
+}
+
+static void store_on_connect(const redisAsyncContext *cac, int status)
+{
+    store *st = cac->data;
+    if (!st || st->ac != cac)
+        return;
+    evtimer_del(st->ev_connect_timeout);
+    if (status != REDIS_OK) {
+        st->ac = NULL; /* hiredis frees it when we return */
+        int delay = store_schedule_reconnect(st);
+        log_event(LOG_WARN, "redis_connect_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr,
+                  "error", cac->errstr, "retry_ms", delay, "action",
+                  "check that redis is running and reachable at the configured url");
+        return;
+    }
+    st->tcp_up = 1;
+    redisEnableKeepAlive(&st->ac->c);
+    if (st->db > 0) {
+        char *cmd;
+        int len = redisFormatCommand(&cmd, "SELECT %d", st->db);
+        store_req *req = store_req_new(st, st->timeout_ms, store_on_select, NULL);
+        if (len < 0 || !req) {
+            free(req);
+            if (len >= 0)
+                redisFreeCommand(cmd);
+            store_drop(st, "out of memory");
+            return;
+        }
+        store_send(st, req, cmd, (size_t)len);
+        redisFreeCommand(cmd);
+    } else {
+        /* Not from inside hiredis' connect handling: the state callback may
+         * free the store. */
+        evtimer_add(st->ev_ready, &store_zero_tv);
+    }
+}
+
+static void store_on_disconnect(const redisAsyncContext *ac, int status)
+{
+    store *st = ac->data;
+    int delay;
+    (void)status;
+    if (!st || st->ac != ac)
+        return;
+    st->ac = NULL; /* hiredis frees it when we return */
+    st->ready = 0;
+    st->tcp_up = 0;
+    delay = store_schedule_reconnect(st);
+    log_event(LOG_WARN, "redis_disconnected", "{s:s, s:s, s:i}", "addr", st->addr, "error",
+              ac->err ? ac->errstr : "closed", "retry_ms", delay);
+    store_announce(st, 0);
+}
+
+static void store_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    store *st = arg;
+    redisAsyncContext *ac = st->ac;
+    int delay;
+    (void)fd;
+    (void)what;
+    if (!ac || st->tcp_up)
+        return;
+    st->ac = NULL;
+    redisAsyncFree(ac); /* no callbacks: nothing sent, never connected */
+    delay = store_schedule_reconnect(st);
+    log_event(LOG_WARN, "redis_connect_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr, "error",
+              "connect timed out", "retry_ms", delay, "action",
+              "check that redis is reachable at the configured url (firewall, address)");
+}
+
+static void store_connect(store *st)
+{
+    redisAsyncContext *ac = redisAsyncConnect(st->host, st->port);
+    int ms = st->timeout_ms > STORE_CONNECT_TIMEOUT_MIN_MS ? st->timeout_ms
+                                                           : STORE_CONNECT_TIMEOUT_MIN_MS;
+    struct timeval tv = store_tv(ms);
+    if (!ac || ac->err || redisLibeventAttach(ac, st->base) != REDIS_OK) {
+        int delay = store_schedule_reconnect(st);
+        log_event(LOG_WARN, "redis_connect_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr,
+                  "error", ac && ac->err ? ac->errstr : "out of memory", "retry_ms", delay,
+                  "action", "check that redis is running and reachable at the configured url");
+        if (ac)
+            redisAsyncFree(ac);
+        return;
+    }
+    ac->data = st;
+    redisAsyncSetConnectCallback(ac, store_on_connect);
+    redisAsyncSetDisconnectCallback(ac, store_on_disconnect);
+    st->ac = ac;
+    st->tcp_up = 0;
+    st->ready = 0;
+    evtimer_add(st->ev_connect_timeout, &tv);
+}
+
+static void store_on_reconnect_timer(evutil_socket_t fd, short what, void *arg)
+{
+    store *st = arg;
+    (void)fd;
+    (void)what;
+    if (!st->ac)
+        store_connect(st);
+}
+
+/* ---- subscriptions ---- */
+
+/* Called by hiredis for the PSUBSCRIBE confirmation and every pmessage, and
+ * with r NULL when the context goes away (privdata may be gone then). */
+static void store_on_pmessage(redisAsyncContext *ac, void *r, void *privdata)
+{
+    redisReply *reply = r;
+    store_sub *sub = privdata;
+    (void)ac;
+    if (!reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_event(LOG_ERROR, "redis_psubscribe_failed", "{s:s, s:s}", "pattern", sub->pattern,
+                  "error", reply->str);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4 ||
+        reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "pmessage") != 0 ||
+        reply->element[2]->type != REDIS_REPLY_STRING ||
+        reply->element[3]->type != REDIS_REPLY_STRING)
+        return; /* psubscribe confirmation */
+    sub->cb(reply->element[2]->str, reply->element[3]->str, reply->element[3]->len, sub->ctx);
+}
+
+int store_psubscribe(store *st, const char *pattern, store_message_cb *cb, void *ctx)
+{
+    store_sub **subs;
+    store_sub *sub;
+    if (!pattern || !cb || st->closing)
+        return -1;
+    if (st->pending.head || st->failing.head)
+        log_event(LOG_WARN, "redis_psubscribe_mixed", "{s:s}", "action",
+                  "subscribing a store that carries commands: use a store of its own");
+    subs = realloc(st->subs, sizeof(*subs) * (size_t)(st->nsubs + 1));
+    if (!subs)
+        return -1;
+    st->subs = subs;
+    sub = calloc(1, sizeof(*sub));
+    if (!sub || !(sub->pattern = store_strdup(pattern, strlen(pattern)))) {
+        free(sub);
+        return -1;
+    }
+    sub->cb = cb;
+    sub->ctx = ctx;
+    st->subs[st->nsubs++] = sub;
+    if (st->ready &&
+        redisAsyncCommand(st->ac, store_on_pmessage, sub, "PSUBSCRIBE %s", pattern) != REDIS_OK)
+        log_event(LOG_ERROR, "redis_psubscribe_failed", "{s:s, s:s}", "addr", st->addr, "pattern",
+                  pattern);
+    return 0;
+}
+
+/* ---- url ---- */
+
+/* Parses redis://host[:port][/db] (host may be [ipv6]). */
+static int store_url_parse(store *st, const char *url, char *err, size_t errlen)
+{
+    static const char *expect = "expected redis://host[:port][/db]";
+    const char *p, *hs, *he;
+    long v;
+    char *end;
+
+    if (!url || strncmp(url, "redis://", 8) != 0) {
+        store_seterr(err, errlen, "bad redis url \"%s\": %s", url ? url : "(null)", expect);
+        return -1;
+    }
+    if (strchr(url, '@')) {
+        store_seterr(err, errlen, "bad redis url: credentials are not supported; %s", expect);
+        return -1;
+    }
+    p = url + 8;
+    if (*p == '[') {
+        hs = p + 1;
+        he = strchr(hs, ']');
+        if (!he) {
+            store_seterr(err, errlen, "bad redis url \"%s\": missing ']'; %s", url, expect);
+            return -1;
+        }
+        p = he + 1;
+    } else {
+        hs = p;
+        he = p + strcspn(p, ":/");
+        p = he;
+    }
+    if (he == hs) {
+        store_seterr(err, errlen, "bad redis url \"%s\": empty host; %s", url, expect);
+        return -1;
+    }
+    st->port = 6379;
+    st->db = 0;
+    if (*p == ':') {
+        v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *(p + 1) == '-' || *(p + 1) == '+' || v < 1 || v > 65535 ||
+            (*end && *end != '/')) {
+            store_seterr(err, errlen, "bad redis url \"%s\": port must be 1-65535; %s", url,
+                         expect);
+            return -1;
+        }
+        st->port = (int)v;
+        p = end;
+    }
+    if (*p == '/' && p[1]) {
+        v = strtol(p + 1, &end, 10);
+        if (end == p + 1 || *(p + 1) == '-' || *(p + 1) == '+' || v < 0 || v > 1000000 || *end) {
+            store_seterr(err, errlen, "bad redis url \"%s\": db must be a number; %s", url, expect);
+            return -1;
+        }
+        st->db = (int)v;
+        p = end;
+    } else if (*p == '/') {
+        p++;
+    }
+    if (*p) {
+        store_seterr(err, errlen, "bad redis url \"%s\": unexpected \"%s\"; %s", url, p, expect);
+        return -1;
+    }
+    st->host = store_strdup(hs, (size_t)(he - hs));
+    st->addr = malloc((size_t)(he - hs) + 8);
+    if (!st->host || !st->addr) {
+        store_seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    snprintf(st->addr, (size_t)(he - hs) + 8, "%s:%d", st->host, st->port);
+    return 0;
+}
+
+/* ---- public ---- */
+
+store *store_new(struct event_base *base, const char *url, int timeout_ms, char *err, size_t errlen)
+{
+    store *st;
+    if (!base || timeout_ms <= 0) {
+        store_seterr(err, errlen, "store_new: need an event base and a timeout > 0 ms");
+        return NULL;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        store_seterr(err, errlen, "out of memory");
+        return NULL;
+    }
+    st->base = base;
+    st->timeout_ms = timeout_ms;
+    st->backoff_ms = STORE_BACKOFF_MIN_MS;
+    if (store_url_parse(st, url, err, errlen) != 0) {
+        store_free(st);
+        return NULL;
+    }
+    st->ev_reconnect = evtimer_new(base, store_on_reconnect_timer, st);
+    st->ev_connect_timeout = evtimer_new(base, store_on_connect_timeout, st);
+    st->ev_tick = evtimer_new(base, store_on_tick, st);
+    st->ev_fail = evtimer_new(base, store_on_fail_timer, st);
+    st->ev_ready = evtimer_new(base, store_on_ready_timer, st);
+    if (!st->ev_reconnect || !st->ev_connect_timeout || !st->ev_tick || !st->ev_fail ||
+        !st->ev_ready) {
+        store_seterr(err, errlen, "out of memory");
+        store_free(st);
+        return NULL;
+    }
+    store_connect(st); /* failures are retried in the background */
+    return st;
+}
+
+void store_on_state(store *st, store_state_cb *cb, void *ctx)
+{
+    st->state_cb = cb;
+    st->state_ctx = ctx;
+}
+
+int store_connected(const store *st)
+{
+    return st->ready;
+}
+
+void store_free(store *st)
+{
+    store_req *req;
+    if (!st || st->closing)
+        return;
+    st->closing = 1;
+    st->ready = 0;
+    for (store_guard *g = st->guard; g; g = g->prev)
+        g->freed = 1;
+    /* Requests still in hiredis: answer now, hiredis frees them later. */
+    while ((req = st->pending.head)) {
+        store_list_unlink(&st->pending, req);
+        req->done = 1;
+        req->cb(st, NULL, "store closed", req->ctx);
+    }
+    while ((req = st->failing.head)) {
+        store_list_unlink(&st->failing, req);
+        req->cb(st, NULL, "store closed", req->ctx);
+        store_req_free(req);
+    }
+    if (st->ac) {
+        redisAsyncContext *ac = st->ac;
+        st->ac = NULL;
+        ac->data = NULL;
+        redisAsyncFree(ac); /* deferred by hiredis when inside one of its callbacks */
+    }
+    if (st->ev_reconnect)
+        event_free(st->ev_reconnect);
+    if (st->ev_connect_timeout)
+        event_free(st->ev_connect_timeout);
+    if (st->ev_tick)
+        event_free(st->ev_tick);
+    if (st->ev_fail)
+        event_free(st->ev_fail);
+    if (st->ev_ready)
+        event_free(st->ev_ready);
+    for (int i = 0; i < st->nsubs; i++) {
+        free(st->subs[i]->pattern);
+        free(st->subs[i]);
+    }
+    free(st->subs);
+    for (int i = 0; i < st->nscripts; i++) {
+        free(st->scripts[i].name);
+        free(st->scripts[i].source);
+    }
+    free(st->scripts);
+    free(st->host);
+    free(st->addr);
+    free(st);
+}
+
+int store_cmd_argv_timeout(store *st, int timeout_ms, store_reply_cb *cb, void *ctx, int argc,
+                           const char **argv, const size_t *argvlen)
+{
+    store_req *req = store_req_new(st, timeout_ms, cb, ctx);
+    char *cmd;
+    int len;
+    if (!req)
+        return -1;
+    if (argc <= 0 || !argv) {
+        store_fail_later(st, req, "empty redis command");
+        return 0;
+    }
+    len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    if (len < 0) {
+        free(req);
+        return -1;
+    }
+    store_submit(st, req, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return 0;
+}
+
+int store_cmd_argv(store *st, store_reply_cb *cb, void *ctx, int argc, const char **argv,
+                   const size_t *argvlen)
+{
+    return store_cmd_argv_timeout(st, st->timeout_ms, cb, ctx, argc, argv, argvlen);
+}
+
+int store_cmd(store *st, store_reply_cb *cb, void *ctx, const char *fmt, ...)
+{
+    store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
+    char *cmd;
+    int len;
+    va_list ap;
+    if (!req)
+        return -1;
+    va_start(ap, fmt);
+    len = redisvFormatCommand(&cmd, fmt, ap);
+    va_end(ap);
+    if (len == -1) {
+        store_fail_later(st, req, "bad redis command format string");
+        return 0;
+    }
+    if (len < 0) {
+        free(req);
+        return -1;
+    }
+    store_submit(st, req, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return 0;
+}
+
+int store_script_add(store *st, const char *name, const char *source)
+{
+    store_script *scripts, *sc;
+    unsigned char md[SHA_DIGEST_LENGTH];
+    if (!name || !source)
+        return -1;
+    scripts = realloc(st->scripts, sizeof(*scripts) * (size_t)(st->nscripts + 1));
+    if (!scripts)
+        return -1;
+    st->scripts = scripts;
+    sc = &st->scripts[st->nscripts];
+    sc->name = store_strdup(name, strlen(name));
+    sc->source = store_strdup(source, strlen(source));
+    if (!sc->name || !sc->source) {
+        free(sc->name);
+        free(sc->source);
+        return -1;
+    }
+    SHA1((const unsigned char *)source, strlen(source), md);
+    for (int i = 0; i < SHA_DIGEST_LENGTH; i++)
+        sprintf(sc->sha + 2 * i, "%02x", md[i]);
+    return st->nscripts++;
+}
+
+int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys, int argc,
+               const char **argv, const size_t *argvlen)
+{
+    store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
+    char nk[16], *cmd;
+    int n = argc + 3, len;
+    if (!req)
+        return -1;
+    if (script < 0 || script >= st->nscripts) {
+        store_fail_later(st, req, "unknown script handle: register it with store_script_add");
+        return 0;
+    }
+    if (argc < 0 || numkeys < 0 || numkeys > argc || (argc > 0 && !argv)) {
+        store_fail_later(st, req, "store_eval: numkeys must be between 0 and argc");
+        return 0;
+    }
+    req->script = script;
+    req->argc = n;
+    req->argv = calloc((size_t)n, sizeof(*req->argv));
+    req->argvlen = calloc((size_t)n, sizeof(*req->argvlen));
+    if (!req->argv || !req->argvlen)
+        goto oom;
+    req->argv[0] = "EVALSHA";
+    req->argvlen[0] = 7;
+    req->argv[1] = st->scripts[script].sha;
+    req->argvlen[1] = 40;
+    req->argvlen[2] = (size_t)snprintf(nk, sizeof(nk), "%d", numkeys);
+    if (!(req->argv[2] = store_strdup(nk, req->argvlen[2])))
+        goto oom;
+    for (int i = 0; i < argc; i++) {
+        req->argvlen[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+        if (!(req->argv[i + 3] = store_strdup(argv[i], req->argvlen[i + 3])))
+            goto oom;
+    }
+    len = redisFormatCommandArgv(&cmd, n, req->argv, req->argvlen);
+    if (len < 0)
+        goto oom;
+    store_submit(st, req, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return 0;
+oom:
+    store_req_free(req);
+    return -1;
+}

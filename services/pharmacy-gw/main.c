@@ -1,0 +1,215 @@
+/* pharmacy-gw: the pharmacy API of SPEC section 6 (registration, stock,
+ * status, the offers long-poll, accept / reject / ready / collected /
+ * returned) and the operator's order endpoints (GET, cancel). Every change
+ * goes through the state machine; nothing is kept in this process. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "gateway.h"
+#include "log.h"
+
+#define PHGW_WAIT_MAX_S 30
+
+static const char *phgw_id(const gw_req *r)
+{
+    return r->path.seg[2];
+}
+
+static void phgw_reply_400(gw_req *r, const char *why)
+{
+    gw_req_reply_error(r, 400, "bad_request", "%s", why);
+}
+
+static void phgw_on_registered(gw_req *r, redisReply *reply)
+{
+    (void)reply;
+    gw_req_reply_json(r, 200, json_pack("{s:s, s:b}", "pharmacy_id", phgw_id(r), "ok", 1));
+}
+
+/* PUT /v1/pharmacies/{id} (operator) */
+static void phgw_put_pharmacy(gw_req *r)
+{
+    body_pharmacy b;
+    char why[BODY_WHY_MAX];
+    if (gw_req_authorize(r, AUTH_OPERATOR, NULL))
+        return;
+    if (body_parse_pharmacy(r->body, &b, why)) {
+        phgw_reply_400(r, why);
+        return;
+    }
+    char lat[32], lon[32], cap[16];
+    snprintf(lat, sizeof(lat), "%.7f", b.lat);
+    snprintf(lon, sizeof(lon), "%.7f", b.lon);
+    snprintf(cap, sizeof(cap), "%ld", b.capacity);
+    const char *argv[] = {phgw_id(r),
+                          b.name,
+                          lat,
+                          lon,
+                          b.open ? "1" : "0",
+                          cap,
+                          b.cold_chain ? "1" : "0",
+                          b.insurance_designated ? "1" : "0"};
+    gw_req_call(r, "pharmacy_put", 8, argv, phgw_on_registered);
+}
+
+/* PUT /v1/pharmacies/{id}/stock (that pharmacy) */
+static void phgw_put_stock(gw_req *r)
+{
+    body_stock b;
+    char why[BODY_WHY_MAX];
+    if (gw_req_authorize(r, AUTH_PHARMACY, phgw_id(r)))
+        return;
+    if (body_parse_stock(r->body, &b, why)) {
+        phgw_reply_400(r, why);
+        return;
+    }
+    const char **argv = calloc(1 + 2 * b.n, sizeof(char *));
+    char(*qty)[24] = calloc(b.n ? b.n : 1, sizeof(*qty));
+    argv[0] = phgw_id(r);
+    for (size_t i = 0; i < b.n; i++) {
+        snprintf(qty[i], sizeof(qty[i]), "%lld", b.items[i].qty);
+        argv[1 + 2 * i] = b.items[i].code;
+        argv[2 + 2 * i] = qty[i];
+    }
+    /* orders_call copies nothing after it returns: the argv is sent now */
+    gw_req_call(r, "pharmacy_stock", (int)(1 + 2 * b.n), argv, phgw_on_registered);
+    free(qty);
+    free(argv);
+    body_stock_free(&b);
+}
+
+/* PUT /v1/pharmacies/{id}/status (that pharmacy) */
+static void phgw_put_status(gw_req *r)
+{
+    int open;
+    char why[BODY_WHY_MAX];
+    if (gw_req_authorize(r, AUTH_PHARMACY, phgw_id(r)))
+        return;
+    if (body_parse_status(r->body, &open, why)) {
+        phgw_reply_400(r, why);
+        return;
+    }
+    const char *argv[] = {phgw_id(r), open ? "1" : "0"};
+    gw_req_call(r, "pharmacy_status", 2, argv, phgw_on_registered);
+}
+
+/* GET /v1/pharmacies/{id}/orders?wait=S (that pharmacy) */
+static void phgw_get_orders(gw_req *r)
+{
+    long wait;
+    if (gw_req_authorize(r, AUTH_PHARMACY, phgw_id(r)))
+        return;
+    if (http_query_int(r->req, "wait", 0, 0, PHGW_WAIT_MAX_S, &wait)) {
+        gw_req_reply_error(r, 400, "bad_request", "wait must be an integer in [0, %d]",
+                           PHGW_WAIT_MAX_S);
+        return;
+    }
+    gw_req_longpoll(r, "offers", phgw_id(r), "orders", (int)wait);
+}
+
+/* POST /v1/orders/{id}/{accept|reject|ready|collected|returned} (the
+ * offered pharmacy): the action is the last path segment. */
+static void phgw_order_action(gw_req *r)
+{
+    char reason[BODY_REASON_MAX + 1] = "";
+    char why[BODY_WHY_MAX];
+    const char *action = r->path.seg[3];
+    if (gw_req_authorize(r, AUTH_PHARMACY, NULL))
+        return;
+    if (strcmp(action, "reject") == 0 && body_parse_reason(r->body, 0, reason, why)) {
+        phgw_reply_400(r, why);
+        return;
+    }
+    const char *argv[] = {phgw_id(r), r->who.id, action, *reason ? reason : "rejected"};
+    gw_req_call(r, "pharmacy", 4, argv, NULL);
+}
+
+static void phgw_on_order(gw_req *r, redisReply *reply)
+{
+    json_t *view = json_loads(orders_field(reply, 1), 0, NULL);
+    gw_req_reply_json(r, 200, view ? view : json_object());
+}
+
+/* GET /v1/orders/{id} (operator) */
+static void phgw_get_order(gw_req *r)
+{
+    if (gw_req_authorize(r, AUTH_OPERATOR, NULL))
+        return;
+    const char *argv[] = {phgw_id(r)};
+    gw_req_call(r, "get", 1, argv, phgw_on_order);
+}
+
+/* POST /v1/orders/{id}/cancel (operator) */
+static void phgw_cancel_order(gw_req *r)
+{
+    char reason[BODY_REASON_MAX + 1] = "";
+    char why[BODY_WHY_MAX];
+    if (gw_req_authorize(r, AUTH_OPERATOR, NULL))
+        return;
+    if (body_parse_reason(r->body, 0, reason, why)) {
+        phgw_reply_400(r, why);
+        return;
+    }
+    const char *argv[] = {"order", phgw_id(r), *reason ? reason : "cancelled by operator"};
+    gw_req_call(r, "cancel", 3, argv, NULL);
+}
+
+static const gw_route phgw_routes[] = {
+    {EVHTTP_REQ_PUT, "v1/pharmacies/*", phgw_put_pharmacy, GW_BODY},
+    {EVHTTP_REQ_PUT, "v1/pharmacies/*/stock", phgw_put_stock, GW_BODY},
+    {EVHTTP_REQ_PUT, "v1/pharmacies/*/status", phgw_put_status, GW_BODY},
+    {EVHTTP_REQ_GET, "v1/pharmacies/*/orders", phgw_get_orders, GW_NO_BODY},
+    {EVHTTP_REQ_GET, "v1/orders/*", phgw_get_order, GW_NO_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/cancel", phgw_cancel_order, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/accept", phgw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/reject", phgw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/ready", phgw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/collected", phgw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/returned", phgw_order_action, GW_OPTIONAL_BODY},
+    {0, NULL, NULL, 0},
+};
+
+static void phgw_on_stop(service *svc, void *ctx)
+{
+    (void)svc;
+    gateway_stop(ctx);
+}
+
+static int phgw_busy(service *svc, void *ctx)
+{
+    (void)svc;
+    return gateway_inflight(ctx);
+}
+
+static int phgw_ready(service *svc, void *ctx, const char **why)
+{
+    (void)svc;
+    if (!gateway_ready(ctx)) {
+        *why = "redis subscription not connected";
+        return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    service *svc = service_new("pharmacy-gw", argc, argv, SERVICE_PRODUCER, err, sizeof(err));
+    if (!svc) {
+        fprintf(stderr, "pharmacy-gw: %s\n", err);
+        return 2;
+    }
+    gateway *gw = gateway_new(svc, "ph", phgw_routes, NULL, err, sizeof(err));
+    if (!gw) {
+        fprintf(stderr, "pharmacy-gw: %s\n", err);
+        service_free(svc);
+        return 2;
+    }
+    service_set_hooks(svc, phgw_on_stop, phgw_busy, phgw_ready, gw);
+    int rc = service_run(svc);
+    gateway_free(gw);
+    service_free(svc);
+    return rc;
+}

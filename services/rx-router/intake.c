@@ -1,0 +1,233 @@
+/* intake.c - rx-router's Kafka intake: validates each rx.approved message,
+ * creates its order (once per prescription_id) and hands it to routing;
+ * applies rx.cancelled; sends what cannot be decoded or breaks a rule to the
+ * dead-letter topic. A message is finished (its offset stored) only after
+ * its effects are in Redis or its dead letter is acknowledged; Redis errors
+ * are retried with backoff, so a message is never skipped. */
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "router.h"
+
+#define INTAKE_BACKOFF_MIN_MS 100
+#define INTAKE_BACKOFF_MAX_MS 5000
+
+typedef enum { INTAKE_APPROVED, INTAKE_CANCELLED } intake_kind;
+
+typedef struct intake_job {
+    router *rt;
+    kafka_msg *msg;
+    intake_kind kind;
+    rx_approved *rx;
+    rx_cancelled *rc;
+    char why[256]; /* dead-letter reason, when set */
+    int backoff_ms;
+    struct event *retry;
+} intake_job;
+
+static void intake_step(intake_job *job);
+
+static void intake_job_finish(intake_job *job)
+{
+    router *rt = job->rt;
+    if (job->msg)
+        kafka_consumer_done(rt->consumer, job->msg);
+    rx_approved_free(job->rx);
+    rx_cancelled_free(job->rc);
+    if (job->retry)
+        event_free(job->retry);
+    free(job);
+    rt->jobs--;
+}
+
+static void intake_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    intake_step(arg);
+}
+
+/* Redis or Kafka said no for now: the same step runs again later. */
+static void intake_job_retry(intake_job *job, const char *err)
+{
+    metric_add(job->rt->m_redis_errors, 1);
+    job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : INTAKE_BACKOFF_MIN_MS;
+    if (job->backoff_ms > INTAKE_BACKOFF_MAX_MS)
+        job->backoff_ms = INTAKE_BACKOFF_MAX_MS;
+    log_event(LOG_WARN, "intake_retry", "{s:s, s:I, s:s, s:i}", "topic", job->msg->topic, "offset",
+              (json_int_t)job->msg->offset, "error", err, "backoff_ms", job->backoff_ms);
+    if (!job->retry)
+        job->retry = evtimer_new(job->rt->svc->base, intake_on_retry, job);
+    struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
+    evtimer_add(job->retry, &tv);
+}
+
+static void intake_on_deadletter(rd_kafka_resp_err_t err, void *ctx)
+{
+    intake_job *job = ctx;
+    if (err) {
+        intake_job_retry(job, rd_kafka_err2str(err));
+        return;
+    }
+    metric_add(job->rt->m_deadletter, 1);
+    intake_job_finish(job);
+}
+
+static void intake_send_deadletter(intake_job *job)
+{
+    kafka_msg *m = job->msg;
+    kafka_header h[] = {{"error", job->why, strlen(job->why)},
+                        {"source-topic", m->topic, strlen(m->topic)}};
+    if (kafka_produce(job->rt->svc->producer, service_topic(job->rt->svc, "DEADLETTER"), m->key,
+                      m->key_len, m->value, m->value_len, h, 2, intake_on_deadletter, job))
+        intake_job_retry(job, "producer queue full");
+}
+
+static void intake_handover_code(char out[7])
+{
+    unsigned char b[4];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        abort(); /* no entropy: a guessable code must never be issued */
+    unsigned v = ((unsigned)b[0] << 24 | (unsigned)b[1] << 16 | (unsigned)b[2] << 8 | b[3]);
+    snprintf(out, 7, "%06u", v % 1000000u);
+}
+
+/* The pharmacy's view of the items: codes, names, quantities, cold chain. */
+static char *intake_items_json(const rx_approved *rx)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < rx->n_items; i++) {
+        const Rxdispatch__V1__Item *it = rx->items[i];
+        json_array_append_new(a, json_pack("{s:s, s:s, s:i, s:b}", "drug_code", it->drug_code,
+                                           "name", it->name, "quantity", (int)it->quantity,
+                                           "cold_chain", it->cold_chain));
+    }
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+static void intake_on_created(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    intake_job *job = ctx;
+    const char *status = orders_status(reply);
+    if (err || !status) {
+        intake_job_retry(job, err ? err : reply && reply->str ? reply->str : "bad reply");
+        return;
+    }
+    const char *oid = orders_field(reply, 1), *state = orders_field(reply, 2);
+    log_event(strcmp(status, "exists") == 0 ? LOG_INFO : LOG_DEBUG,
+              strcmp(status, "exists") == 0 ? "order_exists" : "order_created", "{s:s, s:s, s:s}",
+              "order_id", oid, "prescription_id", job->rx->prescription_id, "state", state);
+    if (strcmp(state, "UNROUTABLE") == 0 && strcmp(status, "created") == 0)
+        metric_add(job->rt->m_unroutable, 1);
+    if (strcmp(state, "ROUTING") == 0) {
+        /* routing finishes the message once the order has left ROUTING */
+        routing_start(job->rt, oid, job->msg);
+        job->msg = NULL;
+    }
+    intake_job_finish(job);
+}
+
+static void intake_create_order(intake_job *job)
+{
+    const rx_approved *rx = job->rx;
+    char lat[32] = "0", lon[32] = "0", fulfil[4], prio[4], approved[24], expires[24], lease[24];
+    char code[7];
+    if (rx->delivery) {
+        snprintf(lat, sizeof(lat), "%.7f", rx->delivery->lat);
+        snprintf(lon, sizeof(lon), "%.7f", rx->delivery->lon);
+    }
+    snprintf(fulfil, sizeof(fulfil), "%d", (int)rx->fulfilment);
+    snprintf(prio, sizeof(prio), "%d", (int)rx->priority);
+    snprintf(approved, sizeof(approved), "%lld", (long long)rx->approved_at_ms);
+    snprintf(expires, sizeof(expires), "%lld", (long long)rx->expires_at_ms);
+    snprintf(lease, sizeof(lease), "%lld", job->rt->lease_ms);
+    intake_handover_code(code);
+    const char *unroutable = rx_unroutable_reason(rx, service_now_ms());
+    char *items = intake_items_json(rx);
+    const char *argv[] = {rx->prescription_id,
+                          rx->patient_ref,
+                          lat,
+                          lon,
+                          rx->delivery ? "1" : "0",
+                          rx->delivery_address,
+                          items,
+                          rx->nominated_pharmacy_id,
+                          fulfil,
+                          prio,
+                          approved,
+                          rx->hospital_id,
+                          rx->insurance_covered ? "1" : "0",
+                          expires,
+                          rx_needs_cold_chain(rx) ? "1" : "0",
+                          code,
+                          unroutable ? unroutable : "",
+                          lease};
+    orders_call(job->rt->svc->orders, intake_on_created, job, "create", 18, argv);
+    free(items);
+}
+
+static void intake_on_cancelled(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    intake_job *job = ctx;
+    const char *status = orders_status(reply);
+    if (err || !status) {
+        intake_job_retry(job, err ? err : reply && reply->str ? reply->str : "bad reply");
+        return;
+    }
+    if (strcmp(status, "ok") == 0) {
+        metric_add(job->rt->m_cancelled, 1);
+        log_event(LOG_INFO, "order_cancelled", "{s:s, s:s}", "prescription_id",
+                  job->rc->prescription_id, "result", orders_field(reply, 1));
+    } else {
+        log_event(LOG_WARN, "cancel_refused", "{s:s, s:s, s:s}", "prescription_id",
+                  job->rc->prescription_id, "error", orders_field(reply, 1), "state",
+                  orders_field(reply, 2));
+    }
+    intake_job_finish(job);
+}
+
+static void intake_cancel_order(intake_job *job)
+{
+    const char *reason = *job->rc->reason ? job->rc->reason : "cancelled upstream";
+    const char *argv[] = {"rx", job->rc->prescription_id, reason};
+    orders_call(job->rt->svc->orders, intake_on_cancelled, job, "cancel", 3, argv);
+}
+
+static void intake_step(intake_job *job)
+{
+    if (job->why[0])
+        intake_send_deadletter(job);
+    else if (job->kind == INTAKE_APPROVED)
+        intake_create_order(job);
+    else
+        intake_cancel_order(job);
+}
+
+void intake_on_message(kafka_msg *msg, void *ctx)
+{
+    router *rt = ctx;
+    metric_add(rt->m_consumed, 1);
+    intake_job *job = calloc(1, sizeof(*job));
+    job->rt = rt;
+    job->msg = msg;
+    rt->jobs++;
+    int cancelled = strcmp(msg->topic, service_topic(rt->svc, "CANCELLED")) == 0;
+    job->kind = cancelled ? INTAKE_CANCELLED : INTAKE_APPROVED;
+    if (cancelled)
+        job->rc = rx_cancelled_decode(msg->value, msg->value_len, job->why, sizeof(job->why));
+    else
+        job->rx = rx_approved_decode(msg->value, msg->value_len, job->why, sizeof(job->why));
+    if (job->why[0])
+        log_event(LOG_WARN, "message_rejected", "{s:s, s:i, s:I, s:s}", "topic", msg->topic,
+                  "partition", (int)msg->partition, "offset", (json_int_t)msg->offset, "error",
+                  job->why);
+    intake_step(job);
+}

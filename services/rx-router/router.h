@@ -1,0 +1,36 @@
+/* router.h - rx-router's context, shared by its intake (Kafka) and its
+ * routing jobs. */
+#ifndef RXD_ROUTER_H
+#define RXD_ROUTER_H
+
+#include "kafka.h"
+#include "rx.h"
+#include "service.h"
+
+#define ROUTER_RADII_MAX 8
+
+typedef struct router {
+    service *svc;
+    kafka_consumer *consumer;
+    struct event *due_timer;
+    int jobs; /* routing jobs and intake work in flight */
+    double radii_m[ROUTER_RADII_MAX];
+    int nradii;
+    long long offer_deadline_ms;
+    long long max_attempts;
+    long long lease_ms;       /* how long a claimed work item is ours */
+    long long candidates_max; /* GEOSEARCH COUNT per radius step */
+    metric *m_consumed, *m_deadletter, *m_offered, *m_unroutable, *m_cancelled;
+    metric *m_redis_errors;
+} router;
+
+/* intake.c: rx.approved and rx.cancelled messages. */
+void intake_on_message(kafka_msg *msg, void *ctx);
+
+/* routing.c: route order oid (a new one, a rejected one, or one whose offer
+ * lapsed). msg, when not NULL, is finished once the order has left ROUTING. */
+void routing_start(router *rt, const char *oid, kafka_msg *msg);
+/* The periodic claim of due work items (<prefix>due). */
+void routing_on_due_timer(evutil_socket_t fd, short what, void *arg);
+
+#endif

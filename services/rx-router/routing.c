@@ -1,0 +1,512 @@
+/* routing.c - one routing job per order that needs a pharmacy: load the
+ * order, gather the candidates of each radius step from the geo index and
+ * their facts (open, capacity, load, stock, cold chain, insurance), rank them
+ * (common/route.c) and offer to the first; the state machine re-checks
+ * everything atomically, so a candidate that filled up meanwhile is skipped
+ * and a job that lost a race to another instance stops. Redis errors restart
+ * the job from the load after a backoff. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "geo.h"
+#include "log.h"
+#include "route.h"
+#include "router.h"
+
+#define ROUTING_BACKOFF_MIN_MS 100
+#define ROUTING_BACKOFF_MAX_MS 5000
+#define ROUTING_ITEMS_MAX 100
+
+typedef struct route_job route_job;
+
+/* One reply expected while gathering facts: which candidate, which fact. */
+typedef struct route_fact {
+    route_job *job;
+    int idx;
+    int kind; /* 0 hash, 1 load, 2 stock */
+} route_fact;
+
+struct route_job {
+    router *rt;
+    kafka_msg *msg;
+    char oid[IDS_MAX + 1];
+    char attempt[16];
+    double lat, lon;
+    int has_point;
+    size_t nitems;
+    char *codes[ROUTING_ITEMS_MAX];
+    uint32_t qty[ROUTING_ITEMS_MAX];
+    char nominated[IDS_MAX + 1];
+    route_request rq;
+    json_t *tried;
+    int radius; /* -1: the nominated pharmacy alone */
+    route_pharmacy *c;
+    route_fact *facts;
+    int nc, pending, failed, next, eligible;
+    int backoff_ms;
+    struct event *retry;
+};
+
+static void routing_load(route_job *job);
+static void routing_search(route_job *job);
+static void routing_offer_next(route_job *job);
+
+static void routing_reset_candidates(route_job *job)
+{
+    free(job->c);
+    free(job->facts);
+    job->c = NULL;
+    job->facts = NULL;
+    job->nc = job->pending = job->failed = job->next = job->eligible = 0;
+}
+
+static void routing_reset_order(route_job *job)
+{
+    for (size_t i = 0; i < job->nitems; i++)
+        free(job->codes[i]);
+    job->nitems = 0;
+    json_decref(job->tried);
+    job->tried = NULL;
+    routing_reset_candidates(job);
+}
+
+static void routing_finish(route_job *job)
+{
+    router *rt = job->rt;
+    if (job->msg)
+        kafka_consumer_done(rt->consumer, job->msg);
+    routing_reset_order(job);
+    if (job->retry)
+        event_free(job->retry);
+    free(job);
+    rt->jobs--;
+}
+
+static void routing_on_retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    routing_load(arg);
+}
+
+static void routing_retry(route_job *job, const char *err)
+{
+    metric_add(job->rt->m_redis_errors, 1);
+    job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : ROUTING_BACKOFF_MIN_MS;
+    if (job->backoff_ms > ROUTING_BACKOFF_MAX_MS)
+        job->backoff_ms = ROUTING_BACKOFF_MAX_MS;
+    log_event(LOG_WARN, "routing_retry", "{s:s, s:s, s:i}", "order_id", job->oid, "error",
+              err ? err : "bad reply", "backoff_ms", job->backoff_ms);
+    if (!job->retry)
+        job->retry = evtimer_new(job->rt->svc->base, routing_on_retry, job);
+    struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
+    evtimer_add(job->retry, &tv);
+}
+
+static const char *routing_reply_error(const redisReply *r, const char *err)
+{
+    if (err)
+        return err;
+    if (r && r->type == REDIS_REPLY_ERROR)
+        return r->str;
+    return "unexpected reply";
+}
+
+static void routing_on_unroutable(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    const char *status = orders_status(reply);
+    if (!status) {
+        routing_retry(job, routing_reply_error(reply, err));
+        return;
+    }
+    if (strcmp(status, "ok") == 0)
+        metric_add(job->rt->m_unroutable, 1);
+    routing_finish(job);
+}
+
+static void routing_unroutable(route_job *job, const char *reason)
+{
+    log_event(LOG_INFO, "order_unroutable", "{s:s, s:s, s:s}", "order_id", job->oid, "reason",
+              reason, "attempt", job->attempt);
+    const char *argv[] = {job->oid, job->attempt, reason};
+    orders_call(job->rt->svc->orders, routing_on_unroutable, job, "unroutable", 3, argv);
+}
+
+/* ---- offering ---- */
+
+static void routing_on_offer(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    const char *status = orders_status(reply);
+    if (!status) {
+        routing_retry(job, routing_reply_error(reply, err));
+        return;
+    }
+    const route_pharmacy *ph = &job->c[job->next];
+    if (strcmp(status, "offered") == 0) {
+        metric_add(job->rt->m_offered, 1);
+        log_event(LOG_INFO, "order_offered", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
+                  "pharmacy_id", ph->id, "distance_m", (int)ph->dist_m, "attempt",
+                  orders_field(reply, 1));
+        routing_finish(job);
+    } else if (strcmp(status, "stale") == 0) {
+        routing_finish(job); /* another instance moved the order on */
+    } else {
+        job->next++; /* it filled up or closed since the facts were read */
+        routing_offer_next(job);
+    }
+}
+
+static void routing_offer_next(route_job *job)
+{
+    if (job->next >= job->eligible) {
+        job->radius++;
+        routing_search(job);
+        return;
+    }
+    const route_pharmacy *ph = &job->c[job->next];
+    char dist[24], deadline[24];
+    snprintf(dist, sizeof(dist), "%d", (int)(ph->dist_m + 0.5));
+    snprintf(deadline, sizeof(deadline), "%lld", job->rt->offer_deadline_ms);
+    const char *argv[] = {job->oid, job->attempt, ph->id, dist, deadline};
+    orders_call(job->rt->svc->orders, routing_on_offer, job, "offer", 5, argv);
+}
+
+/* ---- gathering the candidates' facts ---- */
+
+static int routing_flag(const redisReply *e)
+{
+    return e->type == REDIS_REPLY_STRING && strcmp(e->str, "1") == 0;
+}
+
+/* HMGET open capacity cold insurance stock_known */
+static void routing_fact_hash(route_pharmacy *ph, const redisReply *r)
+{
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
+        r->element[1]->type != REDIS_REPLY_STRING)
+        return; /* not registered: stays unknown, so ineligible */
+    ph->known = 1;
+    ph->open = routing_flag(r->element[0]);
+    ph->capacity = atol(r->element[1]->str);
+    ph->cold_chain = routing_flag(r->element[2]);
+    ph->insurance = routing_flag(r->element[3]);
+    ph->stock_known = routing_flag(r->element[4]);
+}
+
+static void routing_fact_stock(route_job *job, route_pharmacy *ph, const redisReply *r)
+{
+    long long have[ROUTING_ITEMS_MAX];
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != job->nitems)
+        return;
+    for (size_t i = 0; i < job->nitems; i++)
+        have[i] = r->element[i]->type == REDIS_REPLY_STRING ? atoll(r->element[i]->str) : -1;
+    ph->stock_ok = route_stock_covers(job->nitems, job->qty, have);
+}
+
+static void routing_rank_and_offer(route_job *job)
+{
+    job->eligible = route_rank(&job->rq, job->c, job->nc);
+    job->next = 0;
+    routing_offer_next(job);
+}
+
+static void routing_on_fact(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_fact *f = ctx;
+    route_job *job = f->job;
+    route_pharmacy *ph = &job->c[f->idx];
+    if (err || !reply || reply->type == REDIS_REPLY_ERROR)
+        job->failed = 1;
+    else if (f->kind == 0)
+        routing_fact_hash(ph, reply);
+    else if (f->kind == 1)
+        ph->load = reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0;
+    else
+        routing_fact_stock(job, ph, reply);
+    if (--job->pending > 0)
+        return;
+    if (job->failed)
+        routing_retry(job, "reading pharmacy facts failed");
+    else
+        routing_rank_and_offer(job);
+}
+
+static void routing_gather(route_job *job)
+{
+    if (job->nc == 0) {
+        routing_offer_next(job);
+        return;
+    }
+    orders *o = job->rt->svc->orders;
+    job->facts = calloc((size_t)job->nc * 3, sizeof(route_fact));
+    job->pending = job->nc * (job->nitems ? 3 : 2);
+    for (int i = 0; i < job->nc; i++) {
+        route_pharmacy *ph = &job->c[i];
+        char key[ORDERS_KEY_MAX];
+        size_t t;
+        json_t *tid;
+        json_array_foreach(job->tried, t, tid)
+        {
+            if (json_is_string(tid) && strcmp(json_string_value(tid), ph->id) == 0)
+                ph->tried = 1;
+        }
+        route_fact *f = &job->facts[i * 3];
+        f[0] = (route_fact){job, i, 0};
+        f[1] = (route_fact){job, i, 1};
+        f[2] = (route_fact){job, i, 2};
+        store_cmd(job->rt->svc->store, routing_on_fact, &f[0],
+                  "HMGET %s open capacity cold insurance stock_known",
+                  orders_key(o, key, "ph:%s", ph->id));
+        store_cmd(job->rt->svc->store, routing_on_fact, &f[1], "SCARD %s",
+                  orders_key(o, key, "ph:%s:active", ph->id));
+        if (!job->nitems)
+            continue;
+        const char *argv[ROUTING_ITEMS_MAX + 2];
+        argv[0] = "HMGET";
+        argv[1] = orders_key(o, key, "ph:%s:stock", ph->id);
+        for (size_t k = 0; k < job->nitems; k++)
+            argv[2 + k] = job->codes[k];
+        store_cmd_argv(job->rt->svc->store, routing_on_fact, &f[2], (int)job->nitems + 2, argv,
+                       NULL);
+    }
+}
+
+/* ---- candidates of one radius step ---- */
+
+static void routing_on_search(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        routing_retry(job, routing_reply_error(reply, err));
+        return;
+    }
+    double inner = job->radius > 0 ? job->rt->radii_m[job->radius - 1] : -1.0;
+    job->c = calloc(reply->elements ? reply->elements : 1, sizeof(route_pharmacy));
+    for (size_t i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
+            continue;
+        double d = atof(e->element[1]->str);
+        /* the previous step already weighed everything within its radius */
+        if (d <= inner || strcmp(e->element[0]->str, job->nominated) == 0)
+            continue;
+        route_pharmacy *ph = &job->c[job->nc++];
+        snprintf(ph->id, sizeof(ph->id), "%s", e->element[0]->str);
+        ph->dist_m = d;
+    }
+    routing_gather(job);
+}
+
+static void routing_search(route_job *job)
+{
+    routing_reset_candidates(job);
+    if (job->radius >= job->rt->nradii || !job->has_point) {
+        routing_unroutable(job, "no_eligible_pharmacy");
+        return;
+    }
+    char key[ORDERS_KEY_MAX], lat[32], lon[32], r[32], count[16];
+    snprintf(lat, sizeof(lat), "%.7f", job->lat);
+    snprintf(lon, sizeof(lon), "%.7f", job->lon);
+    snprintf(r, sizeof(r), "%.0f", job->rt->radii_m[job->radius]);
+    snprintf(count, sizeof(count), "%lld", job->rt->candidates_max);
+    const char *argv[] = {"GEOSEARCH",
+                          orders_key(job->rt->svc->orders, key, "ph:geo"),
+                          "FROMLONLAT",
+                          lon,
+                          lat,
+                          "BYRADIUS",
+                          r,
+                          "m",
+                          "ASC",
+                          "COUNT",
+                          count,
+                          "WITHDIST"};
+    store_cmd_argv(job->rt->svc->store, routing_on_search, job, 12, argv, NULL);
+}
+
+/* The nominated pharmacy is weighed alone first (radius step -1); its
+ * distance comes from its registered position. */
+static void routing_on_nominated(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        routing_retry(job, routing_reply_error(reply, err));
+        return;
+    }
+    const redisReply *plat = reply->element[0], *plon = reply->element[1];
+    if (plat->type != REDIS_REPLY_STRING || plon->type != REDIS_REPLY_STRING) {
+        routing_offer_next(job); /* not registered: on to the radius steps */
+        return;
+    }
+    double d =
+        job->has_point ? geo_distance_m(job->lat, job->lon, atof(plat->str), atof(plon->str)) : 0.0;
+    if (d > job->rt->radii_m[job->rt->nradii - 1]) {
+        routing_offer_next(job);
+        return;
+    }
+    job->c = calloc(1, sizeof(route_pharmacy));
+    job->nc = 1;
+    snprintf(job->c[0].id, sizeof(job->c[0].id), "%s", job->nominated);
+    job->c[0].dist_m = d;
+    routing_gather(job);
+}
+
+static void routing_check_nominated(route_job *job)
+{
+    char key[ORDERS_KEY_MAX];
+    orders_key(job->rt->svc->orders, key, "ph:%s", job->nominated);
+    const char *argv[] = {"HMGET", key, "lat", "lon"};
+    store_cmd_argv(job->rt->svc->store, routing_on_nominated, job, 4, argv, NULL);
+}
+
+/* ---- loading the order ---- */
+
+static int routing_parse_items(route_job *job, const char *items_json)
+{
+    json_t *items = json_loads(items_json, 0, NULL);
+    if (!json_is_array(items)) {
+        json_decref(items);
+        return -1;
+    }
+    size_t i;
+    json_t *it;
+    json_array_foreach(items, i, it)
+    {
+        if (job->nitems == ROUTING_ITEMS_MAX)
+            break;
+        const char *code = json_string_value(json_object_get(it, "drug_code"));
+        if (!code)
+            continue;
+        job->codes[job->nitems] = strdup(code);
+        job->qty[job->nitems] = (uint32_t)json_integer_value(json_object_get(it, "quantity"));
+        job->nitems++;
+    }
+    json_decref(items);
+    return 0;
+}
+
+static void routing_on_expired(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    if (!orders_status(reply)) {
+        routing_retry(job, routing_reply_error(reply, err));
+        return;
+    }
+    if (strcmp(orders_status(reply), "ok") == 0)
+        log_event(LOG_INFO, "offer_expired", "{s:s, s:s}", "order_id", job->oid, "attempt",
+                  job->attempt);
+    routing_load(job); /* ROUTING now, or someone else moved it: look again */
+}
+
+/* load reply: ok state attempt lat lon has_point items nominated fulfilment
+ * insurance cold expires_ms accept_by pharmacy tried_json */
+static void routing_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    const char *status = orders_status(reply);
+    if (!status) {
+        routing_retry(job, routing_reply_error(reply, err));
+        return;
+    }
+    if (strcmp(status, "ok") != 0) {
+        routing_finish(job);
+        return;
+    }
+    const char *state = orders_field(reply, 1);
+    snprintf(job->attempt, sizeof(job->attempt), "%s", orders_field(reply, 2));
+    if (strcmp(state, "OFFERED") == 0) {
+        if (atoll(orders_field(reply, 12)) > service_now_ms()) {
+            routing_finish(job);
+            return;
+        }
+        const char *argv[] = {job->oid, job->attempt};
+        orders_call(job->rt->svc->orders, routing_on_expired, job, "expire", 2, argv);
+        return;
+    }
+    if (strcmp(state, "ROUTING") != 0) {
+        routing_finish(job);
+        return;
+    }
+    routing_reset_order(job);
+    job->lat = atof(orders_field(reply, 3));
+    job->lon = atof(orders_field(reply, 4));
+    job->has_point = strcmp(orders_field(reply, 5), "1") == 0;
+    routing_parse_items(job, orders_field(reply, 6));
+    snprintf(job->nominated, sizeof(job->nominated), "%s", orders_field(reply, 7));
+    job->rq.nominated = job->nominated;
+    job->rq.insurance_covered = strcmp(orders_field(reply, 9), "1") == 0;
+    job->rq.needs_cold_chain = strcmp(orders_field(reply, 10), "1") == 0;
+    long long expires = atoll(orders_field(reply, 11));
+    job->tried = json_loads(orders_field(reply, 14), 0, NULL);
+    if (!json_is_array(job->tried)) {
+        json_decref(job->tried);
+        job->tried = json_array();
+    }
+    if (atoll(job->attempt) >= job->rt->max_attempts)
+        routing_unroutable(job, "attempts_exhausted");
+    else if (expires > 0 && expires <= service_now_ms())
+        routing_unroutable(job, "expired");
+    else if (job->nominated[0]) {
+        job->radius = -1;
+        routing_check_nominated(job);
+    } else {
+        job->radius = 0;
+        routing_search(job);
+    }
+}
+
+static void routing_load(route_job *job)
+{
+    const char *argv[] = {job->oid};
+    orders_call(job->rt->svc->orders, routing_on_loaded, job, "load", 1, argv);
+}
+
+void routing_start(router *rt, const char *oid, kafka_msg *msg)
+{
+    route_job *job = calloc(1, sizeof(*job));
+    job->rt = rt;
+    job->msg = msg;
+    snprintf(job->oid, sizeof(job->oid), "%s", oid);
+    rt->jobs++;
+    routing_load(job);
+}
+
+/* ---- the due work items ---- */
+
+static void routing_on_claimed(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    router *rt = ctx;
+    rt->jobs--;
+    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
+        metric_add(rt->m_redis_errors, 1);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING && !rt->svc->stopping)
+            routing_start(rt, reply->element[i]->str, NULL);
+}
+
+void routing_on_due_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    router *rt = arg;
+    if (rt->jobs > 1000 || rt->svc->stopping)
+        return; /* busy: the items stay due */
+    char lease[24];
+    snprintf(lease, sizeof(lease), "%lld", rt->lease_ms);
+    const char *argv[] = {"due", "200", lease};
+    rt->jobs++;
+    orders_call(rt->svc->orders, routing_on_claimed, rt, "claim", 3, argv);
+}

@@ -1,0 +1,407 @@
+/* rxctl - the operator's command line: tokens, submitting prescriptions,
+ * reading orders and the event topics. Talks to the same Kafka and Redis as
+ * the services (RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_TOKEN_SECRET; flags
+ * override), through the same common code. */
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "auth.h"
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "orders.h"
+#include "rx.h"
+#include "rxjson.h"
+#include "store.h"
+
+static const char rxctl_usage[] =
+    "usage:\n"
+    "  rxctl token --role operator|pharmacy|courier --id ID [--ttl SECONDS]\n"
+    "  rxctl submit FILE.json          produce a prescription (JSON) to rx.approved\n"
+    "  rxctl cancel PRESCRIPTION_ID [--reason TEXT]\n"
+    "  rxctl produce TOPIC KEY FILE    produce FILE's bytes unchanged (tests)\n"
+    "  rxctl order ORDER_ID            an order's state and timeline\n"
+    "  rxctl lookup PRESCRIPTION_ID    the order id of a prescription\n"
+    "  rxctl events [--topic T] [--idle-ms MS] [--order ID]\n"
+    "                                  print a topic from the start as JSON lines\n"
+    "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_TOKEN_SECRET (or --kafka-brokers ...)\n";
+
+typedef struct rxctl {
+    config *cfg;
+    struct event_base *base;
+    int rc;
+    int done;
+    long long idle_ms;
+    long long last_ms;
+    const char *order_filter;
+    const char *topic;
+    kafka_consumer *kc;
+    int ready;
+} rxctl;
+
+static long long rxctl_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int rxctl_fail(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "rxctl: ");
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n");
+    return 2;
+}
+
+static int rxctl_token(rxctl *c)
+{
+    const char *secret = config_str(c->cfg, "TOKEN_SECRET", NULL);
+    const char *role = config_str(c->cfg, "ROLE", NULL);
+    const char *id = config_str(c->cfg, "ID", NULL);
+    char err[256];
+    long long ttl;
+    auth_role r;
+    if (!secret)
+        return rxctl_fail("%sRXD_TOKEN_SECRET (or --token-secret) is not set", "");
+    if (!role || auth_role_parse(role, &r))
+        return rxctl_fail("--role must be operator, pharmacy or courier (got '%s')",
+                          role ? role : "");
+    if (config_int(c->cfg, "TTL", 3600, &ttl, err, sizeof(err)) || ttl <= 0)
+        return rxctl_fail("--ttl must be a positive number of seconds%s", "");
+    char tok[512];
+    if (!id || auth_token_make(secret, r, id, (long long)time(NULL) + ttl, tok, sizeof(tok)) < 0)
+        return rxctl_fail("--id must be 1-64 chars of [A-Za-z0-9._:-] (got '%s')", id ? id : "");
+    printf("%s\n", tok);
+    return 0;
+}
+
+/* ---- producing ---- */
+
+static void rxctl_on_delivery(rd_kafka_resp_err_t err, void *ctx)
+{
+    rxctl *c = ctx;
+    if (err) {
+        fprintf(stderr, "rxctl: produce failed: %s\n", rd_kafka_err2str(err));
+        c->rc = 1;
+    }
+    event_base_loopexit(c->base, NULL);
+}
+
+static int rxctl_produce_bytes(rxctl *c, const char *topic, const char *key, const void *val,
+                               size_t len)
+{
+    char err[512];
+    kafka_producer *kp = kafka_producer_new(c->base, c->cfg, err, sizeof(err));
+    if (!kp)
+        return rxctl_fail("%s", err);
+    if (kafka_produce(kp, topic, key, strlen(key), val, len, NULL, 0, rxctl_on_delivery, c)) {
+        kafka_producer_free(kp, 0);
+        return rxctl_fail("cannot queue the message for %s", topic);
+    }
+    struct timeval limit = {30, 0};
+    event_base_loopexit(c->base, &limit);
+    c->rc = 1;
+    event_base_dispatch(c->base);
+    kafka_producer_free(kp, 5000);
+    return c->rc;
+}
+
+static char *rxctl_read_file(const char *path, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    if (!f)
+        return NULL;
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    size_t r;
+    while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
+        n += r;
+        if (n == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    if (f != stdin)
+        fclose(f);
+    *len = n;
+    return buf;
+}
+
+static int rxctl_submit(rxctl *c, const char *path)
+{
+    json_error_t jerr;
+    json_t *j =
+        strcmp(path, "-") == 0 ? json_loadf(stdin, 0, &jerr) : json_load_file(path, 0, &jerr);
+    if (!j) {
+        fprintf(stderr, "rxctl: %s: invalid JSON at line %d: %s\n", path, jerr.line, jerr.text);
+        return 2;
+    }
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[256];
+    if (rxjson_encode_approved(j, &buf, &len, why, sizeof(why))) {
+        json_decref(j);
+        return rxctl_fail("%s", why);
+    }
+    rx_approved *rx = rx_approved_decode(buf, len, why, sizeof(why));
+    if (!rx && !config_str(c->cfg, "NO_VALIDATE", NULL)) {
+        free(buf);
+        json_decref(j);
+        fprintf(stderr,
+                "rxctl: the prescription breaks a rule: %s (--no-validate 1 sends it "
+                "anyway, to the dead-letter topic)\n",
+                why);
+        return 2;
+    }
+    const char *key = json_string_value(json_object_get(j, "prescription_id"));
+    int rc = rxctl_produce_bytes(c, config_str(c->cfg, "TOPIC_APPROVED", "rx.approved"),
+                                 key ? key : "", buf, len);
+    if (rc == 0)
+        printf("submitted %s\n", key ? key : "");
+    rx_approved_free(rx);
+    free(buf);
+    json_decref(j);
+    return rc;
+}
+
+static int rxctl_cancel(rxctl *c, const char *pid)
+{
+    json_t *j = json_pack("{s:s, s:s, s:I}", "prescription_id", pid, "reason",
+                          config_str(c->cfg, "REASON", "cancelled by operator"), "at_ms",
+                          (json_int_t)rxctl_now_ms());
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    char why[256];
+    int rc = rxjson_encode_cancelled(j, &buf, &len, why, sizeof(why))
+                 ? rxctl_fail("%s", why)
+                 : rxctl_produce_bytes(c, config_str(c->cfg, "TOPIC_CANCELLED", "rx.cancelled"),
+                                       pid, buf, len);
+    free(buf);
+    json_decref(j);
+    return rc;
+}
+
+static int rxctl_produce_file(rxctl *c, const char *topic, const char *key, const char *path)
+{
+    size_t len;
+    char *buf = rxctl_read_file(path, &len);
+    if (!buf)
+        return rxctl_fail("cannot read %s", path);
+    int rc = rxctl_produce_bytes(c, topic, key, buf, len);
+    free(buf);
+    return rc;
+}
+
+/* ---- reading orders ---- */
+
+static void rxctl_on_reply(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    rxctl *c = ctx;
+    const char *status = orders_status(reply);
+    if (err || !status) {
+        fprintf(stderr, "rxctl: redis: %s\n", err ? err : reply && reply->str ? reply->str : "?");
+        c->rc = 1;
+    } else if (strcmp(status, "ok") != 0) {
+        fprintf(stderr, "rxctl: %s\n", orders_field(reply, 1));
+        c->rc = 1;
+    } else {
+        json_t *j = json_loads(orders_field(reply, 1), 0, NULL);
+        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+        printf("%s\n", s ? s : orders_field(reply, 1));
+        free(s);
+        json_decref(j);
+        c->rc = 0;
+    }
+    c->done = 1;
+    event_base_loopexit(c->base, NULL);
+}
+
+static void rxctl_on_lookup(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    rxctl *c = ctx;
+    if (err || !reply || reply->type != REDIS_REPLY_STRING) {
+        fprintf(stderr, "rxctl: %s\n", err ? err : "no order for that prescription (yet)");
+        c->rc = 1;
+    } else {
+        printf("%s\n", reply->str);
+        c->rc = 0;
+    }
+    event_base_loopexit(c->base, NULL);
+}
+
+typedef struct rxctl_query {
+    rxctl *c;
+    store *st;
+    orders *o;
+    const char *what;
+    const char *id;
+} rxctl_query;
+
+static void rxctl_on_connected(store *st, int connected, void *ctx)
+{
+    rxctl_query *q = ctx;
+    if (!connected || q->c->done)
+        return;
+    q->c->done = 1;
+    if (strcmp(q->what, "order") == 0) {
+        const char *argv[] = {q->id};
+        q->c->done = 0;
+        orders_call(q->o, rxctl_on_reply, q->c, "get", 1, argv);
+    } else {
+        char key[ORDERS_KEY_MAX];
+        store_cmd(st, rxctl_on_lookup, q->c, "GET %s", orders_key(q->o, key, "rx:%s", q->id));
+    }
+}
+
+static int rxctl_query_run(rxctl *c, const char *what, const char *id)
+{
+    char err[256];
+    store *st = store_new(c->base, config_str(c->cfg, "REDIS_URL", "redis://127.0.0.1:6379"), 3000,
+                          err, sizeof(err));
+    if (!st)
+        return rxctl_fail("%s", err);
+    orders *o = orders_new(st, config_str(c->cfg, "REGION", "default"), err, sizeof(err));
+    if (!o) {
+        store_free(st);
+        return rxctl_fail("%s", err);
+    }
+    rxctl_query q = {c, st, o, what, id};
+    store_on_state(st, rxctl_on_connected, &q);
+    c->rc = 1;
+    struct timeval limit = {10, 0};
+    event_base_loopexit(c->base, &limit);
+    event_base_dispatch(c->base);
+    if (c->rc && !c->done)
+        fprintf(stderr, "rxctl: redis at %s did not answer\n",
+                config_str(c->cfg, "REDIS_URL", "redis://127.0.0.1:6379"));
+    orders_free(o);
+    store_free(st);
+    return c->rc;
+}
+
+/* ---- reading a topic ---- */
+
+static json_t *rxctl_raw_json(kafka_msg *m)
+{
+    json_t *j = json_pack("{s:s%, s:i}", "key", m->key ? (const char *)m->key : "",
+                          m->key ? m->key_len : 0, "value_bytes", (int)m->value_len);
+    if (!j)
+        j = json_pack("{s:i}", "value_bytes", (int)m->value_len);
+    rd_kafka_headers_t *hdrs = NULL;
+    if (rd_kafka_message_headers(m->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char *name;
+        const void *val;
+        size_t vlen;
+        for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &val, &vlen) == 0; i++)
+            json_object_set_new(j, name, json_stringn(val ? val : "", val ? vlen : 0));
+    }
+    return j;
+}
+
+static void rxctl_on_message(kafka_msg *m, void *ctx)
+{
+    rxctl *c = ctx;
+    c->last_ms = rxctl_now_ms();
+    json_t *j = NULL;
+    if (strcmp(c->topic, "order.events") == 0 || strstr(c->topic, "events"))
+        j = rxjson_decode_event(m->value, m->value_len);
+    else if (strstr(c->topic, "notify"))
+        j = rxjson_decode_notice(m->value, m->value_len);
+    if (!j)
+        j = rxctl_raw_json(m);
+    const char *oid = json_string_value(json_object_get(j, "order_id"));
+    if (!c->order_filter || (oid && strcmp(oid, c->order_filter) == 0)) {
+        json_object_set_new(j, "_partition", json_integer(m->partition));
+        json_object_set_new(j, "_offset", json_integer(m->offset));
+        char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        printf("%s\n", s);
+        free(s);
+    }
+    json_decref(j);
+    kafka_consumer_done(c->kc, m);
+}
+
+static void rxctl_on_idle_check(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    rxctl *c = arg;
+    if (!kafka_consumer_ready(c->kc) && rxctl_now_ms() - c->last_ms < 30000)
+        return; /* the idle clock starts once the group has assigned partitions */
+    if (!c->ready) {
+        c->ready = 1;
+        c->last_ms = rxctl_now_ms();
+    }
+    if (rxctl_now_ms() - c->last_ms > c->idle_ms)
+        event_base_loopexit(c->base, NULL);
+}
+
+static int rxctl_events(rxctl *c)
+{
+    char err[512], group[96];
+    c->topic = config_str(c->cfg, "TOPIC", "order.events");
+    c->order_filter = config_str(c->cfg, "ORDER", NULL);
+    if (config_int(c->cfg, "IDLE_MS", 3000, &c->idle_ms, err, sizeof(err)))
+        return rxctl_fail("%s", err);
+    snprintf(group, sizeof(group), "rxctl-%d-%lld", (int)getpid(), rxctl_now_ms());
+    const char *topics[] = {c->topic, NULL};
+    kafka_consumer *kc =
+        kafka_consumer_new(c->base, c->cfg, group, topics, rxctl_on_message, c, err, sizeof(err));
+    c->kc = kc;
+    if (!kc)
+        return rxctl_fail("%s", err);
+    c->last_ms = rxctl_now_ms();
+    struct event *idle = event_new(c->base, -1, EV_PERSIST, rxctl_on_idle_check, c);
+    struct timeval tv = {0, 100000};
+    event_add(idle, &tv);
+    event_base_dispatch(c->base);
+    event_free(idle);
+    kafka_consumer_free(kc);
+    fflush(stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    char err[256];
+    rxctl c = {0};
+    log_init("rxctl", getenv("RXD_LOG_LEVEL") ? getenv("RXD_LOG_LEVEL") : "warn");
+    c.cfg = config_new(argc, argv, err, sizeof(err));
+    if (!c.cfg || config_argc(c.cfg) < 1) {
+        fprintf(stderr, "%s%s", c.cfg ? "" : err, rxctl_usage);
+        config_free(c.cfg);
+        return 2;
+    }
+    c.base = event_base_new();
+    const char *cmd = config_arg(c.cfg, 0);
+    const char *a1 = config_arg(c.cfg, 1), *a2 = config_arg(c.cfg, 2), *a3 = config_arg(c.cfg, 3);
+    int rc;
+    if (strcmp(cmd, "token") == 0)
+        rc = rxctl_token(&c);
+    else if (strcmp(cmd, "submit") == 0 && a1)
+        rc = rxctl_submit(&c, a1);
+    else if (strcmp(cmd, "cancel") == 0 && a1)
+        rc = rxctl_cancel(&c, a1);
+    else if (strcmp(cmd, "produce") == 0 && a3)
+        rc = rxctl_produce_file(&c, a1, a2, a3);
+    else if ((strcmp(cmd, "order") == 0 || strcmp(cmd, "lookup") == 0) && a1)
+        rc = rxctl_query_run(&c, cmd, a1);
+    else if (strcmp(cmd, "events") == 0)
+        rc = rxctl_events(&c);
+    else {
+        fprintf(stderr, "rxctl: unknown command or missing argument\n%s", rxctl_usage);
+        rc = 2;
+    }
+    const char *unread = config_unread_flag(c.cfg);
+    if (unread && rc == 0)
+        fprintf(stderr, "rxctl: warning: setting --%s was not used\n", unread);
+    event_base_free(c.base);
+    config_free(c.cfg);
+    return rc;
+}
