@@ -315,17 +315,37 @@ ops.pharmacy_stock = function()
   return { 'ok', tostring((#A - 1) / 2) }
 end
 
--- courier_loc id lat lon ts_ms: older points than the stored one are ignored
-ops.courier_loc = function()
-  local k = cokey(A[1])
+-- ---- couriers (dispatch) ----
+
+-- Stores one position of courier c unless it is not newer than the stored
+-- one (buffered batches and retries arrive late or twice). 1 when stored.
+local function courier_put_point(c, lat, lon, ts)
+  local k = cokey(c)
   local last = tonumber(redis.call('HGET', k, 'ts_ms') or '-1')
-  if tonumber(A[4]) <= last then return { 'ok', 'stale' } end
-  redis.call('HSET', k, 'id', A[1], 'lat', A[2], 'lon', A[3], 'ts_ms', A[4])
-  redis.call('GEOADD', P .. 'co:geo', A[3], A[2], A[1])
-  return { 'ok', 'stored' }
+  if tonumber(ts) <= last then return 0 end
+  redis.call('HSET', k, 'id', c, 'lat', lat, 'lon', lon, 'ts_ms', ts)
+  redis.call('GEOADD', P .. 'co:geo', lon, lat, c)
+  return 1
 end
 
--- courier_avail id available cold capacity
+-- courier_loc id lat lon ts_ms: older points than the stored one are ignored
+ops.courier_loc = function()
+  if courier_put_point(A[1], A[2], A[3], A[4]) == 1 then return { 'ok', 'stored' } end
+  return { 'ok', 'stale' }
+end
+
+-- courier_locs id points_json: [["lat","lon","ts_ms"], ...] in the order the
+-- app buffered them; replies how many were stored (newer than the last one)
+ops.courier_locs = function()
+  local n = 0
+  for _, p in ipairs(cjson.decode(A[2])) do
+    n = n + courier_put_point(A[1], p[1], p[2], p[3])
+  end
+  return { 'ok', tostring(n) }
+end
+
+-- courier_avail id available cold capacity: setting itself available again
+-- also forgives the misses that took it off
 ops.courier_avail = function()
   local k = cokey(A[1])
   redis.call('HSET', k, 'id', A[1], 'available', A[2], 'cold', A[3], 'capacity', A[4])
@@ -333,13 +353,34 @@ ops.courier_avail = function()
   return { 'ok' }
 end
 
+-- dispatch_load oid: what the dispatcher needs to place an order (its
+-- pharmacy's position, cold chain, priority, when it became ready, the
+-- couriers that declined or missed it). An order that is not waiting for a
+-- courier leaves the dispatch queue here, so a stray entry cannot loop.
+ops.dispatch_load = function()
+  local oid = A[1]
+  local k = okey(oid)
+  local o = redis.call('HMGET', k, 'state', 'courier', 'fulfilment', 'pharmacy', 'cold',
+    'priority', 't_READY')
+  if o[1] ~= 'READY' or (o[2] or '') ~= '' or o[3] ~= '0' then
+    redis.call('ZREM', P .. 'dispatch', oid)
+    return { 'skip', o[1] or '' }
+  end
+  local p = redis.call('HMGET', phkey(o[4]), 'lat', 'lon')
+  local tried = redis.call('SMEMBERS', k .. ':ctried')
+  return { 'ok', o[4], p[1] or '', p[2] or '', o[5] or '0', o[6] or '0', o[7] or '0',
+           cjson.encode(tried) }
+end
+
 -- assign oid courier deadline_ms min_ts_ms dist_m: atomic check of the
--- courier's freshness, availability, cold box and capacity
+-- courier's freshness, availability, cold box and capacity, so that several
+-- dispatchers never give a courier more than its capacity
 ops.assign = function()
   local oid, c = A[1], A[2]
   local k = okey(oid)
   local o = redis.call('HMGET', k, 'state', 'courier', 'cold', 'fulfilment')
   if o[1] ~= 'READY' or (o[2] or '') ~= '' or o[4] ~= '0' then return { 'stale', o[1] or '' } end
+  if redis.call('SISMEMBER', k .. ':ctried', c) == 1 then return { 'busy', 'tried' } end
   local q = redis.call('HMGET', cokey(c), 'available', 'cold', 'capacity', 'ts_ms')
   local load = redis.call('SCARD', cokey(c) .. ':orders')
   if q[1] ~= '1' then return { 'busy', 'unavailable' } end
@@ -357,7 +398,17 @@ ops.assign = function()
   return { 'assigned', tostring(by) }
 end
 
--- courier oid courier action arg: accept|decline|pickup|deliver|fail
+-- Gives an assigned order back to the dispatch queue (decline or a missed
+-- deadline). The event still names the courier that let it go.
+local function courier_give_back(oid, c, kind, reason)
+  release_courier(oid, c)
+  redis.call('ZADD', P .. 'dispatch', NOW, oid)
+  emit(oid, 'READY', kind, reason)
+  redis.call('HSET', okey(oid), 'courier', '', 'assign_by', 0, 'c_accepted', 0)
+end
+
+-- courier oid courier action arg max_wrong_codes:
+-- accept|decline|pickup|deliver|fail
 ops.courier = function()
   local oid, c, act = A[1], A[2], A[3]
   local k = okey(oid)
@@ -371,15 +422,20 @@ ops.courier = function()
     redis.call('HSET', cokey(c), 'misses', 0)
     redis.call('ZREM', P .. 'cdue', oid)
     emit(oid, 'COURIER_ASSIGNED', 'courier_accepted')
+    notify_courier(c, oid)
   elseif act == 'decline' and st == 'COURIER_ASSIGNED' and o[3] ~= '1' then
-    release_courier(oid, c)
-    redis.call('HSET', k, 'courier', '')
-    redis.call('ZADD', P .. 'dispatch', NOW, oid)
-    emit(oid, 'READY', 'courier_declined', A[4])
+    -- an answer, not a miss: the row of misses is broken
+    redis.call('HSET', cokey(c), 'misses', 0)
+    courier_give_back(oid, c, 'courier_declined', A[4])
   elseif act == 'pickup' and st == 'COURIER_ASSIGNED' then
+    -- picking up implies accepting
+    redis.call('HSET', k, 'c_accepted', 1)
+    redis.call('HSET', cokey(c), 'misses', 0)
     redis.call('ZREM', P .. 'cdue', oid)
     redis.call('SREM', phkey(o[6]) .. ':active', oid)
     emit(oid, 'PICKED_UP', 'picked_up')
+    notify_courier(c, oid)
+    notify_pharmacy(o[6], oid)
   elseif act == 'deliver' and st == 'PICKED_UP' then
     local wrong = tonumber(o[5] or '0')
     if wrong >= tonumber(A[5]) then return { 'err', 'locked', st } end
@@ -389,28 +445,33 @@ ops.courier = function()
     end
     redis.call('SREM', cokey(c) .. ':orders', oid)
     emit(oid, 'DELIVERED', 'delivered')
+    notify_courier(c, oid)
   elseif act == 'fail' and st == 'PICKED_UP' then
     emit(oid, 'RETURNING', 'delivery_failed', A[4])
     notify_pharmacy(o[6], oid)
+    notify_courier(c, oid)
   else
     return { 'err', 'conflict', st }
   end
   return { 'ok', redis.call('HGET', k, 'state') }
 end
 
--- courier_expire oid courier max_misses: the courier let the offer lapse
+-- courier_expire oid courier max_misses: the courier let the offer lapse.
+-- A cdue entry that no longer stands for a lapsed offer is put right: gone
+-- when the order moved on, back at its real deadline otherwise.
 ops.courier_expire = function()
   local oid, c = A[1], A[2]
   local k = okey(oid)
   local o = redis.call('HMGET', k, 'state', 'courier', 'c_accepted', 'assign_by')
-  if o[1] ~= 'COURIER_ASSIGNED' or o[2] ~= c or o[3] == '1' or
-     tonumber(o[4] or '0') > NOW then
+  if o[1] ~= 'COURIER_ASSIGNED' or o[3] == '1' then
+    redis.call('ZREM', P .. 'cdue', oid)
     return { 'stale', o[1] or '' }
   end
-  release_courier(oid, c)
-  redis.call('HSET', k, 'courier', '')
-  redis.call('ZADD', P .. 'dispatch', NOW, oid)
-  emit(oid, 'READY', 'courier_timeout', 'assignment_deadline_missed')
+  if o[2] ~= c or tonumber(o[4] or '0') > NOW then
+    redis.call('ZADD', P .. 'cdue', tonumber(o[4] or '0'), oid)
+    return { 'stale', o[1] }
+  end
+  courier_give_back(oid, c, 'courier_timeout', 'assignment_deadline_missed')
   local misses = redis.call('HINCRBY', cokey(c), 'misses', 1)
   if misses >= tonumber(A[3]) then
     redis.call('HSET', cokey(c), 'available', 0)

@@ -253,7 +253,9 @@ static int devbroker_err_parse(const char *s, rd_kafka_resp_err_t *out)
 
 static void ctl_reply(struct evbuffer *out, rd_kafka_resp_err_t err, const char *okmsg)
 {
-    if (err)
+    if (err == RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE)
+        evbuffer_add_printf(out, "err no such broker (ids start at 1, see --brokers)\n");
+    else if (err)
         evbuffer_add_printf(out, "err %s\n", rd_kafka_err2str(err));
     else
         evbuffer_add_printf(out, "ok %s\n", okmsg);
@@ -340,8 +342,8 @@ static void ctl_execute(devbroker *db, char *line, struct evbuffer *out)
     for (tok = strtok_r(line, " \t", &save); tok && argc < 8; tok = strtok_r(NULL, " \t", &save))
         argv[argc++] = tok;
     if (argc == 0)
-        return;
-    if (strcmp(argv[0], "ping") == 0)
+        evbuffer_add_printf(out, "err empty command (try help)\n");
+    else if (strcmp(argv[0], "ping") == 0)
         evbuffer_add_printf(out, "ok pong\n");
     else if (strcmp(argv[0], "bootstrap") == 0)
         evbuffer_add_printf(out, "ok %s\n", rd_kafka_mock_cluster_bootstraps(db->mc));

@@ -89,6 +89,8 @@ static void rxctl_on_delivery(rd_kafka_resp_err_t err, void *ctx)
     if (err) {
         fprintf(stderr, "rxctl: produce failed: %s\n", rd_kafka_err2str(err));
         c->rc = 1;
+    } else {
+        c->rc = 0;
     }
     event_base_loopexit(c->base, NULL);
 }
@@ -106,9 +108,12 @@ static int rxctl_produce_bytes(rxctl *c, const char *topic, const char *key, con
     }
     struct timeval limit = {30, 0};
     event_base_loopexit(c->base, &limit);
-    c->rc = 1;
+    c->rc = -1;
     event_base_dispatch(c->base);
     kafka_producer_free(kp, 5000);
+    if (c->rc < 0)
+        return rxctl_fail("no delivery report from Kafka within 30 s (brokers: %s)",
+                          config_str(c->cfg, "KAFKA_BROKERS", "127.0.0.1:9092"));
     return c->rc;
 }
 

@@ -1,0 +1,278 @@
+/* city.c - drawing the city and registering it. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "city.h"
+
+#define CITY_EARTH_M 6371000.0
+#define CITY_DEG (M_PI / 180.0)
+
+/* Codes look like German PZNs; the names stay inside this process (the
+ * pharmacy API sees drug codes only). */
+static const city_drug city_drugs[] = {
+    {"PZN-00001", "Ibuprofen 400", 0, 0},     {"PZN-00002", "Amoxicillin 500", 0, 0},
+    {"PZN-00003", "Metformin 850", 0, 0},     {"PZN-00004", "Ramipril 5", 0, 0},
+    {"PZN-00005", "Pantoprazol 20", 0, 0},    {"PZN-00006", "Simvastatin 20", 0, 0},
+    {"PZN-00007", "Levothyroxin 50", 0, 0},   {"PZN-00008", "Salbutamol spray", 0, 0},
+    {"PZN-00009", "Insulin glargin", 1, 0},   {"PZN-00010", "Adalimumab pen", 1, 0},
+    {"PZN-00011", "Methylphenidat 10", 0, 1}, {"PZN-00012", "Oxycodon 10", 0, 1},
+};
+
+#define CITY_NDRUGS (sizeof(city_drugs) / sizeof(city_drugs[0]))
+
+const city_drug *city_catalogue(size_t *n)
+{
+    *n = CITY_NDRUGS;
+    return city_drugs;
+}
+
+void city_point(const sim_opts *o, rng *r, double *lat, double *lon)
+{
+    /* sqrt makes the density uniform over the disc, not bunched at the centre */
+    double d = o->radius_m * sqrt(rng_unit(r));
+    double a = 2 * M_PI * rng_unit(r);
+    *lat = o->centre_lat + (d * cos(a)) / CITY_EARTH_M / CITY_DEG;
+    *lon = o->centre_lon + (d * sin(a)) / (CITY_EARTH_M * cos(o->centre_lat * CITY_DEG)) / CITY_DEG;
+}
+
+double city_distance_m(double lat1, double lon1, double lat2, double lon2)
+{
+    double x = (lon2 - lon1) * CITY_DEG * cos((lat1 + lat2) / 2 * CITY_DEG);
+    double y = (lat2 - lat1) * CITY_DEG;
+    return sqrt(x * x + y * y) * CITY_EARTH_M;
+}
+
+static void city_draw_stock(city_pharmacy *p, rng *r)
+{
+    for (size_t d = 0; d < CITY_NDRUGS; d++) {
+        const city_drug *drug = &city_drugs[d];
+        int stocked = !drug->special && (!drug->cold_chain || p->cold_chain) && rng_chance(r, 0.85);
+        p->stock[d] = stocked ? rng_range(r, 5, 60) : 0;
+    }
+}
+
+static int city_draw_pharmacy(city_pharmacy *p, const sim_opts *o, const char *run_id, int i,
+                              rng *r, const char *secret, int64_t exp_s)
+{
+    snprintf(p->id, sizeof(p->id), "%s-ph-%04d", run_id, i);
+    snprintf(p->name, sizeof(p->name), "Sim-Apotheke %d", i);
+    city_point(o, r, &p->lat, &p->lon);
+    p->capacity = rng_range(r, 4, 12);
+    p->cold_chain = rng_chance(r, 0.4);
+    p->insurance = rng_chance(r, 0.7);
+    p->stock = calloc(CITY_NDRUGS, sizeof(int));
+    if (!p->stock)
+        return -1;
+    city_draw_stock(p, r);
+    return auth_token_make(secret, AUTH_PHARMACY, p->id, exp_s, p->token, sizeof(p->token)) < 0 ? -1
+                                                                                                : 0;
+}
+
+static int city_draw_courier(city_courier *c, const sim_opts *o, const char *run_id, int i, rng *r,
+                             const char *secret, int64_t exp_s)
+{
+    snprintf(c->id, sizeof(c->id), "%s-co-%04d", run_id, i);
+    city_point(o, r, &c->lat, &c->lon);
+    c->cold_box = rng_chance(r, 0.5);
+    c->capacity = rng_range(r, 1, 2);
+    return auth_token_make(secret, AUTH_COURIER, c->id, exp_s, c->token, sizeof(c->token)) < 0 ? -1
+                                                                                               : 0;
+}
+
+city *city_new(const sim_opts *o, const char *run_id, int64_t exp_s, char *err, size_t errlen)
+{
+    city *c = calloc(1, sizeof(*c));
+    rng r;
+    if (!c)
+        goto oom;
+    c->pharmacies = calloc((size_t)o->pharmacies, sizeof(*c->pharmacies));
+    c->couriers = calloc((size_t)(o->couriers ? o->couriers : 1), sizeof(*c->couriers));
+    if (!c->pharmacies || !c->couriers)
+        goto oom;
+    c->npharmacies = o->pharmacies;
+    c->ncouriers = o->couriers;
+    rng_seed(&r, o->seed, 1);
+    for (int i = 0; i < c->npharmacies; i++)
+        if (city_draw_pharmacy(&c->pharmacies[i], o, run_id, i, &r, o->token_secret, exp_s))
+            goto bad_id;
+    for (int i = 0; i < c->ncouriers; i++)
+        if (city_draw_courier(&c->couriers[i], o, run_id, i, &r, o->token_secret, exp_s))
+            goto bad_id;
+    if (auth_token_make(o->token_secret, AUTH_OPERATOR, "citysim", exp_s, c->op_token,
+                        sizeof(c->op_token)) < 0)
+        goto bad_id;
+    return c;
+bad_id:
+    snprintf(err, errlen,
+             "cannot make tokens for run '%s': --run-id must be short and of [A-Za-z0-9._:-]",
+             run_id);
+    city_free(c);
+    return NULL;
+oom:
+    snprintf(err, errlen, "out of memory drawing the city: lower --pharmacies/--couriers");
+    city_free(c);
+    return NULL;
+}
+
+void city_free(city *c)
+{
+    if (!c)
+        return;
+    for (int i = 0; c->pharmacies && i < c->npharmacies; i++)
+        free(c->pharmacies[i].stock);
+    free(c->pharmacies);
+    free(c->couriers);
+    free(c);
+}
+
+/* ---- registration ---- */
+
+typedef struct city_reg {
+    city_done_cb *done;
+    void *ctx;
+    int outstanding;
+    int failures;
+    int issued_all;
+    char first_error[256];
+} city_reg;
+
+typedef struct city_reg_call {
+    city_reg *reg;
+    char what[160];
+} city_reg_call;
+
+static void city_reg_finish_if_done(city_reg *reg)
+{
+    if (!reg->issued_all || reg->outstanding > 0)
+        return;
+    reg->done(reg->failures, reg->failures ? reg->first_error : NULL, reg->ctx);
+    free(reg);
+}
+
+static void city_on_registered(int status, json_t *body, void *ctx)
+{
+    city_reg_call *call = ctx;
+    city_reg *reg = call->reg;
+    if (status != 200) {
+        if (reg->failures++ == 0) {
+            const char *msg =
+                json_string_value(json_object_get(json_object_get(body, "error"), "message"));
+            snprintf(reg->first_error, sizeof(reg->first_error), "%s: HTTP %d %s", call->what,
+                     status, status ? (msg ? msg : "") : "(no answer)");
+        }
+    }
+    reg->outstanding--;
+    free(call);
+    city_reg_finish_if_done(reg);
+}
+
+static void city_reg_send(city_reg *reg, api *a, enum evhttp_cmd_type m, const char *path,
+                          const char *token, json_t *body)
+{
+    city_reg_call *call = calloc(1, sizeof(*call));
+    if (!call) {
+        json_decref(body);
+        reg->failures++;
+        return;
+    }
+    call->reg = reg;
+    snprintf(call->what, sizeof(call->what), "PUT %s", path);
+    reg->outstanding++;
+    if (api_request(a, m, path, token, body, city_on_registered, call) != 0) {
+        reg->outstanding--;
+        reg->failures++;
+        free(call);
+    }
+}
+
+static json_t *city_stock_json(const city_pharmacy *p)
+{
+    json_t *items = json_object();
+    for (size_t d = 0; d < CITY_NDRUGS; d++)
+        json_object_set_new(items, city_drugs[d].code, json_integer(p->stock[d]));
+    return json_pack("{s:o}", "items", items);
+}
+
+static void city_register_pharmacy(city *c, city_reg *reg, api *a, const city_pharmacy *p)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/pharmacies/%s", p->id);
+    city_reg_send(reg, a, EVHTTP_REQ_PUT, path, c->op_token,
+                  json_pack("{s:s, s:f, s:f, s:b, s:i, s:b, s:b}", "name", p->name, "lat", p->lat,
+                            "lon", p->lon, "open", 1, "capacity", p->capacity, "cold_chain",
+                            p->cold_chain, "insurance_designated", p->insurance));
+    /* the same pool keeps per-connection order only, so stock may overtake
+     * the registration: the caller registers stock in a second round */
+}
+
+static void city_register_courier(city_reg *reg, api *a, const city_courier *co)
+{
+    char path[160];
+    snprintf(path, sizeof(path), "/v1/couriers/%s/availability", co->id);
+    city_reg_send(reg, a, EVHTTP_REQ_PUT, path, co->token,
+                  json_pack("{s:b, s:b, s:i}", "available", 1, "cold_chain", co->cold_box,
+                            "capacity", co->capacity));
+    snprintf(path, sizeof(path), "/v1/couriers/%s/location", co->id);
+    city_reg_send(reg, a, EVHTTP_REQ_PUT, path, co->token,
+                  json_pack("{s:f, s:f, s:I}", "lat", co->lat, "lon", co->lon, "ts_ms",
+                            (json_int_t)sim_now_ms()));
+}
+
+typedef struct city_round {
+    city *c;
+    sim *s;
+    city_done_cb *done;
+    void *ctx;
+} city_round;
+
+/* Second round, once every pharmacy exists: stock and couriers. */
+static void city_on_pharmacies_registered(int failures, const char *first_error, void *ctx)
+{
+    city_round *rd = ctx;
+    if (failures) {
+        rd->done(failures, first_error, rd->ctx);
+        free(rd);
+        return;
+    }
+    city_reg *reg = calloc(1, sizeof(*reg));
+    if (!reg) {
+        rd->done(1, "out of memory", rd->ctx);
+        free(rd);
+        return;
+    }
+    reg->done = rd->done;
+    reg->ctx = rd->ctx;
+    for (int i = 0; i < rd->c->npharmacies; i++) {
+        const city_pharmacy *p = &rd->c->pharmacies[i];
+        char path[160];
+        snprintf(path, sizeof(path), "/v1/pharmacies/%s/stock", p->id);
+        city_reg_send(reg, rd->s->ph_act, EVHTTP_REQ_PUT, path, p->token, city_stock_json(p));
+    }
+    for (int i = 0; rd->s->co_act && i < rd->c->ncouriers; i++)
+        city_register_courier(reg, rd->s->co_act, &rd->c->couriers[i]);
+    reg->issued_all = 1;
+    free(rd);
+    city_reg_finish_if_done(reg);
+}
+
+int city_register(city *c, sim *s, city_done_cb *done, void *ctx)
+{
+    city_reg *reg = calloc(1, sizeof(*reg));
+    city_round *rd = calloc(1, sizeof(*rd));
+    if (!reg || !rd) {
+        free(reg);
+        free(rd);
+        return -1;
+    }
+    *rd = (city_round){c, s, done, ctx};
+    reg->done = city_on_pharmacies_registered;
+    reg->ctx = rd;
+    for (int i = 0; i < c->npharmacies; i++)
+        city_register_pharmacy(c, reg, s->ph_act, &c->pharmacies[i]);
+    reg->issued_all = 1;
+    city_reg_finish_if_done(reg);
+    return 0;
+}

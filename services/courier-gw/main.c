@@ -1,0 +1,241 @@
+/* courier-gw: the courier API of SPEC section 6 (positions, availability,
+ * the assignments long-poll, accept / decline / pickup / deliver / fail).
+ * Every change goes through the state machine, which also checks that the
+ * courier acting on an order is the one assigned to it; nothing is kept in
+ * this process. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "body.h"
+#include "gateway.h"
+#include "log.h"
+
+#define COGW_WAIT_MAX_S 30
+
+typedef struct cogw {
+    long long max_wrong_codes; /* wrong handover codes before deliver locks */
+} cogw;
+
+/* The courier of /v1/couriers/{id}/..., the order of /v1/orders/{id}/... */
+static const char *cogw_id(const gw_req *r)
+{
+    return r->path.seg[2];
+}
+
+static void cogw_reply_400(gw_req *r, const char *why)
+{
+    gw_req_reply_error(r, 400, "bad_request", "%s", why);
+}
+
+static void cogw_coord(char out[32], double v)
+{
+    snprintf(out, 32, "%.7f", v);
+}
+
+static void cogw_on_location(gw_req *r, redisReply *reply)
+{
+    int stored = strcmp(orders_field(reply, 1), "stored") == 0;
+    gw_req_reply_json(r, 200, json_pack("{s:s, s:b}", "courier_id", cogw_id(r), "stored", stored));
+}
+
+/* PUT /v1/couriers/{id}/location (that courier) */
+static void cogw_put_location(gw_req *r)
+{
+    body_point p;
+    char why[BODY_WHY_MAX], lat[32], lon[32], ts[24];
+    if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
+        return;
+    if (body_parse_point(r->body, &p, why)) {
+        cogw_reply_400(r, why);
+        return;
+    }
+    cogw_coord(lat, p.lat);
+    cogw_coord(lon, p.lon);
+    snprintf(ts, sizeof(ts), "%lld", (long long)p.ts_ms);
+    const char *argv[] = {cogw_id(r), lat, lon, ts};
+    gw_req_call(r, "courier_loc", 4, argv, cogw_on_location);
+}
+
+static void cogw_on_locations(gw_req *r, redisReply *reply)
+{
+    gw_req_reply_json(r, 200,
+                      json_pack("{s:s, s:I}", "courier_id", cogw_id(r), "stored",
+                                (json_int_t)atoll(orders_field(reply, 1))));
+}
+
+/* The batch as the state machine takes it: [["lat","lon","ts_ms"], ...],
+ * strings so that Lua stores exactly what a single point would store. */
+static char *cogw_points_json(const body_points *b)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < b->n; i++) {
+        char lat[32], lon[32], ts[24];
+        cogw_coord(lat, b->pts[i].lat);
+        cogw_coord(lon, b->pts[i].lon);
+        snprintf(ts, sizeof(ts), "%lld", (long long)b->pts[i].ts_ms);
+        json_array_append_new(a, json_pack("[s, s, s]", lat, lon, ts));
+    }
+    char *s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+/* POST /v1/couriers/{id}/locations (that courier): a buffered batch, stored
+ * in one atomic call, in the order sent */
+static void cogw_post_locations(gw_req *r)
+{
+    char why[BODY_WHY_MAX];
+    if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
+        return;
+    body_points *b = malloc(sizeof(*b)); /* 500 points: too big for the stack */
+    if (!b) {
+        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+        return;
+    }
+    if (body_parse_points(r->body, b, why)) {
+        free(b);
+        cogw_reply_400(r, why);
+        return;
+    }
+    char *pts = cogw_points_json(b);
+    free(b);
+    if (!pts) {
+        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+        return;
+    }
+    const char *argv[] = {cogw_id(r), pts};
+    gw_req_call(r, "courier_locs", 2, argv, cogw_on_locations);
+    free(pts); /* the command was formatted by the call */
+}
+
+static void cogw_on_availability(gw_req *r, redisReply *reply)
+{
+    (void)reply;
+    gw_req_reply_json(r, 200, json_pack("{s:s, s:b}", "courier_id", cogw_id(r), "ok", 1));
+}
+
+/* PUT /v1/couriers/{id}/availability (that courier) */
+static void cogw_put_availability(gw_req *r)
+{
+    body_availability b;
+    char why[BODY_WHY_MAX], cap[16];
+    if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
+        return;
+    if (body_parse_availability(r->body, &b, why)) {
+        cogw_reply_400(r, why);
+        return;
+    }
+    snprintf(cap, sizeof(cap), "%ld", b.capacity);
+    const char *argv[] = {cogw_id(r), b.available ? "1" : "0", b.cold_chain ? "1" : "0", cap};
+    gw_req_call(r, "courier_avail", 4, argv, cogw_on_availability);
+}
+
+/* GET /v1/couriers/{id}/assignments?wait=S (that courier) */
+static void cogw_get_assignments(gw_req *r)
+{
+    long wait;
+    if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
+        return;
+    if (http_query_int(r->req, "wait", 0, 0, COGW_WAIT_MAX_S, &wait)) {
+        gw_req_reply_error(r, 400, "bad_request", "wait must be an integer in [0, %d]",
+                           COGW_WAIT_MAX_S);
+        return;
+    }
+    gw_req_longpoll(r, "assignments", cogw_id(r), "assignments", (int)wait);
+}
+
+/* The argument an action carries: the handover code for deliver, the
+ * reason for decline (optional) and fail (required). -1 after a 400. */
+static int cogw_action_arg(gw_req *r, const char *action, char *arg)
+{
+    char why[BODY_WHY_MAX];
+    int rc = 0;
+    if (strcmp(action, "deliver") == 0)
+        rc = body_parse_handover(r->body, arg, why);
+    else if (strcmp(action, "decline") == 0 || strcmp(action, "fail") == 0)
+        rc = body_parse_reason(r->body, strcmp(action, "fail") == 0, arg, why);
+    if (rc)
+        cogw_reply_400(r, why);
+    return rc;
+}
+
+/* POST /v1/orders/{id}/courier/{accept|decline|pickup|deliver|fail} (the
+ * assigned courier: the state machine answers 403 to anyone else) */
+static void cogw_order_action(gw_req *r)
+{
+    const cogw *cg = r->ctx;
+    const char *action = r->path.seg[4];
+    char arg[BODY_REASON_MAX + 1] = "", max_wrong[24];
+    if (gw_req_authorize(r, AUTH_COURIER, NULL))
+        return;
+    if (cogw_action_arg(r, action, arg))
+        return;
+    if (strcmp(action, "decline") == 0 && !*arg)
+        snprintf(arg, sizeof(arg), "declined");
+    snprintf(max_wrong, sizeof(max_wrong), "%lld", cg->max_wrong_codes);
+    const char *argv[] = {cogw_id(r), r->who.id, action, arg, max_wrong};
+    gw_req_call(r, "courier", 5, argv, NULL);
+}
+
+static const gw_route cogw_routes[] = {
+    {EVHTTP_REQ_PUT, "v1/couriers/*/location", cogw_put_location, GW_BODY},
+    {EVHTTP_REQ_POST, "v1/couriers/*/locations", cogw_post_locations, GW_BODY},
+    {EVHTTP_REQ_PUT, "v1/couriers/*/availability", cogw_put_availability, GW_BODY},
+    {EVHTTP_REQ_GET, "v1/couriers/*/assignments", cogw_get_assignments, GW_NO_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/courier/accept", cogw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/courier/decline", cogw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/courier/pickup", cogw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/courier/deliver", cogw_order_action, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/courier/fail", cogw_order_action, GW_OPTIONAL_BODY},
+    {0, NULL, NULL, 0},
+};
+
+static void cogw_on_stop(service *svc, void *ctx)
+{
+    (void)svc;
+    gateway_stop(ctx);
+}
+
+static int cogw_busy(service *svc, void *ctx)
+{
+    (void)svc;
+    return gateway_inflight(ctx);
+}
+
+static int cogw_ready(service *svc, void *ctx, const char **why)
+{
+    (void)svc;
+    if (!gateway_ready(ctx)) {
+        *why = "redis subscription not connected";
+        return 0;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    char err[512];
+    service *svc = service_new("courier-gw", argc, argv, SERVICE_PRODUCER, err, sizeof(err));
+    if (!svc) {
+        fprintf(stderr, "courier-gw: %s\n", err);
+        return 2;
+    }
+    cogw cg = {.max_wrong_codes = service_int(svc, "HANDOVER_MAX_WRONG", 5)};
+    if (cg.max_wrong_codes < 1) {
+        fprintf(stderr, "courier-gw: RXD_HANDOVER_MAX_WRONG must be at least 1\n");
+        service_free(svc);
+        return 2;
+    }
+    gateway *gw = gateway_new(svc, "co", cogw_routes, &cg, err, sizeof(err));
+    if (!gw) {
+        fprintf(stderr, "courier-gw: %s\n", err);
+        service_free(svc);
+        return 2;
+    }
+    service_set_hooks(svc, cogw_on_stop, cogw_busy, cogw_ready, gw);
+    int rc = service_run(svc);
+    gateway_free(gw);
+    service_free(svc);
+    return rc;
+}

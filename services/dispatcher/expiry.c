@@ -1,0 +1,112 @@
+/* expiry.c - assignment deadlines (<prefix>cdue, kept in Redis so that they
+ * survive restarts). Every tick claims the lapsed ones; for each, reads the
+ * order's courier and lets the state machine give the order back to the
+ * queue (courier_expire re-checks that the offer really lapsed unanswered,
+ * counts the courier's miss and benches it after too many in a row). The
+ * order is then dispatched again at once. A failed call needs no retry of
+ * its own: the claim lease brings the deadline back. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dispatcher.h"
+#include "ids.h"
+#include "log.h"
+
+#define EXPIRY_JOBS_MAX 1000
+#define EXPIRY_CLAIM_LIMIT "100"
+
+typedef struct expiry_job {
+    dispatcher *d;
+    char oid[IDS_MAX + 1];
+    char courier[IDS_MAX + 1];
+} expiry_job;
+
+static void expiry_finish(expiry_job *job)
+{
+    job->d->jobs--;
+    free(job);
+}
+
+static void expiry_on_expired(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)err;
+    expiry_job *job = ctx;
+    dispatcher *d = job->d;
+    const char *status = orders_status(reply);
+    if (!status) {
+        metric_add(d->m_redis_errors, 1);
+    } else if (strcmp(status, "ok") == 0) {
+        int benched = strcmp(orders_field(reply, 1), "unavailable") == 0;
+        metric_add(d->m_expired, 1);
+        if (benched)
+            metric_add(d->m_unavailable, 1);
+        log_event(LOG_INFO, "courier_deadline_missed", "{s:s, s:s, s:s, s:b}", "order_id", job->oid,
+                  "courier_id", job->courier, "misses", orders_field(reply, 2), "benched", benched);
+        if (!d->svc->stopping)
+            dispatch_start(d, job->oid, NULL);
+    }
+    expiry_finish(job);
+}
+
+static void expiry_on_courier(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)err;
+    expiry_job *job = ctx;
+    dispatcher *d = job->d;
+    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+        metric_add(d->m_redis_errors, 1);
+        expiry_finish(job);
+        return;
+    }
+    /* no courier (the order moved on): courier_expire still runs, to drop
+     * the stray deadline */
+    if (reply->type == REDIS_REPLY_STRING)
+        snprintf(job->courier, sizeof(job->courier), "%s", reply->str);
+    char misses[24];
+    snprintf(misses, sizeof(misses), "%lld", d->max_misses);
+    const char *argv[] = {job->oid, job->courier, misses};
+    orders_call(d->svc->orders, expiry_on_expired, job, "courier_expire", 3, argv);
+}
+
+static void expiry_start(dispatcher *d, const char *oid)
+{
+    expiry_job *job = calloc(1, sizeof(*job));
+    job->d = d;
+    snprintf(job->oid, sizeof(job->oid), "%s", oid);
+    d->jobs++;
+    char key[ORDERS_KEY_MAX];
+    const char *argv[] = {"HGET", orders_key(d->svc->orders, key, "ord:%s", oid), "courier"};
+    store_cmd_argv(d->svc->store, expiry_on_courier, job, 3, argv, NULL);
+}
+
+static void expiry_on_claimed(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)err;
+    dispatcher *d = ctx;
+    d->jobs--;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        metric_add(d->m_redis_errors, 1);
+        return;
+    }
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING && !d->svc->stopping)
+            expiry_start(d, reply->element[i]->str);
+}
+
+void expiry_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dispatcher *d = arg;
+    if (d->jobs > EXPIRY_JOBS_MAX || d->svc->stopping)
+        return;
+    char lease[24];
+    snprintf(lease, sizeof(lease), "%lld", d->cdue_lease_ms);
+    const char *argv[] = {"cdue", EXPIRY_CLAIM_LIMIT, lease};
+    d->jobs++;
+    orders_call(d->svc->orders, expiry_on_claimed, d, "claim", 3, argv);
+}
