@@ -41,7 +41,9 @@ static void log_format_time(char *buf, size_t len)
 
 void log_event(enum log_level level, const char *event, const char *fields, ...)
 {
-    if (level < log_conf.level)
+    /* a filtered line must still be packed when its fields hand over
+     * references ("o"), or those values would leak */
+    if (level < log_conf.level && (!fields || !strchr(fields, 'o')))
         return;
     json_t *line = NULL;
     if (fields) {
@@ -52,6 +54,10 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
         va_end(ap);
         if (!line)
             line = json_pack("{s:s}", "log_error", jerr.text);
+    }
+    if (level < log_conf.level) {
+        json_decref(line);
+        return;
     }
     if (!line)
         line = json_object();

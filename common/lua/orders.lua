@@ -435,7 +435,6 @@ ops.courier = function()
     redis.call('SREM', phkey(o[6]) .. ':active', oid)
     emit(oid, 'PICKED_UP', 'picked_up')
     notify_courier(c, oid)
-    notify_pharmacy(o[6], oid)
   elseif act == 'deliver' and st == 'PICKED_UP' then
     local wrong = tonumber(o[5] or '0')
     if wrong >= tonumber(A[5]) then return { 'err', 'locked', st } end

@@ -9,6 +9,7 @@
 #include "city.h"
 #include "courier.h"
 #include "dict.h"
+#include "log.h"
 #include "patient.h"
 #include "pharm.h"
 #include "rng.h"
@@ -98,6 +99,8 @@ static void courier_on_reply(int status, json_t *body, void *ctx)
     courier_reply_fn *fn = call->fn;
     free(call);
     j->busy = 0;
+    log_event(LOG_DEBUG, "courier_reply", "{s:s, s:s, s:i, s:i}", "courier", j->co->c->id,
+              "order_id", j->order_id, "phase", (int)j->phase, "status", status);
     if (status == 409 || status == 404 || status == 403)
         j->co->set->st.conflicts++;
     else if (status != 200)
@@ -186,6 +189,8 @@ static void courier_job_add(courier *co, const json_t *a, const char *oid)
         pp = &(*pp)->next;
     *pp = j;
     co->set->st.assignments++;
+    log_event(LOG_DEBUG, "courier_job_new", "{s:s, s:s, s:s}", "courier", co->c->id, "order_id",
+              oid, "state", state ? state : "");
     if (state && strcmp(state, "PICKED_UP") == 0)
         j->phase = CJ_CARRYING;
     else if (state && strcmp(state, "RETURNING") == 0)
@@ -208,8 +213,11 @@ static void courier_drop_vanished(courier *co)
     courier_job *j = co->jobs;
     while (j) {
         courier_job *next = j->next;
-        if (!j->present && !j->busy && (j->phase == CJ_OFFERED || j->phase == CJ_TO_PHARMACY))
+        if (!j->present && !j->busy && (j->phase == CJ_OFFERED || j->phase == CJ_TO_PHARMACY)) {
+            log_event(LOG_DEBUG, "courier_job_vanished", "{s:s, s:s, s:i}", "courier", co->c->id,
+                      "order_id", j->order_id, "phase", (int)j->phase);
             courier_job_free(j);
+        }
         j = next;
     }
 }

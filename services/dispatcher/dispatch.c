@@ -313,7 +313,10 @@ static void dispatch_parse_tried(dispatch_job *job, const char *json)
     size_t n = json_array_size(job->tried), i;
     json_t *v;
     job->tried_ids = calloc(n ? n : 1, sizeof(char *));
-    json_array_foreach(job->tried, i, v) job->tried_ids[i] = json_string_value(v);
+    json_array_foreach(job->tried, i, v)
+    {
+        job->tried_ids[i] = json_string_value(v);
+    }
     job->order.tried = job->tried_ids;
     job->order.ntried = n;
 }

@@ -78,7 +78,10 @@ class Stack:
         """Kills a service (SIGKILL by default) and starts it again with the
         same settings; returns once it is ready."""
         pid = self.pids()[service]
-        os.kill(pid, sig)
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass  # already stopped: just start it
         for _ in range(200):
             try:
                 os.kill(pid, 0)

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import unittest
 
@@ -264,7 +265,6 @@ class CourierTest(CourierTestBase):
             out["a"] = self.assignments(cid, tok, wait=20)
             out["t1"] = time.time()
 
-        import threading
         t = threading.Thread(target=poll)
         t.start()
         time.sleep(0.5)
@@ -334,8 +334,12 @@ class CourierTest(CourierTestBase):
         second = self.start_second_dispatcher()
         try:
             oids = [self.accepted_order() for _ in range(10)]
-            for oid in oids:
-                self.ready(oid)
+            # all ready at once, so that both dispatchers work at the same time
+            readiers = [threading.Thread(target=self.ready, args=(o,)) for o in oids]
+            for t in readiers:
+                t.start()
+            for t in readiers:
+                t.join(30)
             wait_until(lambda: sum(len(self.assignments(c, t)) for c, t in couriers) == 6, 20,
                        "six assignments")
             time.sleep(3)  # both dispatchers keep trying the four left over

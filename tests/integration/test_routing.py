@@ -352,3 +352,37 @@ class DeadlineTest(StackTest):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class ShutdownTest(StackTest):
+    """SIGTERM: stop taking work, finish in flight, commit, exit 0."""
+    SERVICES = ["rx-router", "pharmacy-gw"]
+
+    def test_sigterm_exits_cleanly_and_nothing_is_lost(self):
+        home = area()
+        self.stack.register_pharmacy(uid("ph"), *offset(home, east_m=100), capacity=100)
+        rxs = [prescription(uid("rx"), home) for _ in range(20)]
+        for rx in rxs[:10]:
+            self.stack.submit(rx)
+        for name in ("rx-router", "pharmacy-gw"):
+            pid = self.stack.pids()[name]
+            t0 = time.time()
+            os.kill(pid, 15)
+            while time.time() - t0 < 15:
+                try:
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+                except ProcessLookupError:
+                    break
+            else:
+                self.fail("%s did not exit within 15 s of SIGTERM" % name)
+            log = self.stack.log(name)
+            self.assertIn('"event":"shutdown_drained"', log)
+            self.assertIn('"event":"stopped"', log)
+        for rx in rxs[10:]:
+            self.stack.submit(rx)
+        self.stack.restart("rx-router")
+        self.stack.restart("pharmacy-gw")
+        for rx in rxs:
+            oid = self.stack.order_id(rx["prescription_id"], timeout=60)
+            self.stack.wait_state(oid, "OFFERED", timeout=60)

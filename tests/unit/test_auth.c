@@ -43,8 +43,7 @@ static void test_tampered(void **state)
     auth_claims c;
     const char *why;
     auth_token_make(SECRET, AUTH_COURIER, "c1", 2000, tok, sizeof(tok));
-    assert_int_equal(auth_token_verify("another-secret-123456", tok, strlen(tok), 1, &c, &why),
-                     -1);
+    assert_int_equal(auth_token_verify("another-secret-123456", tok, strlen(tok), 1, &c, &why), -1);
     assert_string_equal(why, "bad signature");
     /* swap in the payload of an operator token, keep the courier signature */
     auth_token_make(SECRET, AUTH_OPERATOR, "c1", 2000, other, sizeof(other));
@@ -92,8 +91,8 @@ static void test_roles(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_roundtrip),  cmocka_unit_test(test_expired),
-        cmocka_unit_test(test_tampered),   cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_roundtrip),       cmocka_unit_test(test_expired),
+        cmocka_unit_test(test_tampered),        cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_bad_ids_refused), cmocka_unit_test(test_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -78,7 +78,8 @@ static void test_points(void **state)
     assert_int_equal(body_parse_point(j, &p, why), -1);
     assert_non_null(strstr(why, "lat"));
     json_decref(j);
-    j = parse("{\"points\":[{\"lat\":1,\"lon\":2,\"ts_ms\":3},{\"lat\":1,\"lon\":200,\"ts_ms\":4}]}");
+    j = parse(
+        "{\"points\":[{\"lat\":1,\"lon\":2,\"ts_ms\":3},{\"lat\":1,\"lon\":200,\"ts_ms\":4}]}");
     assert_int_equal(body_parse_points(j, &ps, why), -1);
     assert_non_null(strstr(why, "points[1]"));
     json_decref(j);

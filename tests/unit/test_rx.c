@@ -173,10 +173,12 @@ static void test_utf8_rules(void **state)
     (void)state;
     assert_true(rx_text_valid("Straße 1", strlen("Straße 1")));
     assert_true(rx_text_valid("", 0));
-    assert_false(rx_text_valid("\xc0\xaf", 2));         /* overlong */
-    assert_false(rx_text_valid("\xed\xa0\x80", 3));     /* surrogate */
-    assert_false(rx_text_valid("\xe2\x82", 2));         /* truncated */
-    assert_false(rx_text_valid("a\x01" "b", 3));        /* control */
+    assert_false(rx_text_valid("\xc0\xaf", 2));     /* overlong */
+    assert_false(rx_text_valid("\xed\xa0\x80", 3)); /* surrogate */
+    assert_false(rx_text_valid("\xe2\x82", 2));     /* truncated */
+    assert_false(rx_text_valid("a\x01"
+                               "b",
+                               3));                    /* control */
     assert_true(rx_text_valid("\xf0\x9f\x92\x8a", 4)); /* pill emoji */
 }
 
