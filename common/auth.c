@@ -94,7 +94,7 @@ static void auth_mac(const char *secret, const unsigned char *msg, size_t len, u
 int auth_token_make(const char *secret, auth_role role, const char *id, int64_t exp_s, char *out,
                     size_t outlen)
 {
-    if (!ids_valid(id, strlen(id)) || role > AUTH_COURIER)
+    if (!ids_valid(id, strlen(id)) || role > AUTH_COURIER || exp_s < 0 || exp_s > AUTH_EXP_MAX)
         return -1;
     char payload[AUTH_PAYLOAD_MAX];
     int plen = snprintf(payload, sizeof(payload), "%s:%s:%lld", auth_role_name(role), id,
@@ -137,7 +137,7 @@ static int auth_parse_payload(const char *p, size_t n, auth_claims *claims)
     memcpy(claims->id, first + 1, idlen);
     claims->id[idlen] = '\0';
     size_t elen = (size_t)(p + n - last);
-    if (elen == 0 || elen > 18)
+    if (elen == 0 || elen > AUTH_EXP_DIGITS)
         return -1;
     int64_t exp = 0;
     for (size_t i = 0; i < elen; i++) {

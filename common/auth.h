@@ -13,6 +13,9 @@
 typedef enum { AUTH_OPERATOR = 0, AUTH_PHARMACY = 1, AUTH_COURIER = 2 } auth_role;
 
 #define AUTH_ID_MAX 64
+/* Expiry in unix seconds: 0 .. 10^18-1 (at most 18 digits in the payload). */
+#define AUTH_EXP_MAX 999999999999999999LL
+#define AUTH_EXP_DIGITS 18
 
 typedef struct auth_claims {
     auth_role role;
@@ -23,8 +26,8 @@ typedef struct auth_claims {
 int auth_role_parse(const char *s, auth_role *out);
 const char *auth_role_name(auth_role role);
 
-/* Writes a NUL-terminated token to out. Returns its length or -1 (bad id or
- * out too small). */
+/* Writes a NUL-terminated token to out. Returns its length or -1 (bad id,
+ * exp_s outside 0..AUTH_EXP_MAX, or out too small). */
 int auth_token_make(const char *secret, auth_role role, const char *id, int64_t exp_s, char *out,
                     size_t outlen);
 /* Returns 0 and fills claims, or -1 with *why set to a static reason

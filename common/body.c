@@ -71,6 +71,8 @@ static int body_text(const json_t *j, const char *name, size_t max, int required
     const char *s = json_string_value(v);
     if (n > max)
         return body_fail(why, "'%s' is longer than %zu bytes", name, max);
+    if (n == 0 && required)
+        return body_fail(why, "'%s' must not be empty", name);
     if (!rx_text_valid(s, n) || memchr(s, '\0', n))
         return body_fail(why, "'%s' has control characters", name);
     memcpy(out, s, n + 1);

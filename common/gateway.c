@@ -264,9 +264,13 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
     gateway *gw = arg;
     metric_add(gw->m_requests, 1);
     gw_req tmp = {0};
-    if (http_path_parse(req, &tmp.path)) {
+    int parsed = http_path_parse(req, &tmp.path);
+    if (parsed) {
         metric_add(gw->m_errors, 1);
-        http_reply_error(req, 404, "not_found", "no such endpoint");
+        if (parsed == -2)
+            http_reply_error(req, 400, "bad_id", "ids are 1-64 chars of [A-Za-z0-9._:-]");
+        else
+            http_reply_error(req, 404, "not_found", "no such endpoint");
         return;
     }
     enum evhttp_cmd_type method = evhttp_request_get_command(req);

@@ -10,8 +10,6 @@
 #include <strings.h>
 #include <time.h>
 
-#define HTTP_JSON_DEPTH_MAX 16
-
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen)
 {
@@ -39,7 +37,11 @@ struct evhttp *http_listen(struct event_base *base, const char *addr, int port, 
     evhttp_set_max_body_size(h, (ev_ssize_t)(body_limit * 4));
     evhttp_set_max_headers_size(h, 16 * 1024);
     evhttp_set_timeout(h, timeout_s);
-    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT);
+    /* the other standard methods reach the handler too, so that a wrong
+     * method gets the JSON 405 (evhttp itself would answer an HTML 501) */
+    evhttp_set_allowed_methods(h, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
+                                      EVHTTP_REQ_HEAD | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                      EVHTTP_REQ_PATCH);
     return h;
 }
 
@@ -58,8 +60,10 @@ int http_path_parse(struct evhttp_request *req, http_path *p)
             break;
         const char *e = strchr(s, '/');
         size_t len = e ? (size_t)(e - s) : strlen(s);
-        if (p->n == HTTP_MAX_SEGS || len > HTTP_SEG_MAX * 3)
+        if (p->n == HTTP_MAX_SEGS)
             return -1;
+        if (len > HTTP_SEG_MAX * 3)
+            return -2;
         char raw[HTTP_SEG_MAX * 3 + 1];
         memcpy(raw, s, len);
         raw[len] = '\0';
@@ -67,7 +71,7 @@ int http_path_parse(struct evhttp_request *req, http_path *p)
         char *dec = evhttp_uridecode(raw, 0, &dlen);
         if (!dec || dlen > HTTP_SEG_MAX || memchr(dec, '\0', dlen)) {
             free(dec);
-            return -1;
+            return -2;
         }
         memcpy(p->seg[p->n], dec, dlen + 1);
         free(dec);
@@ -132,7 +136,7 @@ int http_authorize(struct evhttp_request *req, const auth_claims *claims, auth_r
                    const char *id)
 {
     if (claims->role != role) {
-        http_reply_error(req, 403, "forbidden", "this endpoint is for a %s token, not a %s token",
+        http_reply_error(req, 403, "forbidden", "this endpoint is for %s tokens, not %s tokens",
                          auth_role_name(role), auth_role_name(claims->role));
         return -1;
     }
@@ -146,7 +150,7 @@ int http_authorize(struct evhttp_request *req, const auth_claims *claims, auth_r
 
 /* jansson has no depth limit of its own that callers can lower, so deeply
  * nested bodies are refused before parsing. */
-static int http_json_depth_ok(const char *s, size_t n)
+int http_json_depth_ok(const char *s, size_t n)
 {
     int depth = 0, in_str = 0;
     for (size_t i = 0; i < n; i++) {
@@ -171,7 +175,9 @@ static int http_json_depth_ok(const char *s, size_t n)
 json_t *http_read_json(struct evhttp_request *req, size_t body_limit)
 {
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-    if (ct && strncasecmp(ct, "application/json", 16) != 0) {
+    /* the media type exactly (parameters such as charset may follow) */
+    if (ct && (strncasecmp(ct, "application/json", 16) != 0 ||
+               (ct[16] && ct[16] != ';' && ct[16] != ' ' && ct[16] != '\t'))) {
         http_reply_error(req, 415, "unsupported_media_type",
                          "Content-Type must be application/json, got '%.64s'", ct);
         return NULL;

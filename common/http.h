@@ -27,8 +27,9 @@ typedef struct http_path {
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen);
 
-/* Splits the request path into decoded segments. -1 when it has too many or
- * too long segments (the caller answers 404). */
+/* Splits the request path into decoded segments. -1 when it has too many
+ * segments (the caller answers 404), -2 when a segment is too long or
+ * decodes to a NUL byte (the caller answers 400). */
 int http_path_parse(struct evhttp_request *req, http_path *p);
 
 /* Replies with body (reference stolen) and code. */
@@ -44,6 +45,12 @@ int http_authenticate(struct evhttp_request *req, const char *secret, auth_claim
  * else replies 403 and returns -1. */
 int http_authorize(struct evhttp_request *req, const auth_claims *claims, auth_role role,
                    const char *id);
+
+/* 1 when the JSON text s[0..n) nests arrays and objects at most
+ * HTTP_JSON_DEPTH_MAX deep (checked before parsing, so a hostile body cannot
+ * make the parser recurse). */
+#define HTTP_JSON_DEPTH_MAX 16
+int http_json_depth_ok(const char *s, size_t n);
 
 /* Reads the body as a JSON object: 415 for a content type other than
  * application/json, 413 over body_limit, 400 for malformed JSON or a non-object

@@ -359,3 +359,150 @@ int outbox_relay_inflight(const outbox_relay *r)
 {
     return r->inflight;
 }
+
+/* ---- waiting for acknowledgement ---- */
+
+#define OUTBOX_ACKS_TICK_US 20000
+
+typedef struct outbox_stream_id {
+    unsigned long long ms, seq;
+} outbox_stream_id;
+
+typedef struct outbox_waiter {
+    outbox_acked_fn *fn;
+    void *ctx;
+    int has_target;
+    outbox_stream_id target; /* the stream's last id when the work was done */
+    struct outbox_waiter *next;
+} outbox_waiter;
+
+struct outbox_acks {
+    store *st;
+    char stream[128];
+    struct event *tick;
+    int querying;
+    int pending;
+    outbox_waiter *head, **tail;
+};
+
+static outbox_stream_id outbox_id_parse(const char *s)
+{
+    outbox_stream_id id = {0, 0};
+    char *end;
+    id.ms = strtoull(s, &end, 10);
+    if (*end == '-')
+        id.seq = strtoull(end + 1, NULL, 10);
+    return id;
+}
+
+static int outbox_id_less(outbox_stream_id a, outbox_stream_id b)
+{
+    return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq);
+}
+
+/* XINFO STREAM is a flat list of name/value pairs. */
+static const redisReply *outbox_info_field(const redisReply *r, const char *name)
+{
+    for (size_t i = 0; i + 1 < r->elements; i += 2)
+        if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
+            return r->element[i + 1];
+    return NULL;
+}
+
+/* Releases, in order, the waiters whose target lies before the oldest entry
+ * still in the stream (all of them when the stream is empty). */
+static void outbox_acks_release(outbox_acks *a, int empty, outbox_stream_id first,
+                                outbox_stream_id last)
+{
+    for (outbox_waiter *w = a->head; w; w = w->next)
+        if (!w->has_target) {
+            w->target = last;
+            w->has_target = 1;
+        }
+    while (a->head && (empty || outbox_id_less(a->head->target, first))) {
+        outbox_waiter *w = a->head;
+        a->head = w->next;
+        if (!a->head)
+            a->tail = &a->head;
+        a->pending--;
+        w->fn(w->ctx);
+        free(w);
+    }
+}
+
+static void outbox_on_info(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    outbox_acks *a = ctx;
+    a->querying = 0;
+    if (err || !reply)
+        return; /* next tick asks again */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        /* no stream yet: nothing was ever written, nothing to wait for */
+        if (strstr(reply->str, "no such key"))
+            outbox_acks_release(a, 1, (outbox_stream_id){0, 0}, (outbox_stream_id){0, 0});
+        return;
+    }
+    const redisReply *last = outbox_info_field(reply, "last-generated-id");
+    const redisReply *first = outbox_info_field(reply, "first-entry");
+    const redisReply *len = outbox_info_field(reply, "length");
+    if (!last || last->type != REDIS_REPLY_STRING)
+        return;
+    int empty = (len && len->type == REDIS_REPLY_INTEGER && len->integer == 0) || !first ||
+                first->type != REDIS_REPLY_ARRAY || first->elements < 1;
+    outbox_stream_id first_id =
+        empty ? (outbox_stream_id){0, 0} : outbox_id_parse(first->element[0]->str);
+    outbox_acks_release(a, empty, first_id, outbox_id_parse(last->str));
+}
+
+static void outbox_on_acks_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    outbox_acks *a = arg;
+    if (a->querying || !a->head)
+        return;
+    a->querying = 1;
+    const char *argv[] = {"XINFO", "STREAM", a->stream};
+    store_cmd_argv(a->st, outbox_on_info, a, 3, argv, NULL);
+}
+
+outbox_acks *outbox_acks_new(struct event_base *base, store *st, const char *prefix)
+{
+    outbox_acks *a = calloc(1, sizeof(*a));
+    a->st = st;
+    a->tail = &a->head;
+    snprintf(a->stream, sizeof(a->stream), "%soutbox", prefix);
+    a->tick = event_new(base, -1, EV_PERSIST, outbox_on_acks_tick, a);
+    struct timeval tv = {0, OUTBOX_ACKS_TICK_US};
+    event_add(a->tick, &tv);
+    return a;
+}
+
+void outbox_acks_wait(outbox_acks *a, outbox_acked_fn *fn, void *ctx)
+{
+    outbox_waiter *w = calloc(1, sizeof(*w));
+    w->fn = fn;
+    w->ctx = ctx;
+    *a->tail = w;
+    a->tail = &w->next;
+    a->pending++;
+}
+
+int outbox_acks_pending(const outbox_acks *a)
+{
+    return a ? a->pending : 0;
+}
+
+void outbox_acks_free(outbox_acks *a)
+{
+    if (!a)
+        return;
+    event_free(a->tick);
+    while (a->head) {
+        outbox_waiter *w = a->head;
+        a->head = w->next;
+        free(w);
+    }
+    free(a);
+}

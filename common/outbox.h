@@ -16,6 +16,7 @@
 
 #include "kafka.h"
 #include "metrics.h"
+#include "store.h"
 
 typedef struct outbox_relay outbox_relay;
 
@@ -39,5 +40,20 @@ void outbox_relay_free(outbox_relay *r);
 int outbox_relay_leader(const outbox_relay *r);
 /* Entries produced and not yet acknowledged. */
 int outbox_relay_inflight(const outbox_relay *r);
+
+/* Offsets after acknowledgement: holds a piece of finished work until every
+ * outbox entry written before it (its own events among them) has been
+ * acknowledged by Kafka and deleted from the stream, then calls fn. Uses the
+ * same Redis connection as the work's writes, so "written before" is exact.
+ * One XINFO STREAM per tick serves all waiters. */
+typedef struct outbox_acks outbox_acks;
+typedef void outbox_acked_fn(void *ctx);
+
+outbox_acks *outbox_acks_new(struct event_base *base, store *st, const char *prefix);
+void outbox_acks_wait(outbox_acks *a, outbox_acked_fn *fn, void *ctx);
+int outbox_acks_pending(const outbox_acks *a);
+/* Waiters still pending are dropped without a call (their messages are not
+ * marked done, so Kafka delivers them again after a restart). */
+void outbox_acks_free(outbox_acks *a);
 
 #endif

@@ -109,6 +109,74 @@ static int rx_validate(const rx_approved *rx, char *why, size_t whylen)
     return 0;
 }
 
+static int rx_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (int shift = 0; *p < end && shift < 64; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+/* protobuf-c ends a string at its first NUL byte, which would hide the rest
+ * of the field from every check (and make "a\0junk" the id "a"): so the
+ * string fields are looked at in the wire bytes. names[f] names string field
+ * f (NULL: not a string); item_field is the field holding Items (0: none).
+ * Returns 0, or -1 with the field in why. */
+static int rx_check_nul(const uint8_t *p, size_t len, const char *const *names, size_t nnames,
+                        unsigned item_field, int item, char *why, size_t whylen)
+{
+    static const char *const item_names[] = {NULL, "drug_code", "name"};
+    if (len == 0)
+        return 0;
+    const uint8_t *end = p + len;
+    int items = 0;
+    while (p < end) {
+        uint64_t key, n;
+        if (rx_varint(&p, end, &key))
+            return 0; /* malformed: the decoder has said so already */
+        unsigned field = (unsigned)(key >> 3);
+        switch (key & 7) {
+        case 0:
+            if (rx_varint(&p, end, &n))
+                return 0;
+            break;
+        case 1:
+        case 5:
+            if ((size_t)(end - p) < ((key & 7) == 1 ? 8u : 4u))
+                return 0;
+            p += (key & 7) == 1 ? 8 : 4;
+            break;
+        case 2:
+            if (rx_varint(&p, end, &n) || n > (uint64_t)(end - p))
+                return 0;
+            if (item_field && field == item_field) {
+                if (rx_check_nul(p, (size_t)n, item_names, 3, 0, items, why, whylen))
+                    return -1;
+                items++;
+            } else if (field < nnames && names[field] && memchr(p, '\0', (size_t)n)) {
+                if (item >= 0)
+                    return rx_fail(why, whylen, "items[%d].%s has a NUL byte", item, names[field]);
+                return rx_fail(why, whylen, "%s has a NUL byte", names[field]);
+            }
+            p += n;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static const char *const rx_approved_strings[] = {[1] = "prescription_id",
+                                                  [2] = "patient_ref",
+                                                  [4] = "delivery_address",
+                                                  [6] = "nominated_pharmacy_id",
+                                                  [10] = "hospital_id"};
+
 rx_approved *rx_approved_decode(const void *buf, size_t len, char *why, size_t whylen)
 {
     rx_approved *rx = rxdispatch__v1__prescription_approved__unpack(NULL, len, buf);
@@ -117,7 +185,8 @@ rx_approved *rx_approved_decode(const void *buf, size_t len, char *why, size_t w
                  len);
         return NULL;
     }
-    if (rx_validate(rx, why, whylen)) {
+    if (rx_check_nul(buf, len, rx_approved_strings, 11, 5, -1, why, whylen) ||
+        rx_validate(rx, why, whylen)) {
         rx_approved_free(rx);
         return NULL;
     }
@@ -136,6 +205,11 @@ rx_cancelled *rx_cancelled_decode(const void *buf, size_t len, char *why, size_t
     if (!rc) {
         snprintf(why, whylen, "not a decodable rxdispatch.v1.PrescriptionCancelled (%zu bytes)",
                  len);
+        return NULL;
+    }
+    static const char *const names[] = {NULL, "prescription_id", "reason"};
+    if (rx_check_nul(buf, len, names, 3, 0, -1, why, whylen)) {
+        rx_cancelled_free(rc);
         return NULL;
     }
     if (!ids_valid(rc->prescription_id, strlen(rc->prescription_id)) ||

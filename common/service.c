@@ -44,15 +44,38 @@ const char *service_topic(const service *svc, const char *which)
     return config_str(svc->cfg, name, which);
 }
 
+typedef struct service_done_ctx {
+    kafka_consumer *kc;
+    kafka_msg *msg;
+} service_done_ctx;
+
+static void service_on_acked(void *arg)
+{
+    service_done_ctx *d = arg;
+    kafka_consumer_done(d->kc, d->msg);
+    free(d);
+}
+
+void service_msg_done(service *svc, kafka_consumer *kc, kafka_msg *msg)
+{
+    service_done_ctx *d = malloc(sizeof(*d));
+    *d = (service_done_ctx){kc, msg};
+    outbox_acks_wait(svc->acks, service_on_acked, d);
+}
+
+/* Two phases: first the work in flight (and its acknowledgements, which
+ * need this relay if it holds the lease), then the relay itself. */
 static void service_on_drain_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
     service *svc = arg;
-    int busy = svc->busy ? svc->busy(svc, svc->hook_ctx) : 0;
+    int busy = (svc->busy ? svc->busy(svc, svc->hook_ctx) : 0) + outbox_acks_pending(svc->acks);
+    long long waited = service_now_ms() - svc->stop_started_ms;
+    if (busy == 0 && svc->relay)
+        outbox_relay_stop(svc->relay);
     int relay = svc->relay ? outbox_relay_inflight(svc->relay) : 0;
     int producing = svc->producer ? kafka_producer_outstanding(svc->producer) : 0;
-    long long waited = service_now_ms() - svc->stop_started_ms;
     if ((busy == 0 && relay == 0 && producing == 0) || waited > svc->shutdown_timeout_ms) {
         log_event(LOG_INFO, "shutdown_drained", "{s:i, s:i, s:i, s:I}", "in_flight", busy,
                   "relay_in_flight", relay, "producing", producing, "waited_ms",
@@ -72,8 +95,6 @@ static void service_on_signal(evutil_socket_t sig, short what, void *arg)
     log_event(LOG_INFO, "shutdown_started", "{s:i}", "signal", (int)sig);
     if (svc->on_stop)
         svc->on_stop(svc, svc->hook_ctx);
-    if (svc->relay)
-        outbox_relay_stop(svc->relay);
     struct timeval tv = {0, 50000};
     svc->drain_timer = event_new(svc->base, -1, EV_PERSIST, service_on_drain_timer, svc);
     event_add(svc->drain_timer, &tv);
@@ -117,6 +138,7 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
         .instance = svc->instance,
     };
     svc->relay = outbox_relay_new(svc->base, &oc, svc->producer, svc->metrics, err, errlen);
+    svc->acks = outbox_acks_new(svc->base, svc->store, orders_prefix(svc->orders));
     return svc->relay ? 0 : -1;
 }
 
@@ -205,6 +227,7 @@ void service_free(service *svc)
         event_free(svc->sig_int);
     orders_free(svc->orders);
     store_free(svc->store);
+    outbox_acks_free(svc->acks); /* after the store: its last reply reaches it */
     metrics_free(svc->metrics);
     config_free(svc->cfg);
     if (svc->base)

@@ -3,9 +3,10 @@
  * with the outbox relay, the admin port, and graceful shutdown.
  *
  * Shutdown on SIGTERM/SIGINT: the service's stop hook stops intake; the loop
- * keeps running until the busy hook reports no work in flight and the relay
- * has no unacknowledged entries, or until RXD_SHUTDOWN_TIMEOUT_MS passes;
- * then the loop ends and service_free commits and closes. */
+ * keeps running until the busy hook reports no work in flight and no message
+ * waits for its events' acknowledgement, then until the relay has no
+ * unacknowledged entries (or until RXD_SHUTDOWN_TIMEOUT_MS passes); then the
+ * loop ends and the caller commits and closes. */
 #ifndef RXD_SERVICE_H
 #define RXD_SERVICE_H
 
@@ -35,6 +36,7 @@ struct service {
     orders *orders;
     kafka_producer *producer; /* with SERVICE_PRODUCER */
     outbox_relay *relay;      /* with SERVICE_RELAY */
+    outbox_acks *acks;        /* with SERVICE_RELAY: see service_msg_done */
     http_admin *admin;
     int admin_port;
     char instance[96];
@@ -59,6 +61,11 @@ void service_set_hooks(service *svc, service_stop_fn *stop, service_busy_fn *bus
  * shutdown completes. Returns the process exit code. */
 int service_run(service *svc);
 void service_free(service *svc);
+
+/* Finishes a consumed message whose effects are written: its offset is
+ * stored once the events those writes put in the outbox are acknowledged by
+ * Kafka (SPEC section 7). Needs SERVICE_RELAY. */
+void service_msg_done(service *svc, kafka_consumer *kc, kafka_msg *msg);
 
 /* Topic names (RXD_TOPIC_APPROVED etc., defaults of SPEC section 2). */
 const char *service_topic(const service *svc, const char *which);

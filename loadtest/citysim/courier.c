@@ -222,6 +222,17 @@ static void courier_drop_vanished(courier *co)
     }
 }
 
+/* Catches up with what the API says when a reply went missing (a pickup
+ * that happened although its answer was lost); never moves a job back, as
+ * the listing may predate this courier's latest action. */
+static void courier_job_sync(courier_job *j, const json_t *a)
+{
+    const char *state = json_string_value(json_object_get(a, "state"));
+    j->present = 1;
+    if (!j->busy && j->phase == CJ_TO_PHARMACY && state && strcmp(state, "PICKED_UP") == 0)
+        j->phase = CJ_CARRYING;
+}
+
 static int courier_take_assignments(courier *co, const json_t *list)
 {
     size_t i;
@@ -234,7 +245,7 @@ static int courier_take_assignments(courier *co, const json_t *list)
         const char *oid = json_string_value(json_object_get(a, "order_id"));
         courier_job *j = oid ? courier_job_find(co, oid) : NULL;
         if (j)
-            j->present = 1;
+            courier_job_sync(j, a);
         else if (oid && !dict_get(co->seen, oid)) {
             dict_set(co->seen, oid, (void *)1);
             courier_job_add(co, a, oid);
@@ -362,16 +373,32 @@ static void courier_returned(courier_job *j)
 
 /* ---- movement ---- */
 
-/* The job to work on: the first one taken that is not waiting for a
- * decision. NULL while any request is in flight (the courier waits). */
+static void courier_job_stop(const courier_job *j, double *lat, double *lon)
+{
+    *lat = j->phase == CJ_CARRYING ? j->drop_lat : j->ph_lat;
+    *lon = j->phase == CJ_CARRYING ? j->drop_lon : j->ph_lon;
+}
+
+/* The job to work on: of those not waiting for a decision, the one with the
+ * nearest next stop (so two orders of one pharmacy are picked up together
+ * and a short drop-off is not kept waiting behind a long one). NULL while
+ * any request is in flight (the courier waits for the answer). */
 static courier_job *courier_current(courier *co)
 {
     courier_job *cur = NULL;
+    double best = 0;
     for (courier_job *j = co->jobs; j; j = j->next) {
+        double lat, lon;
         if (j->busy)
             return NULL;
-        if (!cur && j->phase != CJ_OFFERED)
+        if (j->phase == CJ_OFFERED)
+            continue;
+        courier_job_stop(j, &lat, &lon);
+        double d = city_distance_m(co->lat, co->lon, lat, lon);
+        if (!cur || d < best) {
             cur = j;
+            best = d;
+        }
     }
     return cur;
 }
@@ -394,17 +421,18 @@ static int courier_step(courier *co, double lat, double lon)
 static void courier_move(courier *co)
 {
     courier_job *j = courier_current(co);
+    double lat, lon;
     if (!j)
         return;
-    if (j->phase == CJ_CARRYING) {
-        if (courier_step(co, j->drop_lat, j->drop_lon))
-            courier_at_door(j);
-    } else if (courier_step(co, j->ph_lat, j->ph_lon)) {
-        if (j->phase == CJ_RETURNING)
-            courier_returned(j);
-        else
-            courier_at_pharmacy(co, j->pharmacy_id);
-    }
+    courier_job_stop(j, &lat, &lon);
+    if (!courier_step(co, lat, lon))
+        return;
+    if (j->phase == CJ_CARRYING)
+        courier_at_door(j);
+    else if (j->phase == CJ_RETURNING)
+        courier_returned(j);
+    else
+        courier_at_pharmacy(co, j->pharmacy_id);
 }
 
 static void courier_report_location(courier *co)

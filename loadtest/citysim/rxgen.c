@@ -12,6 +12,7 @@
 
 #define RXGEN_TICK_US 100000
 #define RXGEN_ITEMS_MAX 3
+#define RXGEN_NOMINATE_M 2000.0
 
 struct rxgen {
     sim *s;
@@ -115,13 +116,39 @@ static void rxgen_draw_items(rxgen *g, rxgen_rx *x)
     }
 }
 
-static void rxgen_draw_fulfilment(rxgen *g, rxgen_rx *x)
+/* Patients nominate a pharmacy near home: a random one within
+ * RXGEN_NOMINATE_M of the delivery point, else the nearest. */
+static const city_pharmacy *rxgen_nominee(rxgen *g, double lat, double lon)
 {
     const city *c = g->s->city;
+    const city_pharmacy *nearest = NULL;
+    double best = 0;
+    int near = 0;
+    for (int i = 0; i < c->npharmacies; i++) {
+        double d = city_distance_m(lat, lon, c->pharmacies[i].lat, c->pharmacies[i].lon);
+        near += d <= RXGEN_NOMINATE_M;
+        if (!nearest || d < best) {
+            nearest = &c->pharmacies[i];
+            best = d;
+        }
+    }
+    if (near == 0)
+        return nearest;
+    int pick = rng_range(&g->r, 1, near);
+    for (int i = 0; i < c->npharmacies; i++) {
+        const city_pharmacy *p = &c->pharmacies[i];
+        if (city_distance_m(lat, lon, p->lat, p->lon) <= RXGEN_NOMINATE_M && --pick == 0)
+            return p;
+    }
+    return nearest;
+}
+
+static void rxgen_draw_fulfilment(rxgen *g, rxgen_rx *x)
+{
     x->note.pickup = rng_chance(&g->r, 0.10);
     int nominate = x->note.pickup || rng_chance(&g->r, 0.15);
     if (nominate) {
-        const city_pharmacy *p = &c->pharmacies[rng_range(&g->r, 0, c->npharmacies - 1)];
+        const city_pharmacy *p = rxgen_nominee(g, x->point.lat, x->point.lon);
         snprintf(x->nominated, sizeof(x->nominated), "%s", p->id);
         x->msg.nominated_pharmacy_id = x->nominated;
     }

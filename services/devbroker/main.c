@@ -88,7 +88,7 @@ static void devbroker_usage(FILE *f)
     fprintf(f, "usage: devbroker [--brokers N] [--partitions N] [--addr-file PATH]\n"
                "                 [--control-port N] [--control-file PATH]\n"
                "env: RXD_DEVBROKER_PARTITIONS, RXD_TOPIC_APPROVED, RXD_TOPIC_CANCELLED,\n"
-               "     RXD_TOPIC_ORDER_EVENTS, RXD_TOPIC_PATIENT_NOTIFY, RXD_TOPIC_DEADLETTER\n");
+               "     RXD_TOPIC_EVENTS, RXD_TOPIC_NOTIFY, RXD_TOPIC_DEADLETTER\n");
 }
 
 /* Returns 0, 1 for --help, or -1 after printing what is wrong. */
@@ -463,8 +463,8 @@ static const struct {
     const char *env;
     const char *def;
 } devbroker_topics[] = {
-    {"RXD_TOPIC_APPROVED", "rx.approved"},      {"RXD_TOPIC_CANCELLED", "rx.cancelled"},
-    {"RXD_TOPIC_ORDER_EVENTS", "order.events"}, {"RXD_TOPIC_PATIENT_NOTIFY", "patient.notify"},
+    {"RXD_TOPIC_APPROVED", "rx.approved"},     {"RXD_TOPIC_CANCELLED", "rx.cancelled"},
+    {"RXD_TOPIC_EVENTS", "order.events"},      {"RXD_TOPIC_NOTIFY", "patient.notify"},
     {"RXD_TOPIC_DEADLETTER", "rx.deadletter"},
 };
 

@@ -79,7 +79,7 @@ static void dispatch_finish(dispatch_job *job)
 {
     dispatcher *d = job->d;
     if (job->msg)
-        kafka_consumer_done(d->consumer, job->msg);
+        service_msg_done(d->svc, d->consumer, job->msg);
     dispatch_unlink(job);
     dispatch_reset(job);
     if (job->retry)

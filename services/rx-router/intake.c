@@ -2,8 +2,9 @@
  * creates its order (once per prescription_id) and hands it to routing;
  * applies rx.cancelled; sends what cannot be decoded or breaks a rule to the
  * dead-letter topic. A message is finished (its offset stored) only after
- * its effects are in Redis or its dead letter is acknowledged; Redis errors
- * are retried with backoff, so a message is never skipped. */
+ * its effects are in Redis and their events acknowledged by Kafka, or after
+ * its dead letter is acknowledged; Redis errors are retried with backoff, so
+ * a message is never skipped. */
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
@@ -34,8 +35,10 @@ static void intake_step(intake_job *job);
 static void intake_job_finish(intake_job *job)
 {
     router *rt = job->rt;
-    if (job->msg)
-        kafka_consumer_done(rt->consumer, job->msg);
+    if (job->msg && job->why[0])
+        kafka_consumer_done(rt->consumer, job->msg); /* its dead letter is acknowledged */
+    else if (job->msg)
+        service_msg_done(rt->svc, rt->consumer, job->msg);
     rx_approved_free(job->rx);
     rx_cancelled_free(job->rc);
     if (job->retry)

@@ -76,7 +76,7 @@ static void routing_finish(route_job *job)
 {
     router *rt = job->rt;
     if (job->msg)
-        kafka_consumer_done(rt->consumer, job->msg);
+        service_msg_done(rt->svc, rt->consumer, job->msg);
     routing_reset_order(job);
     if (job->retry)
         event_free(job->retry);

@@ -72,8 +72,9 @@ static int rxctl_token(rxctl *c)
     if (!role || auth_role_parse(role, &r))
         return rxctl_fail("--role must be operator, pharmacy or courier (got '%s')",
                           role ? role : "");
-    if (config_int(c->cfg, "TTL", 3600, &ttl, err, sizeof(err)) || ttl <= 0)
-        return rxctl_fail("--ttl must be a positive number of seconds%s", "");
+    if (config_int(c->cfg, "TTL", 3600, &ttl, err, sizeof(err)) || ttl <= 0 ||
+        ttl > 10LL * 366 * 86400)
+        return rxctl_fail("--ttl must be 1 second to 10 years, in seconds%s", "");
     char tok[512];
     if (!id || auth_token_make(secret, r, id, (long long)time(NULL) + ttl, tok, sizeof(tok)) < 0)
         return rxctl_fail("--id must be 1-64 chars of [A-Za-z0-9._:-] (got '%s')", id ? id : "");
@@ -314,9 +315,9 @@ static void rxctl_on_message(kafka_msg *m, void *ctx)
     rxctl *c = ctx;
     c->last_ms = rxctl_now_ms();
     json_t *j = NULL;
-    if (strcmp(c->topic, "order.events") == 0 || strstr(c->topic, "events"))
+    if (strcmp(c->topic, config_str(c->cfg, "TOPIC_EVENTS", "order.events")) == 0)
         j = rxjson_decode_event(m->value, m->value_len);
-    else if (strstr(c->topic, "notify"))
+    else if (strcmp(c->topic, config_str(c->cfg, "TOPIC_NOTIFY", "patient.notify")) == 0)
         j = rxjson_decode_notice(m->value, m->value_len);
     if (!j)
         j = rxctl_raw_json(m);

@@ -41,6 +41,7 @@ class Stack:
         if services:
             self.env["RXD_STACK_SERVICES"] = " ".join(services)
         self.vars = {}
+        self.children = {}  # instances this process started again
 
     def up(self):
         subprocess.run([os.path.join(ROOT, "scripts", "stack"), "up"], env=self.env, check=True,
@@ -74,33 +75,45 @@ class Stack:
                 out[name] = int(pid)
         return out
 
-    def restart(self, service, sig=9):
-        """Kills a service (SIGKILL by default) and starts it again with the
-        same settings; returns once it is ready."""
+    def kill(self, service, sig=9):
+        """Sends sig to a service instance and waits until it is gone."""
         pid = self.pids()[service]
         try:
             os.kill(pid, sig)
         except ProcessLookupError:
-            pass  # already stopped: just start it
-        for _ in range(200):
+            return
+        child = self.children.pop(service, None)
+        if child is not None:  # started by this process: reap it
+            child.wait(timeout=20)
+            return
+        for _ in range(400):
             try:
                 os.kill(pid, 0)
                 time.sleep(0.05)
             except ProcessLookupError:
-                break
-        admin = self.vars["RXD_ADMIN_" + service.upper().replace("-", "_")]
-        env = dict(self.env)
-        env["RXD_ADMIN_PORT"] = admin.rsplit(":", 1)[1]
-        api = {"pharmacy-gw": "RXD_PHARMACY_API", "courier-gw": "RXD_COURIER_API"}.get(service)
-        if api:
-            env["RXD_HTTP_PORT"] = self.vars[api].rsplit(":", 1)[1]
+                return
+        raise AssertionError("%s (%d) did not exit" % (service, pid))
+
+    def start(self, service, wait_ready=True):
+        """Starts a service instance again with the command and settings
+        scripts/stack gave it (its run/<name>.sh)."""
         logf = open(os.path.join(self.dir, "logs", service + ".log"), "a")
-        p = subprocess.Popen([os.path.join(BUILD, "services", service, service)], env=env,
-                             stdout=logf, stderr=logf)
+        p = subprocess.Popen(["bash", os.path.join(self.dir, "run", service + ".sh")],
+                             env=self.env, stdout=logf, stderr=logf)
+        logf.close()
         with open(os.path.join(self.dir, "pids"), "a") as f:
             f.write("%d %s\n" % (p.pid, service))
-        wait_until(lambda: http_status(admin + "/readyz") == 200, 30, service + " ready")
+        self.children[service] = p
+        admin = self.vars.get("RXD_ADMIN_" + service.upper().replace("-", "_"))
+        if wait_ready and admin:
+            wait_until(lambda: http_status(admin + "/readyz") == 200, 60, service + " ready")
         return p
+
+    def restart(self, service, sig=9, wait_ready=True):
+        """Kills a service instance (SIGKILL by default) and starts it
+        again with the same settings; returns once it is ready."""
+        self.kill(service, sig)
+        return self.start(service, wait_ready)
 
     # ---- tools ----
 
