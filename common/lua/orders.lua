@@ -87,6 +87,13 @@ local function release_courier(oid, c)
   redis.call('ZREM', P .. 'cdue', oid)
 end
 
+-- The state an action leaves the order in: the same action seen again in
+-- that state is a retry (the reply was lost), answered as a success.
+local PHARMACY_DONE = { accept = 'ACCEPTED', ready = 'READY', collected = 'COLLECTED',
+                        returned = 'RETURNED' }
+local COURIER_DONE = { accept = 'COURIER_ASSIGNED', pickup = 'PICKED_UP',
+                       deliver = 'DELIVERED', fail = 'RETURNING' }
+
 local ops = {}
 
 -- create pid patient lat lon has_point address items_json nominated fulfilment
@@ -204,6 +211,9 @@ ops.pharmacy = function()
     return { 'err', 'forbidden', o[1] }
   end
   local st = o[1]
+  -- a client that lost the reply and sends the same action again is told
+  -- it succeeded, not that it conflicts
+  if PHARMACY_DONE[act] == st then return { 'ok', st, 'replay' } end
   if act == 'accept' and st == 'OFFERED' then
     redis.call('SREM', phkey(ph) .. ':offers', oid)
     redis.call('ZREM', P .. 'due', oid)
@@ -417,6 +427,9 @@ ops.courier = function()
   if not o[1] then return { 'err', 'not_found', '' } end
   if o[2] ~= c then return { 'err', 'forbidden', o[1] } end
   local st = o[1]
+  if COURIER_DONE[act] == st and (act ~= 'accept' or o[3] == '1') then
+    return { 'ok', st, 'replay' }
+  end
   if act == 'accept' and st == 'COURIER_ASSIGNED' and o[3] ~= '1' then
     redis.call('HSET', k, 'c_accepted', 1)
     redis.call('HSET', cokey(c), 'misses', 0)

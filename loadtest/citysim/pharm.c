@@ -138,6 +138,14 @@ static void pharm_on_job_reply(int status, json_t *body, void *ctx)
         pharm_job_advance(j);
         return;
     }
+    if (status == 0 || status >= 500) {
+        /* the gateway or its store is down for now: the same step again (a
+         * replayed action is answered 200 by the state machine) */
+        j->ph->set->st.errors++;
+        struct timeval tv = sim_real(1.0);
+        evtimer_add(j->timer, &tv);
+        return;
+    }
     if (status == 409 || status == 404)
         j->ph->set->st.conflicts++; /* deadline passed or cancelled: nothing to do */
     else
@@ -160,7 +168,8 @@ static void pharm_job_run(pharm_job *j)
     if (api_request(s->ph_act, EVHTTP_REQ_POST, path, j->ph->p->token, body, pharm_on_job_reply,
                     j) != 0) {
         j->ph->set->st.errors++;
-        pharm_job_free(j);
+        struct timeval tv = sim_real(1.0);
+        evtimer_add(j->timer, &tv);
     }
 }
 
