@@ -253,7 +253,7 @@ static int gw_match(const char *pattern, const http_path *p)
             return 0;
         if (strcmp(tok, "*") != 0 && strcmp(tok, p->seg[i]) != 0)
             return 0;
-        if (strcmp(tok, "*") == 0 && !ids_valid(p->seg[i], strlen(p->seg[i])))
+        if (strcmp(tok, "*") == 0 && !ids_valid_key(p->seg[i], strlen(p->seg[i])))
             return -1;
     }
     return i == p->n ? 1 : 0;
@@ -268,7 +268,7 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
     if (parsed) {
         metric_add(gw->m_errors, 1);
         if (parsed == -2)
-            http_reply_error(req, 400, "bad_id", "ids are 1-64 chars of [A-Za-z0-9._:-]");
+            http_reply_error(req, 400, "bad_id", "ids in paths are 1-64 chars of [A-Za-z0-9._-]");
         else
             http_reply_error(req, 404, "not_found", "no such endpoint");
         return;
@@ -292,7 +292,7 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         if (path_known)
             http_reply_error(req, 405, "method_not_allowed", "method not allowed here");
         else if (bad_id)
-            http_reply_error(req, 400, "bad_id", "ids are 1-64 chars of [A-Za-z0-9._:-]");
+            http_reply_error(req, 400, "bad_id", "ids in paths are 1-64 chars of [A-Za-z0-9._-]");
         else
             http_reply_error(req, 404, "not_found", "no such endpoint");
         return;
@@ -404,4 +404,51 @@ void gateway_free(gateway *gw)
     evhttp_free(gw->http);
     store_free(gw->sub);
     free(gw);
+}
+
+/* ---- the process ---- */
+
+static void gateway_on_stop(service *svc, void *ctx)
+{
+    (void)svc;
+    gateway_stop(ctx);
+}
+
+static int gateway_busy(service *svc, void *ctx)
+{
+    (void)svc;
+    return gateway_inflight(ctx);
+}
+
+static int gateway_on_ready(service *svc, void *ctx, const char **why)
+{
+    (void)svc;
+    if (!gateway_ready(ctx)) {
+        *why = "redis subscription not connected";
+        return 0;
+    }
+    return 1;
+}
+
+int gateway_main(const char *name, int argc, char **argv, const char *notify_kind,
+                 const gw_route *routes, gateway_init_fn *init, void *ctx)
+{
+    char err[512];
+    service *svc = service_new(name, argc, argv, SERVICE_PRODUCER, err, sizeof(err));
+    if (!svc) {
+        fprintf(stderr, "%s: %s\n", name, err);
+        return 2;
+    }
+    gateway *gw = NULL;
+    if ((init && init(svc, ctx, err, sizeof(err))) ||
+        !(gw = gateway_new(svc, notify_kind, routes, ctx, err, sizeof(err)))) {
+        fprintf(stderr, "%s: %s\n", name, err);
+        service_free(svc);
+        return 2;
+    }
+    service_set_hooks(svc, gateway_on_stop, gateway_busy, gateway_on_ready, gw);
+    int rc = service_run(svc);
+    gateway_free(gw);
+    service_free(svc);
+    return rc;
 }

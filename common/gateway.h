@@ -40,6 +40,15 @@ typedef struct gw_route {
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
                      char *err, size_t errlen);
 void gateway_free(gateway *gw);
+/* The whole life of a gateway process: builds the service (with a Kafka
+ * producer, for readiness), lets init read the gateway's own settings into
+ * ctx (init may be NULL; it returns -1 with a message in err to refuse to
+ * start), serves until SIGTERM has drained the requests in flight, and
+ * returns the exit code. */
+typedef int gateway_init_fn(service *svc, void *ctx, char *err, size_t errlen);
+int gateway_main(const char *name, int argc, char **argv, const char *notify_kind,
+                 const gw_route *routes, gateway_init_fn *init, void *ctx);
+
 /* Requests being answered or long-polls waiting. */
 int gateway_inflight(const gateway *gw);
 /* Stops accepting: answers waiting long-polls now. */

@@ -172,12 +172,23 @@ int http_json_depth_ok(const char *s, size_t n)
     return 1;
 }
 
+/* "application/json", then only whitespace before the end or a ';' that
+ * starts the parameters. */
+static int http_media_type_is_json(const char *ct)
+{
+    if (strncasecmp(ct, "application/json", 16) != 0)
+        return 0;
+    const char *p = ct + 16;
+    while (*p == ' ' || *p == '\t')
+        p++;
+    return *p == '\0' || *p == ';';
+}
+
 json_t *http_read_json(struct evhttp_request *req, size_t body_limit)
 {
     const char *ct = evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
     /* the media type exactly (parameters such as charset may follow) */
-    if (ct && (strncasecmp(ct, "application/json", 16) != 0 ||
-               (ct[16] && ct[16] != ';' && ct[16] != ' ' && ct[16] != '\t'))) {
+    if (ct && !http_media_type_is_json(ct)) {
         http_reply_error(req, 415, "unsupported_media_type",
                          "Content-Type must be application/json, got '%.64s'", ct);
         return NULL;
@@ -271,10 +282,11 @@ static void http_admin_on_request(struct evhttp_request *req, void *arg)
     }
 }
 
-http_admin *http_admin_new(struct event_base *base, int port, metrics *m, http_ready_fn *ready,
-                           void *ctx, int *bound_port, char *err, size_t errlen)
+http_admin *http_admin_new(struct event_base *base, const char *addr, int port, metrics *m,
+                           http_ready_fn *ready, void *ctx, int *bound_port, char *err,
+                           size_t errlen)
 {
-    struct evhttp *h = http_listen(base, "127.0.0.1", port, 1024, 10, bound_port, err, errlen);
+    struct evhttp *h = http_listen(base, addr, port, 1024, 10, bound_port, err, errlen);
     if (!h)
         return NULL;
     http_admin *a = calloc(1, sizeof(*a));

@@ -66,8 +66,9 @@ int http_query_int(struct evhttp_request *req, const char *name, long def, long 
  * are reachable; 503 otherwise), /metrics (Prometheus text). */
 typedef int http_ready_fn(void *ctx, const char **why);
 typedef struct http_admin http_admin;
-http_admin *http_admin_new(struct event_base *base, int port, metrics *m, http_ready_fn *ready,
-                           void *ctx, int *bound_port, char *err, size_t errlen);
+http_admin *http_admin_new(struct event_base *base, const char *addr, int port, metrics *m,
+                           http_ready_fn *ready, void *ctx, int *bound_port, char *err,
+                           size_t errlen);
 void http_admin_free(http_admin *a);
 
 #endif

@@ -1,6 +1,8 @@
 /* ids.c - identifier validation (see ids.h). */
 #include "ids.h"
 
+#include <string.h>
+
 int ids_valid(const char *s, size_t len)
 {
     if (!s || len == 0 || len > IDS_MAX)
@@ -13,4 +15,9 @@ int ids_valid(const char *s, size_t len)
             return 0;
     }
     return 1;
+}
+
+int ids_valid_key(const char *s, size_t len)
+{
+    return ids_valid(s, len) && !memchr(s, ':', len);
 }

@@ -192,8 +192,11 @@ int service_run(service *svc)
 {
     char err[256];
     int bound = 0;
-    svc->admin = http_admin_new(svc->base, svc->admin_port, svc->metrics, service_admin_ready, svc,
-                                &bound, err, sizeof(err));
+    /* loopback by default: the admin port has no authentication; a
+     * container sets RXD_ADMIN_ADDR=0.0.0.0 for its probes */
+    svc->admin =
+        http_admin_new(svc->base, config_str(svc->cfg, "ADMIN_ADDR", "127.0.0.1"), svc->admin_port,
+                       svc->metrics, service_admin_ready, svc, &bound, err, sizeof(err));
     if (!svc->admin) {
         log_event(LOG_ERROR, "admin_listen_failed", "{s:s}", "error", err);
         return 1;

@@ -651,12 +651,13 @@ static int store_url_parse(store *st, const char *url, char *err, size_t errlen)
     long v;
     char *end;
 
-    if (!url || strncmp(url, "redis://", 8) != 0) {
-        store_seterr(err, errlen, "bad redis url \"%s\": %s", url ? url : "(null)", expect);
+    /* credentials first: a URL holding a password is never echoed */
+    if (url && strchr(url, '@')) {
+        store_seterr(err, errlen, "bad redis url: credentials are not supported; %s", expect);
         return -1;
     }
-    if (strchr(url, '@')) {
-        store_seterr(err, errlen, "bad redis url: credentials are not supported; %s", expect);
+    if (!url || strncmp(url, "redis://", 8) != 0) {
+        store_seterr(err, errlen, "bad redis url \"%s\": %s", url ? url : "(null)", expect);
         return -1;
     }
     p = url + 8;

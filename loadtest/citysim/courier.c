@@ -244,12 +244,16 @@ static int courier_take_assignments(courier *co, const json_t *list)
     {
         const char *oid = json_string_value(json_object_get(a, "order_id"));
         courier_job *j = oid ? courier_job_find(co, oid) : NULL;
-        if (j)
+        if (j) {
             courier_job_sync(j, a);
-        else if (oid && !dict_get(co->seen, oid)) {
-            dict_set(co->seen, oid, (void *)1);
+        } else if (oid) {
+            /* listed but no job: new, or a job this simulator dropped after
+             * an answer it could not use (the order is still ours: resume) */
+            if (!dict_get(co->seen, oid)) {
+                dict_set(co->seen, oid, (void *)1);
+                fresh++;
+            }
             courier_job_add(co, a, oid);
-            fresh++;
         }
     }
     courier_drop_vanished(co);

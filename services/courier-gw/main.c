@@ -191,51 +191,19 @@ static const gw_route cogw_routes[] = {
     {0, NULL, NULL, 0},
 };
 
-static void cogw_on_stop(service *svc, void *ctx)
+static int cogw_init(service *svc, void *ctx, char *err, size_t errlen)
 {
-    (void)svc;
-    gateway_stop(ctx);
-}
-
-static int cogw_busy(service *svc, void *ctx)
-{
-    (void)svc;
-    return gateway_inflight(ctx);
-}
-
-static int cogw_ready(service *svc, void *ctx, const char **why)
-{
-    (void)svc;
-    if (!gateway_ready(ctx)) {
-        *why = "redis subscription not connected";
-        return 0;
+    cogw *cg = ctx;
+    cg->max_wrong_codes = service_int(svc, "HANDOVER_MAX_WRONG", 5);
+    if (cg->max_wrong_codes < 1) {
+        snprintf(err, errlen, "RXD_HANDOVER_MAX_WRONG must be at least 1");
+        return -1;
     }
-    return 1;
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
-    char err[512];
-    service *svc = service_new("courier-gw", argc, argv, SERVICE_PRODUCER, err, sizeof(err));
-    if (!svc) {
-        fprintf(stderr, "courier-gw: %s\n", err);
-        return 2;
-    }
-    cogw cg = {.max_wrong_codes = service_int(svc, "HANDOVER_MAX_WRONG", 5)};
-    if (cg.max_wrong_codes < 1) {
-        fprintf(stderr, "courier-gw: RXD_HANDOVER_MAX_WRONG must be at least 1\n");
-        service_free(svc);
-        return 2;
-    }
-    gateway *gw = gateway_new(svc, "co", cogw_routes, &cg, err, sizeof(err));
-    if (!gw) {
-        fprintf(stderr, "courier-gw: %s\n", err);
-        service_free(svc);
-        return 2;
-    }
-    service_set_hooks(svc, cogw_on_stop, cogw_busy, cogw_ready, gw);
-    int rc = service_run(svc);
-    gateway_free(gw);
-    service_free(svc);
-    return rc;
+    cogw cg = {0};
+    return gateway_main("courier-gw", argc, argv, "co", cogw_routes, cogw_init, &cg);
 }

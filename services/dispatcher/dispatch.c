@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "dispatcher.h"
 #include "log.h"
 #include "policy.h"
@@ -22,13 +23,6 @@
 #define DISPATCH_JOBS_MAX 1000
 #define DISPATCH_CLAIM_LIMIT "100"
 
-/* One reply expected while gathering courier facts. */
-typedef struct dispatch_fact {
-    dispatch_job *job;
-    size_t idx;
-    int kind; /* 0 the courier's hash, 1 its load */
-} dispatch_fact;
-
 struct dispatch_job {
     dispatcher *d;
     kafka_msg *msg;
@@ -37,10 +31,8 @@ struct dispatch_job {
     json_t *tried;          /* couriers that declined or missed the order */
     const char **tried_ids; /* strings inside tried */
     policy_courier *c;      /* candidates around the pharmacy */
-    dispatch_fact *facts;
-    policy_choice *choice; /* eligible candidates, best first */
+    policy_choice *choice;  /* eligible candidates, best first */
     size_t nc, nchoice, next;
-    int pending, failed;
     int backoff_ms;
     struct event *retry;
     dispatch_job *next_running;
@@ -54,15 +46,12 @@ static void dispatch_reset(dispatch_job *job)
     json_decref(job->tried);
     free(job->tried_ids);
     free(job->c);
-    free(job->facts);
     free(job->choice);
     job->tried = NULL;
     job->tried_ids = NULL;
     job->c = NULL;
-    job->facts = NULL;
     job->choice = NULL;
     job->nc = job->nchoice = job->next = 0;
-    job->pending = job->failed = 0;
 }
 
 static void dispatch_unlink(dispatch_job *job)
@@ -200,8 +189,10 @@ static const char *dispatch_str(const redisReply *e)
 
 /* HMGET available cold capacity ts_ms lat lon. A courier without a hash
  * (or without a position) stays unavailable, so ineligible. */
-static void dispatch_fact_hash(policy_courier *c, const redisReply *r)
+static void dispatch_fact_hash(const redisReply *r, void *item, void *ctx)
 {
+    (void)ctx;
+    policy_courier *c = item;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 6 ||
         r->element[3]->type != REDIS_REPLY_STRING || r->element[4]->type != REDIS_REPLY_STRING)
         return;
@@ -213,46 +204,39 @@ static void dispatch_fact_hash(policy_courier *c, const redisReply *r)
     c->lon = atof(dispatch_str(r->element[5]));
 }
 
-static void dispatch_on_fact(store *st, redisReply *reply, const char *err, void *ctx)
+static void dispatch_fact_load(const redisReply *r, void *item, void *ctx)
 {
-    (void)st;
-    dispatch_fact *f = ctx;
-    dispatch_job *job = f->job;
-    policy_courier *c = &job->c[f->idx];
-    if (err || !reply || reply->type == REDIS_REPLY_ERROR)
-        job->failed = 1;
-    else if (f->kind == 0)
-        dispatch_fact_hash(c, reply);
-    else
-        c->load = reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0;
-    if (--job->pending > 0)
-        return;
-    if (job->failed)
+    (void)ctx;
+    policy_courier *c = item;
+    c->load = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 0;
+}
+
+static void dispatch_on_facts(int failed, void *ctx)
+{
+    dispatch_job *job = ctx;
+    if (failed)
         dispatch_retry(job, "reading courier facts failed");
     else
         dispatch_rank_and_assign(job);
 }
 
+/* One pipelined batch: each candidate's hash and its load. */
 static void dispatch_gather(dispatch_job *job)
 {
-    if (job->nc == 0) {
-        dispatch_rank_and_assign(job);
-        return;
-    }
     dispatcher *d = job->d;
-    job->facts = calloc(job->nc * 2, sizeof(*job->facts));
-    job->pending = (int)job->nc * 2;
+    batch *b = batch_new(d->svc->store, dispatch_on_facts, job);
     for (size_t i = 0; i < job->nc; i++) {
         char key[ORDERS_KEY_MAX];
-        dispatch_fact *f = &job->facts[i * 2];
-        f[0] = (dispatch_fact){job, i, 0};
-        f[1] = (dispatch_fact){job, i, 1};
-        store_cmd(d->svc->store, dispatch_on_fact, &f[0],
-                  "HMGET %s available cold capacity ts_ms lat lon",
-                  orders_key(d->svc->orders, key, "co:%s", job->c[i].id));
-        store_cmd(d->svc->store, dispatch_on_fact, &f[1], "SCARD %s",
-                  orders_key(d->svc->orders, key, "co:%s:orders", job->c[i].id));
+        const char *hash[] = {"HMGET",     orders_key(d->svc->orders, key, "co:%s", job->c[i].id),
+                              "available", "cold",
+                              "capacity",  "ts_ms",
+                              "lat",       "lon"};
+        batch_cmd(b, dispatch_fact_hash, &job->c[i], 8, hash);
+        const char *load[] = {"SCARD",
+                              orders_key(d->svc->orders, key, "co:%s:orders", job->c[i].id)};
+        batch_cmd(b, dispatch_fact_load, &job->c[i], 2, load);
     }
+    batch_end(b);
 }
 
 /* ---- candidates around the pharmacy ---- */

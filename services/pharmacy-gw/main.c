@@ -171,45 +171,7 @@ static const gw_route phgw_routes[] = {
     {0, NULL, NULL, 0},
 };
 
-static void phgw_on_stop(service *svc, void *ctx)
-{
-    (void)svc;
-    gateway_stop(ctx);
-}
-
-static int phgw_busy(service *svc, void *ctx)
-{
-    (void)svc;
-    return gateway_inflight(ctx);
-}
-
-static int phgw_ready(service *svc, void *ctx, const char **why)
-{
-    (void)svc;
-    if (!gateway_ready(ctx)) {
-        *why = "redis subscription not connected";
-        return 0;
-    }
-    return 1;
-}
-
 int main(int argc, char **argv)
 {
-    char err[512];
-    service *svc = service_new("pharmacy-gw", argc, argv, SERVICE_PRODUCER, err, sizeof(err));
-    if (!svc) {
-        fprintf(stderr, "pharmacy-gw: %s\n", err);
-        return 2;
-    }
-    gateway *gw = gateway_new(svc, "ph", phgw_routes, NULL, err, sizeof(err));
-    if (!gw) {
-        fprintf(stderr, "pharmacy-gw: %s\n", err);
-        service_free(svc);
-        return 2;
-    }
-    service_set_hooks(svc, phgw_on_stop, phgw_busy, phgw_ready, gw);
-    int rc = service_run(svc);
-    gateway_free(gw);
-    service_free(svc);
-    return rc;
+    return gateway_main("pharmacy-gw", argc, argv, "ph", phgw_routes, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "geo.h"
 #include "log.h"
 #include "route.h"
@@ -20,13 +21,6 @@
 #define ROUTING_ITEMS_MAX 100
 
 typedef struct route_job route_job;
-
-/* One reply expected while gathering facts: which candidate, which fact. */
-typedef struct route_fact {
-    route_job *job;
-    int idx;
-    int kind; /* 0 hash, 1 load, 2 stock */
-} route_fact;
 
 struct route_job {
     router *rt;
@@ -43,8 +37,7 @@ struct route_job {
     json_t *tried;
     int radius; /* -1: the nominated pharmacy alone */
     route_pharmacy *c;
-    route_fact *facts;
-    int nc, pending, failed, next, eligible;
+    int nc, next, eligible;
     int backoff_ms;
     struct event *retry;
 };
@@ -56,10 +49,8 @@ static void routing_offer_next(route_job *job);
 static void routing_reset_candidates(route_job *job)
 {
     free(job->c);
-    free(job->facts);
     job->c = NULL;
-    job->facts = NULL;
-    job->nc = job->pending = job->failed = job->next = job->eligible = 0;
+    job->nc = job->next = job->eligible = 0;
 }
 
 static void routing_reset_order(route_job *job)
@@ -185,8 +176,10 @@ static int routing_flag(const redisReply *e)
 }
 
 /* HMGET open capacity cold insurance stock_known */
-static void routing_fact_hash(route_pharmacy *ph, const redisReply *r)
+static void routing_fact_hash(const redisReply *r, void *item, void *ctx)
 {
+    (void)ctx;
+    route_pharmacy *ph = item;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
         r->element[1]->type != REDIS_REPLY_STRING)
         return; /* not registered: stays unknown, so ineligible */
@@ -198,8 +191,17 @@ static void routing_fact_hash(route_pharmacy *ph, const redisReply *r)
     ph->stock_known = routing_flag(r->element[4]);
 }
 
-static void routing_fact_stock(route_job *job, route_pharmacy *ph, const redisReply *r)
+static void routing_fact_load(const redisReply *r, void *item, void *ctx)
 {
+    (void)ctx;
+    route_pharmacy *ph = item;
+    ph->load = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 0;
+}
+
+static void routing_fact_stock(const redisReply *r, void *item, void *ctx)
+{
+    route_job *job = ctx;
+    route_pharmacy *ph = item;
     long long have[ROUTING_ITEMS_MAX];
     if (r->type != REDIS_REPLY_ARRAY || r->elements != job->nitems)
         return;
@@ -208,73 +210,56 @@ static void routing_fact_stock(route_job *job, route_pharmacy *ph, const redisRe
     ph->stock_ok = route_stock_covers(job->nitems, job->qty, have);
 }
 
-static void routing_rank_and_offer(route_job *job)
+static void routing_on_facts(int failed, void *ctx)
 {
+    route_job *job = ctx;
+    if (failed) {
+        routing_retry(job, "reading pharmacy facts failed");
+        return;
+    }
     job->eligible = route_rank(&job->rq, job->c, job->nc);
     job->next = 0;
     routing_offer_next(job);
 }
 
-static void routing_on_fact(store *st, redisReply *reply, const char *err, void *ctx)
+static int routing_was_tried(const route_job *job, const char *id)
 {
-    (void)st;
-    route_fact *f = ctx;
-    route_job *job = f->job;
-    route_pharmacy *ph = &job->c[f->idx];
-    if (err || !reply || reply->type == REDIS_REPLY_ERROR)
-        job->failed = 1;
-    else if (f->kind == 0)
-        routing_fact_hash(ph, reply);
-    else if (f->kind == 1)
-        ph->load = reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0;
-    else
-        routing_fact_stock(job, ph, reply);
-    if (--job->pending > 0)
-        return;
-    if (job->failed)
-        routing_retry(job, "reading pharmacy facts failed");
-    else
-        routing_rank_and_offer(job);
+    size_t t;
+    json_t *tid;
+    json_array_foreach(job->tried, t, tid)
+    {
+        if (json_is_string(tid) && strcmp(json_string_value(tid), id) == 0)
+            return 1;
+    }
+    return 0;
 }
 
+/* One pipelined batch: each candidate's hash, its load and its stock of
+ * the order's items. */
 static void routing_gather(route_job *job)
 {
-    if (job->nc == 0) {
-        routing_offer_next(job);
-        return;
-    }
     orders *o = job->rt->svc->orders;
-    job->facts = calloc((size_t)job->nc * 3, sizeof(route_fact));
-    job->pending = job->nc * (job->nitems ? 3 : 2);
+    batch *b = batch_new(job->rt->svc->store, routing_on_facts, job);
     for (int i = 0; i < job->nc; i++) {
         route_pharmacy *ph = &job->c[i];
         char key[ORDERS_KEY_MAX];
-        size_t t;
-        json_t *tid;
-        json_array_foreach(job->tried, t, tid)
-        {
-            if (json_is_string(tid) && strcmp(json_string_value(tid), ph->id) == 0)
-                ph->tried = 1;
-        }
-        route_fact *f = &job->facts[i * 3];
-        f[0] = (route_fact){job, i, 0};
-        f[1] = (route_fact){job, i, 1};
-        f[2] = (route_fact){job, i, 2};
-        store_cmd(job->rt->svc->store, routing_on_fact, &f[0],
-                  "HMGET %s open capacity cold insurance stock_known",
-                  orders_key(o, key, "ph:%s", ph->id));
-        store_cmd(job->rt->svc->store, routing_on_fact, &f[1], "SCARD %s",
-                  orders_key(o, key, "ph:%s:active", ph->id));
+        ph->tried = routing_was_tried(job, ph->id);
+        const char *hash[] = {"HMGET",      orders_key(o, key, "ph:%s", ph->id),
+                              "open",       "capacity",
+                              "cold",       "insurance",
+                              "stock_known"};
+        batch_cmd(b, routing_fact_hash, ph, 7, hash);
+        const char *load[] = {"SCARD", orders_key(o, key, "ph:%s:active", ph->id)};
+        batch_cmd(b, routing_fact_load, ph, 2, load);
         if (!job->nitems)
             continue;
-        const char *argv[ROUTING_ITEMS_MAX + 2];
-        argv[0] = "HMGET";
-        argv[1] = orders_key(o, key, "ph:%s:stock", ph->id);
+        const char *stock[ROUTING_ITEMS_MAX + 2] = {"HMGET",
+                                                    orders_key(o, key, "ph:%s:stock", ph->id)};
         for (size_t k = 0; k < job->nitems; k++)
-            argv[2 + k] = job->codes[k];
-        store_cmd_argv(job->rt->svc->store, routing_on_fact, &f[2], (int)job->nitems + 2, argv,
-                       NULL);
+            stock[2 + k] = job->codes[k];
+        batch_cmd(b, routing_fact_stock, ph, (int)job->nitems + 2, stock);
     }
+    batch_end(b);
 }
 
 /* ---- candidates of one radius step ---- */

@@ -16,7 +16,12 @@ drains and checks, from Redis and from the whole order.events log:
 It prints the figures and exits 1 on any loss or doubling.
 
   tests/chaos/chaos.py [--duration 60] [--rate 5] [--kills 20] [--redis-restarts 2]
-                       [--broker-faults 5] [--seed 1] ...
+                       [--broker-faults 5] [--redis-kill] [--seed 1] ...
+
+Redis is restarted with SIGTERM (it writes its AOF and reloads it) and runs
+appendfsync everysec, as the development stack does; --redis-kill restarts it
+with SIGKILL instead and runs it with appendfsync always, since a killed
+everysec server may lose its last second of writes (docs/architecture.md).
 Needs a build (RXD_BUILD_DIR, default build/)."""
 import argparse
 import json
@@ -98,8 +103,9 @@ class Chaos:
         self.figures["restarts"] += 1
 
     def restart_redis(self):
-        self.say("restart redis-server (SIGTERM, AOF reload)")
-        self.stack.kill("redis", 15)
+        sig = 9 if self.args.redis_kill else 15
+        self.say("restart redis-server (%s, AOF reload)" % ("SIGKILL" if sig == 9 else "SIGTERM"))
+        self.stack.kill("redis", sig)
         time.sleep(self.rng.uniform(0.5, 2.0))
         self.stack.start("redis", wait_ready=False)
         wait_until(lambda: self.redis_cli("PING").stdout.strip() == "PONG", 60, "redis back")
@@ -153,7 +159,8 @@ class Chaos:
                     "dispatcher"]
         self.stack = Stack(services=services, RXD_OFFER_DEADLINE_MS=10000,
                            RXD_COURIER_DEADLINE_MS=10000, RXD_SHUTDOWN_TIMEOUT_MS=5000,
-                           RXD_ROUTE_LEASE_MS=4000).up()
+                           RXD_ROUTE_LEASE_MS=4000,
+                           RXD_STACK_REDIS_FSYNC="always" if a.redis_kill else "everysec").up()
         self.say("stack up in %s" % self.stack.dir)
         try:
             return self.drive()
@@ -316,6 +323,8 @@ def main():
     p.add_argument("--couriers", type=int, default=60)
     p.add_argument("--drain", type=int, default=180, help="citysim's drain seconds")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--redis-kill", action="store_true",
+                   help="restart redis with SIGKILL (the stack then runs appendfsync always)")
     p.add_argument("--keep", action="store_true", help="leave the stack running")
     sys.exit(Chaos(p.parse_args()).run())
 
