@@ -2,6 +2,7 @@
 #include "gateway.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,11 @@
 #include "log.h"
 
 typedef struct gw_waiter gw_waiter;
+
+/* Parked long-polls are kept by holder in hash buckets: a notification
+ * looks at the waiters of one bucket, not at all of them (a pharmacy-gw
+ * holds one long-poll per pharmacy: thousands). */
+#define GW_BUCKETS 4096
 
 struct gateway {
     service *svc;
@@ -22,7 +28,7 @@ struct gateway {
     char channel_prefix[ORDERS_PREFIX_MAX + 16];
     int inflight;
     int stopping;
-    gw_waiter *waiters;
+    gw_waiter *bucket[GW_BUCKETS];
     metric *m_requests, *m_errors, *m_wakeups;
 };
 
@@ -33,11 +39,29 @@ struct gw_waiter {
     char holder[IDS_MAX + 1];
     char field[24];
     struct event *timer;
-    int querying; /* a query is in flight */
-    int dirty;    /* woken while querying: query again */
-    int expired;  /* the wait is over: answer whatever comes */
-    gw_waiter *next;
+    int querying;             /* a query is in flight */
+    int dirty;                /* woken while querying: query again */
+    int expired;              /* the wait is over: answer whatever comes */
+    gw_waiter *next, **pprev; /* in its bucket */
 };
+
+static gw_waiter **gw_bucket(gateway *gw, const char *holder)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)holder; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return &gw->bucket[h % GW_BUCKETS];
+}
+
+static void gw_waiter_link(gateway *gw, gw_waiter *w)
+{
+    gw_waiter **head = gw_bucket(gw, w->holder);
+    w->next = *head;
+    if (w->next)
+        w->next->pprev = &w->next;
+    *head = w;
+    w->pprev = head;
+}
 
 service *gateway_service(const gateway *gw)
 {
@@ -144,12 +168,10 @@ void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, g
 
 static void gw_waiter_unlink(gateway *gw, gw_waiter *w)
 {
-    for (gw_waiter **p = &gw->waiters; *p; p = &(*p)->next) {
-        if (*p == w) {
-            *p = w->next;
-            break;
-        }
-    }
+    (void)gw;
+    *w->pprev = w->next;
+    if (w->next)
+        w->next->pprev = w->pprev;
     event_free(w->timer);
     free(w);
 }
@@ -220,8 +242,7 @@ void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *
     evtimer_add(w->timer, &tv);
     /* registered before the first query, so a notice that lands while the
      * query is in flight triggers another one instead of being missed */
-    w->next = gw->waiters;
-    gw->waiters = w;
+    gw_waiter_link(gw, w);
     gw_waiter_query(w);
 }
 
@@ -235,7 +256,7 @@ static void gw_on_notify(const char *channel, const char *payload, size_t len, v
         return;
     const char *holder = channel + plen;
     metric_add(gw->m_wakeups, 1);
-    for (gw_waiter *w = gw->waiters; w; w = w->next)
+    for (gw_waiter *w = *gw_bucket(gw, holder); w; w = w->next)
         if (strcmp(w->holder, holder) == 0)
             gw_waiter_query(w);
 }
@@ -373,10 +394,11 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
 void gateway_stop(gateway *gw)
 {
     gw->stopping = 1;
-    for (gw_waiter *w = gw->waiters; w; w = w->next) {
-        w->expired = 1;
-        gw_waiter_query(w);
-    }
+    for (size_t b = 0; b < GW_BUCKETS; b++)
+        for (gw_waiter *w = gw->bucket[b]; w; w = w->next) {
+            w->expired = 1;
+            gw_waiter_query(w);
+        }
 }
 
 int gateway_inflight(const gateway *gw)
@@ -393,14 +415,15 @@ void gateway_free(gateway *gw)
 {
     if (!gw)
         return;
-    while (gw->waiters) {
-        gw_waiter *w = gw->waiters;
-        gw->waiters = w->next;
-        event_free(w->timer);
-        json_decref(w->r->body);
-        free(w->r);
-        free(w);
-    }
+    for (size_t b = 0; b < GW_BUCKETS; b++)
+        while (gw->bucket[b]) {
+            gw_waiter *w = gw->bucket[b];
+            gw->bucket[b] = w->next;
+            event_free(w->timer);
+            json_decref(w->r->body);
+            free(w->r);
+            free(w);
+        }
     evhttp_free(gw->http);
     store_free(gw->sub);
     free(gw);

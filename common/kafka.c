@@ -206,6 +206,8 @@ struct kafka_consumer {
     size_t nparts, capparts;
     uint64_t next_gen;
     int inflight;
+    int max_inflight; /* no more messages handed out while this many are unfinished */
+    int held;         /* drain stopped at max_inflight; the next done resumes it */
     int paused;
     int broker_up;
 };
@@ -355,6 +357,10 @@ void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg)
     rd_kafka_message_destroy(msg->rkm);
     free(h);
     kc->inflight--;
+    if (kc->held && kc->inflight < kc->max_inflight) {
+        kc->held = 0;
+        event_active(kc->wake_ev, EV_READ, 0);
+    }
 }
 
 static void kafka_consumer_log_parts(const char *event, const char *protocol,
@@ -525,6 +531,12 @@ static void kafka_consumer_drain(kafka_consumer *kc)
 {
     int n;
     for (n = 0; n < KAFKA_BATCH_MAX; n++) {
+        if (kc->inflight >= kc->max_inflight) {
+            /* Flow control: the rest waits in librdkafka's bounded queue
+             * rather than as jobs in our memory. */
+            kc->held = 1;
+            return;
+        }
         rd_kafka_message_t *rkm = rd_kafka_consumer_poll(kc->rk, 0);
         if (!rkm)
             return;
@@ -574,6 +586,11 @@ static kafka_kv kafka_consumer_defaults[] = {
     {"auto.commit.interval.ms", "1000"},
     {"partition.assignment.strategy", "cooperative-sticky"},
     {"auto.offset.reset", "earliest"},
+    /* librdkafka prefetches up to 64 MB per consumer by default; a service
+     * works through a backlog a batch at a time (see max_inflight), so a
+     * small prefetch keeps the memory of a service with a backlog small */
+    {"queued.max.messages.kbytes", "2048"},
+    {"queued.min.messages", "1000"},
 };
 
 /* The service's guarantees depend on these: an operator cannot override them. */
@@ -622,6 +639,16 @@ kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, c
     }
     kc->pipe_rd = kc->pipe_wr = -1;
     kc->on_msg = on_msg;
+    long long max_inflight;
+    if (config_int(cfg, "CONSUMER_MAX_INFLIGHT", 1000, &max_inflight, err, errlen) != 0 ||
+        max_inflight < 1 || max_inflight > 1000000) {
+        kafka_errf(err, errlen,
+                   "RXD_CONSUMER_MAX_INFLIGHT must be 1-1000000 (messages a "
+                   "service works on at once)");
+        free(kc);
+        return NULL;
+    }
+    kc->max_inflight = (int)max_inflight;
     kc->ctx = ctx;
     if (!topics || !topics[0]) {
         kafka_errf(err, errlen, "kafka: consumer for group %s has no topics to subscribe to",

@@ -8,7 +8,7 @@
 
 #include "scripts.h"
 
-#define ORDERS_ARGS_MAX 64
+#define ORDERS_ARGS_MAX 520 /* courier_loc_many: 4 per point, 128 points */
 
 struct orders {
     store *st;

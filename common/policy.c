@@ -1,23 +1,17 @@
-/* policy.c - courier eligibility, ranking and the greedy matching round
- * (see policy.h). */
+/* policy.c - courier eligibility, ranking, the greedy matching round and
+ * the choice of policy for a round (see policy.h). */
 #include "policy.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "geo.h"
+#include "policy_batch.h"
+#include "policy_route.h"
 
-static int policy_tried(const policy_order *o, const char *courier)
+static double policy_distance(const policy_params *p, const policy_order *o,
+                              const policy_courier *c)
 {
-    for (size_t i = 0; i < o->ntried; i++)
-        if (o->tried[i] && strcmp(o->tried[i], courier) == 0)
-            return 1;
-    return 0;
-}
-
-static double policy_distance(const policy_order *o, const policy_courier *c)
-{
-    return geo_distance_m(c->lat, c->lon, o->lat, o->lon);
+    return policy_pickup_metres(p, o, c);
 }
 
 /* As policy_ineligible with the courier's load as counted by the caller
@@ -25,18 +19,20 @@ static double policy_distance(const policy_order *o, const policy_courier *c)
 static const char *policy_check(const policy_params *p, const policy_order *o,
                                 const policy_courier *c, long load)
 {
-    if (!c->available)
-        return "unavailable";
-    if (c->ts_ms < p->now_ms - p->stale_ms)
-        return "stale_position";
-    if (o->cold_chain && !c->cold_chain)
-        return "no_cold_box";
+    const char *why = policy_check_static(p, o, c);
+    if (why)
+        return why;
     if (load >= c->capacity)
         return "at_capacity";
-    if (p->radius_m > 0 && policy_distance(o, c) > p->radius_m)
-        return "out_of_range";
-    if (policy_tried(o, c->id))
-        return "tried";
+    if (c->free_ms > p->now_ms)
+        return "busy";
+    if (c->off_ms) {
+        size_t self = 0;
+        policy_route r;
+        policy_route_eval(p, o, &self, 1, c, &r);
+        if (!r.ok)
+            return "shift_ends";
+    }
     return NULL;
 }
 
@@ -61,7 +57,7 @@ size_t policy_rank(const policy_params *p, const policy_order *o, const policy_c
     for (size_t i = 0; i < nc; i++) {
         if (policy_ineligible(p, o, &c[i]))
             continue;
-        policy_choice ch = {i, policy_distance(o, &c[i])};
+        policy_choice ch = {i, policy_distance(p, o, &c[i])};
         /* insertion sort: candidate lists are short (a GEOSEARCH COUNT) */
         size_t j = k++;
         while (j > 0 &&
@@ -105,13 +101,25 @@ static int policy_nearest(const policy_params *p, const policy_order *o, const p
     for (size_t i = 0; i < nc; i++) {
         if (policy_check(p, o, &c[i], load[i]))
             continue;
-        double d = policy_distance(o, &c[i]);
+        double d = policy_distance(p, o, &c[i]);
         if (!found || policy_closer(d, c[i].id, best->dist_m, c[best->courier].id)) {
             *best = (policy_choice){i, d};
             found = 1;
         }
     }
     return found;
+}
+
+/* The predicted times of a greedy assignment: the courier leaves now. */
+static void policy_greedy_times(const policy_params *p, const policy_order *o,
+                                const policy_courier *c, policy_assignment *a)
+{
+    size_t self = 0;
+    policy_route r;
+    policy_route_eval(p, o, &self, 1, c, &r);
+    a->depart_ms = p->now_ms;
+    a->pickup_ms = r.pickup_ms;
+    a->dropoff_ms = o->has_dropoff ? r.drop_ms[0] : 0;
 }
 
 static int policy_match_greedy(const policy_params *p, const policy_order *o, size_t no,
@@ -133,7 +141,9 @@ static int policy_match_greedy(const policy_params *p, const policy_order *o, si
         if (!policy_nearest(p, &o[idx[k]], c, nc, load, &best))
             continue;
         load[best.courier]++;
-        out[n++] = (policy_assignment){idx[k], best.courier, best.dist_m};
+        out[n] = (policy_assignment){idx[k], best.courier, best.dist_m, n, 0, 0, 0};
+        policy_greedy_times(p, &o[idx[k]], &c[best.courier], &out[n]);
+        n++;
     }
     free(idx);
     free(load);
@@ -146,6 +156,8 @@ int policy_match(const policy_params *p, const policy_order *o, size_t no, const
     switch (p->kind) {
     case POLICY_GREEDY:
         return policy_match_greedy(p, o, no, c, nc, out);
+    case POLICY_BATCH:
+        return policy_batch_match(p, o, no, c, nc, out);
     }
     return -1;
 }

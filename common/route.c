@@ -77,3 +77,14 @@ int route_stock_covers(size_t nitems, const uint32_t *need, const long long *hav
             return 0;
     return 1;
 }
+
+int route_window_end(const route_pharmacy *c, int from, int n, int min)
+{
+    int end = from + (min > 0 ? min : 1);
+    if (end >= n)
+        return n;
+    double band = floor(c[end - 1].dist_m / ROUTE_DISTANCE_BAND_M);
+    while (end < n && floor(c[end].dist_m / ROUTE_DISTANCE_BAND_M) == band)
+        end++;
+    return end;
+}

@@ -44,6 +44,13 @@ const char *route_ineligible(const route_request *rq, const route_pharmacy *ph);
 /* Moves the eligible candidates to the front of c in asking order and
  * returns how many there are. */
 int route_rank(const route_request *rq, route_pharmacy *c, int n);
+/* Candidates sorted by distance are weighed a window at a time, so an
+ * order reads the facts of a few pharmacies rather than of every one in
+ * the radius: the window from c[from] holds at least min candidates (fewer
+ * at the end) and always ends at a band edge, so that every candidate
+ * outside it ranks after every eligible one inside. Returns the window's
+ * end index. */
+int route_window_end(const route_pharmacy *c, int from, int n, int min);
 /* 1 if every needed quantity is in stock. have[i] < 0 means not listed. */
 int route_stock_covers(size_t nitems, const uint32_t *need, const long long *have);
 

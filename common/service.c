@@ -1,6 +1,7 @@
 /* service.c - process skeleton shared by every service (see service.h). */
 #include "service.h"
 
+#include <openssl/rand.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,21 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
     return svc->relay ? 0 : -1;
 }
 
+/* epoll with a change list: the interest changes of one loop pass (evhttp
+ * adds and removes write interest around every reply) go to the kernel
+ * once at the next epoll_wait instead of one epoll_ctl each; a gateway
+ * under load spent an eighth of its time in epoll_ctl. */
+struct event_base *service_base_new(void)
+{
+    struct event_config *cfg = event_config_new();
+    if (!cfg)
+        return NULL;
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+    struct event_base *base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    return base;
+}
+
 service *service_new(const char *name, int argc, char **argv, int flags, char *err, size_t errlen)
 {
     service *svc = calloc(1, sizeof(*svc));
@@ -154,13 +170,24 @@ service *service_new(const char *name, int argc, char **argv, int flags, char *e
     if (log_init(name, config_str(svc->cfg, "LOG_LEVEL", "info")))
         log_event(LOG_WARN, "bad_config", "{s:s}", "error",
                   "RXD_LOG_LEVEL must be debug, info, warn or error; using info");
+    /* The instance id holds leases (the outbox relay's): containers on one
+     * host network share the host name and are all pid 1, so a random part
+     * keeps two instances from ever taking each other's lease for their own. */
     char host[64] = "host";
+    unsigned char nonce[4] = {0};
     gethostname(host, sizeof(host) - 1);
-    snprintf(svc->instance, sizeof(svc->instance), "%s:%s:%d", name, host, (int)getpid());
+    if (RAND_bytes(nonce, sizeof(nonce)) != 1) {
+        snprintf(err, errlen, "no entropy for the instance id (RAND_bytes failed)");
+        config_free(svc->cfg);
+        free(svc);
+        return NULL;
+    }
+    snprintf(svc->instance, sizeof(svc->instance), "%s:%s:%d:%02x%02x%02x%02x", name, host,
+             (int)getpid(), nonce[0], nonce[1], nonce[2], nonce[3]);
     svc->redis_timeout_ms = service_int(svc, "REDIS_TIMEOUT_MS", 2000);
     svc->shutdown_timeout_ms = service_int(svc, "SHUTDOWN_TIMEOUT_MS", 10000);
     svc->admin_port = (int)service_int(svc, "ADMIN_PORT", 0);
-    svc->base = event_base_new();
+    svc->base = service_base_new();
     svc->metrics = metrics_new("rxd");
     svc->store = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
                            (int)svc->redis_timeout_ms, err, errlen);

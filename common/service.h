@@ -54,6 +54,9 @@ struct service {
 /* Reads the common settings (KAFKA_BROKERS, REDIS_URL, ADMIN_PORT,
  * LOG_LEVEL, REGION, REDIS_TIMEOUT_MS, SHUTDOWN_TIMEOUT_MS, topic names)
  * and builds the parts named by flags. NULL with a message in err. */
+/* The event loop every service runs on (epoll with a change list). */
+struct event_base *service_base_new(void);
+
 service *service_new(const char *name, int argc, char **argv, int flags, char *err, size_t errlen);
 void service_set_hooks(service *svc, service_stop_fn *stop, service_busy_fn *busy,
                        service_ready_fn *ready, void *ctx);

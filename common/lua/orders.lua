@@ -344,6 +344,18 @@ ops.courier_loc = function()
   return { 'ok', 'stale' }
 end
 
+-- courier_loc_many id lat lon ts_ms [id lat lon ts_ms ...]: courier_loc for
+-- the positions courier-gw received together, in arrival order; one status
+-- ('stored' or 'stale') per position
+ops.courier_loc_many = function()
+  local out = { 'ok' }
+  for i = 1, #A - 3, 4 do
+    out[#out + 1] = courier_put_point(A[i], A[i + 1], A[i + 2], A[i + 3]) == 1 and 'stored'
+      or 'stale'
+  end
+  return out
+end
+
 -- courier_locs id points_json: [["lat","lon","ts_ms"], ...] in the order the
 -- app buffered them; replies how many were stored (newer than the last one)
 ops.courier_locs = function()

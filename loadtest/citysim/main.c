@@ -303,6 +303,8 @@ static int citysim_report(citysim *cs)
         .run_id = cs->s.run_id,
         .seed = (unsigned long long)cs->opt.seed,
         .mode = citysim_pharmacy_only(cs) ? "pharmacy-only" : "full",
+        /* the dispatcher's default when the stack was started without it */
+        .dispatch_policy = getenv("RXD_DISPATCH_POLICY") ? getenv("RXD_DISPATCH_POLICY") : "batch",
         .elapsed_s = cs->start_ms ? (double)(sim_now_ms() - cs->start_ms) / 1000.0 : 0,
         .sent = rxgen_sent(cs->gen),
         .produce_failures = rxgen_failed(cs->gen),

@@ -14,12 +14,15 @@ enum {
     ST_READY_ASSIGNED,
     ST_ASSIGNED_PICKED,
     ST_PICKED_DELIVERED,
+    ST_READY_PICKED,       /* what the dispatch policy wins or loses */
+    ST_APPROVED_DELIVERED, /* click-to-door */
     ST_N
 };
 
-static const char *const report_stage_names[ST_N] = {"approved_to_offered", "offered_to_accepted",
-                                                     "ready_to_assigned", "assigned_to_picked_up",
-                                                     "picked_up_to_delivered"};
+static const char *const report_stage_names[ST_N] = {
+    "approved_to_offered",   "offered_to_accepted",    "ready_to_assigned",
+    "assigned_to_picked_up", "picked_up_to_delivered", "ready_to_picked_up",
+    "approved_to_delivered"};
 
 typedef struct report_samples {
     double *v;
@@ -84,6 +87,11 @@ static void report_stages(report_acc *a, const track_order *o)
     }
     if (pic >= 0 && del > pic)
         report_add(&a->stage[ST_PICKED_DELIVERED], o->ev[pic].at_ms, o->ev[del].at_ms);
+    if (rdy >= 0 && pic > rdy)
+        report_add(&a->stage[ST_READY_PICKED], o->ev[rdy].at_ms, o->ev[pic].at_ms);
+    if (del >= 0)
+        report_add(&a->stage[ST_APPROVED_DELIVERED], rx ? rx->approved_ms : o->ev[0].at_ms,
+                   o->ev[del].at_ms);
 }
 
 static void report_count(json_t *obj, const char *key)
@@ -175,10 +183,11 @@ json_t *report_build(const track *t, const report_input *in)
     json_t *stuck = json_array();
     long unsettled = track_unsettled(t, in->ready_final, report_on_stuck, stuck);
     json_t *j = json_pack(
-        "{s:s, s:I, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, s:o, "
-        "s:I, s:o, s:I, s:o}",
-        "run_id", in->run_id, "seed", (json_int_t)in->seed, "mode", in->mode, "elapsed_s",
-        in->elapsed_s, "prescriptions_sent", (json_int_t)in->sent, "produce_failures",
+        "{s:s, s:I, s:s, s:s, s:f, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:o, "
+        "s:o, s:I, s:o, s:I, s:o}",
+        "run_id", in->run_id, "seed", (json_int_t)in->seed, "mode", in->mode, "dispatch_policy",
+        in->dispatch_policy ? in->dispatch_policy : "?", "elapsed_s", in->elapsed_s,
+        "prescriptions_sent", (json_int_t)in->sent, "produce_failures",
         (json_int_t)in->produce_failures, "orders_seen", (json_int_t)track_order_count(t), "events",
         (json_int_t)track_events(t), "repeated_events", (json_int_t)track_repeats(t), "delivered",
         report_state_n(&a, "DELIVERED"), "collected", report_state_n(&a, "COLLECTED"), "cancelled",
@@ -242,10 +251,11 @@ static void report_print_stuck(FILE *out, const json_t *s)
 
 void report_print(FILE *out, const json_t *s)
 {
-    fprintf(out, "\ncitysim summary: run %s, seed %lld, %s mode, %.0f s\n",
+    fprintf(out, "\ncitysim summary: run %s, seed %lld, %s mode, %s dispatch, %.0f s\n",
             json_string_value(json_object_get(s, "run_id")),
             (long long)json_integer_value(json_object_get(s, "seed")),
             json_string_value(json_object_get(s, "mode")),
+            json_string_value(json_object_get(s, "dispatch_policy")),
             json_number_value(json_object_get(s, "elapsed_s")));
     report_print_counts(out, s);
     report_print_stages(out, s);

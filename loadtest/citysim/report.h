@@ -9,6 +9,8 @@
  *   assigned_to_picked_up PICKED_UP - start of the last run of COURIER_ASSIGNED
  *                         events before it (the assignment that was carried out)
  *   picked_up_to_delivered DELIVERED - PICKED_UP
+ *   ready_to_picked_up    PICKED_UP - first READY (the dispatch policy's share)
+ *   approved_to_delivered DELIVERED - approved_at_ms (click-to-door)
  * median and p95 are nearest-rank: the value at rank ceil(q * n). */
 #ifndef CITYSIM_REPORT_H
 #define CITYSIM_REPORT_H
@@ -23,7 +25,8 @@
 typedef struct report_input {
     const char *run_id;
     unsigned long long seed;
-    const char *mode; /* "full" or "pharmacy-only" */
+    const char *mode;            /* "full" or "pharmacy-only" */
+    const char *dispatch_policy; /* the stack's RXD_DISPATCH_POLICY, as the dispatcher reads it */
     double elapsed_s;
     long sent;
     long produce_failures;

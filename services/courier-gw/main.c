@@ -9,12 +9,14 @@
 
 #include "body.h"
 #include "gateway.h"
+#include "locbatch.h"
 #include "log.h"
 
 #define COGW_WAIT_MAX_S 30
 
 typedef struct cogw {
     long long max_wrong_codes; /* wrong handover codes before deliver locks */
+    locbatch positions;        /* position updates on their way to Redis */
 } cogw;
 
 /* The courier of /v1/couriers/{id}/..., the order of /v1/orders/{id}/... */
@@ -33,28 +35,19 @@ static void cogw_coord(char out[32], double v)
     snprintf(out, 32, "%.7f", v);
 }
 
-static void cogw_on_location(gw_req *r, redisReply *reply)
-{
-    int stored = strcmp(orders_field(reply, 1), "stored") == 0;
-    gw_req_reply_json(r, 200, json_pack("{s:s, s:b}", "courier_id", cogw_id(r), "stored", stored));
-}
-
 /* PUT /v1/couriers/{id}/location (that courier) */
 static void cogw_put_location(gw_req *r)
 {
+    cogw *cg = r->ctx;
     body_point p;
-    char why[BODY_WHY_MAX], lat[32], lon[32], ts[24];
+    char why[BODY_WHY_MAX];
     if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
         return;
     if (body_parse_point(r->body, &p, why)) {
         cogw_reply_400(r, why);
         return;
     }
-    cogw_coord(lat, p.lat);
-    cogw_coord(lon, p.lon);
-    snprintf(ts, sizeof(ts), "%lld", (long long)p.ts_ms);
-    const char *argv[] = {cogw_id(r), lat, lon, ts};
-    gw_req_call(r, "courier_loc", 4, argv, cogw_on_location);
+    locbatch_add(&cg->positions, r, cogw_id(r), p.lat, p.lon, (long long)p.ts_ms);
 }
 
 static void cogw_on_locations(gw_req *r, redisReply *reply)
@@ -195,6 +188,7 @@ static int cogw_init(service *svc, void *ctx, char *err, size_t errlen)
 {
     cogw *cg = ctx;
     cg->max_wrong_codes = service_int(svc, "HANDOVER_MAX_WRONG", 5);
+    locbatch_init(&cg->positions, svc->base, svc->orders);
     if (cg->max_wrong_codes < 1) {
         snprintf(err, errlen, "RXD_HANDOVER_MAX_WRONG must be at least 1");
         return -1;

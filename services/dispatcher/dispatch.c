@@ -27,9 +27,7 @@ struct dispatch_job {
     dispatcher *d;
     kafka_msg *msg;
     char oid[IDS_MAX + 1];
-    policy_order order;
-    json_t *tried;          /* couriers that declined or missed the order */
-    const char **tried_ids; /* strings inside tried */
+    dispatch_loaded loaded; /* the order, its pharmacy, the couriers tried */
     policy_courier *c;      /* candidates around the pharmacy */
     policy_choice *choice;  /* eligible candidates, best first */
     size_t nc, nchoice, next;
@@ -43,12 +41,9 @@ static void dispatch_assign_next(dispatch_job *job);
 
 static void dispatch_reset(dispatch_job *job)
 {
-    json_decref(job->tried);
-    free(job->tried_ids);
+    dispatch_loaded_clear(&job->loaded);
     free(job->c);
     free(job->choice);
-    job->tried = NULL;
-    job->tried_ids = NULL;
     job->c = NULL;
     job->choice = NULL;
     job->nc = job->nchoice = job->next = 0;
@@ -84,7 +79,7 @@ static void dispatch_on_retry(evutil_socket_t fd, short what, void *arg)
     dispatch_load(arg);
 }
 
-static const char *dispatch_reply_error(const redisReply *r, const char *err)
+const char *dispatch_reply_error(const redisReply *r, const char *err)
 {
     if (err)
         return err;
@@ -146,6 +141,17 @@ static void dispatch_on_assign(store *st, redisReply *reply, const char *err, vo
     }
 }
 
+void dispatch_assign_call(dispatcher *d, const char *oid, const char *courier, double dist_m,
+                          store_reply_cb *cb, void *ctx)
+{
+    char deadline[24], min_ts[24], dist[24];
+    snprintf(deadline, sizeof(deadline), "%lld", d->deadline_ms);
+    snprintf(min_ts, sizeof(min_ts), "%lld", service_now_ms() - d->stale_ms);
+    snprintf(dist, sizeof(dist), "%d", (int)(dist_m + 0.5));
+    const char *argv[] = {oid, courier, deadline, min_ts, dist};
+    orders_call(d->svc->orders, cb, ctx, "assign", 5, argv);
+}
+
 static void dispatch_assign_next(dispatch_job *job)
 {
     dispatcher *d = job->d;
@@ -157,20 +163,18 @@ static void dispatch_assign_next(dispatch_job *job)
         return;
     }
     const policy_choice *ch = &job->choice[job->next];
-    char deadline[24], min_ts[24], dist[24];
-    snprintf(deadline, sizeof(deadline), "%lld", d->deadline_ms);
-    snprintf(min_ts, sizeof(min_ts), "%lld", service_now_ms() - d->stale_ms);
-    snprintf(dist, sizeof(dist), "%d", (int)(ch->dist_m + 0.5));
-    const char *argv[] = {job->oid, job->c[ch->courier].id, deadline, min_ts, dist};
-    orders_call(d->svc->orders, dispatch_on_assign, job, "assign", 5, argv);
+    dispatch_assign_call(d, job->oid, job->c[ch->courier].id, ch->dist_m, dispatch_on_assign, job);
 }
 
 static void dispatch_rank_and_assign(dispatch_job *job)
 {
     dispatcher *d = job->d;
-    policy_params p = {POLICY_GREEDY, service_now_ms(), d->stale_ms, d->radius_m};
+    policy_params p = {.kind = POLICY_GREEDY,
+                       .now_ms = service_now_ms(),
+                       .stale_ms = d->stale_ms,
+                       .radius_m = d->radius_m};
     job->choice = calloc(job->nc ? job->nc : 1, sizeof(*job->choice));
-    job->nchoice = policy_rank(&p, &job->order, job->c, job->nc, job->choice);
+    job->nchoice = policy_rank(&p, &job->loaded.order, job->c, job->nc, job->choice);
     job->next = 0;
     dispatch_assign_next(job);
 }
@@ -189,7 +193,7 @@ static const char *dispatch_str(const redisReply *e)
 
 /* HMGET available cold capacity ts_ms lat lon. A courier without a hash
  * (or without a position) stays unavailable, so ineligible. */
-static void dispatch_fact_hash(const redisReply *r, void *item, void *ctx)
+void dispatch_fact_hash(const redisReply *r, void *item, void *ctx)
 {
     (void)ctx;
     policy_courier *c = item;
@@ -204,7 +208,7 @@ static void dispatch_fact_hash(const redisReply *r, void *item, void *ctx)
     c->lon = atof(dispatch_str(r->element[5]));
 }
 
-static void dispatch_fact_load(const redisReply *r, void *item, void *ctx)
+void dispatch_fact_load(const redisReply *r, void *item, void *ctx)
 {
     (void)ctx;
     policy_courier *c = item;
@@ -220,22 +224,24 @@ static void dispatch_on_facts(int failed, void *ctx)
         dispatch_rank_and_assign(job);
 }
 
+void dispatch_gather_cmds(dispatcher *d, batch *b, policy_courier *c)
+{
+    char key[ORDERS_KEY_MAX];
+    const char *hash[] = {"HMGET",     orders_key(d->svc->orders, key, "co:%s", c->id),
+                          "available", "cold",
+                          "capacity",  "ts_ms",
+                          "lat",       "lon"};
+    batch_cmd(b, dispatch_fact_hash, c, 8, hash);
+    const char *load[] = {"SCARD", orders_key(d->svc->orders, key, "co:%s:orders", c->id)};
+    batch_cmd(b, dispatch_fact_load, c, 2, load);
+}
+
 /* One pipelined batch: each candidate's hash and its load. */
 static void dispatch_gather(dispatch_job *job)
 {
-    dispatcher *d = job->d;
-    batch *b = batch_new(d->svc->store, dispatch_on_facts, job);
-    for (size_t i = 0; i < job->nc; i++) {
-        char key[ORDERS_KEY_MAX];
-        const char *hash[] = {"HMGET",     orders_key(d->svc->orders, key, "co:%s", job->c[i].id),
-                              "available", "cold",
-                              "capacity",  "ts_ms",
-                              "lat",       "lon"};
-        batch_cmd(b, dispatch_fact_hash, &job->c[i], 8, hash);
-        const char *load[] = {"SCARD",
-                              orders_key(d->svc->orders, key, "co:%s:orders", job->c[i].id)};
-        batch_cmd(b, dispatch_fact_load, &job->c[i], 2, load);
-    }
+    batch *b = batch_new(job->d->svc->store, dispatch_on_facts, job);
+    for (size_t i = 0; i < job->nc; i++)
+        dispatch_gather_cmds(job->d, b, &job->c[i]);
     batch_end(b);
 }
 
@@ -251,85 +257,109 @@ static void dispatch_on_search(store *st, redisReply *reply, const char *err, vo
     }
     job->c = calloc(reply->elements ? reply->elements : 1, sizeof(*job->c));
     for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-            e->element[0]->type != REDIS_REPLY_STRING)
-            continue;
-        snprintf(job->c[job->nc++].id, IDS_MAX + 1, "%s", e->element[0]->str);
+        const char *id = dispatch_search_id(reply, i);
+        if (id)
+            snprintf(job->c[job->nc++].id, IDS_MAX + 1, "%s", id);
     }
     dispatch_gather(job);
 }
 
+void dispatch_search_prepare(const dispatcher *d, const policy_order *o, dispatch_search_args *a)
+{
+    snprintf(a->lat, sizeof(a->lat), "%.7f", o->lat);
+    snprintf(a->lon, sizeof(a->lon), "%.7f", o->lon);
+    snprintf(a->r, sizeof(a->r), "%.0f", d->radius_m);
+    snprintf(a->count, sizeof(a->count), "%lld", d->candidates_max);
+    const char *argv[DISPATCH_SEARCH_ARGC] = {
+        "GEOSEARCH",  orders_key(d->svc->orders, a->key, "co:geo"),
+        "FROMLONLAT", a->lon,
+        a->lat,       "BYRADIUS",
+        a->r,         "m",
+        "ASC",        "COUNT",
+        a->count,     "WITHDIST"};
+    memcpy(a->argv, argv, sizeof(argv));
+}
+
+const char *dispatch_search_id(const redisReply *reply, size_t i)
+{
+    const redisReply *e = reply->element[i];
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+        e->element[0]->type != REDIS_REPLY_STRING)
+        return NULL;
+    return e->element[0]->str;
+}
+
 static void dispatch_search(dispatch_job *job)
 {
-    dispatcher *d = job->d;
-    char key[ORDERS_KEY_MAX], lat[32], lon[32], r[32], count[16];
-    snprintf(lat, sizeof(lat), "%.7f", job->order.lat);
-    snprintf(lon, sizeof(lon), "%.7f", job->order.lon);
-    snprintf(r, sizeof(r), "%.0f", d->radius_m);
-    snprintf(count, sizeof(count), "%lld", d->candidates_max);
-    const char *argv[] = {"GEOSEARCH",
-                          orders_key(d->svc->orders, key, "co:geo"),
-                          "FROMLONLAT",
-                          lon,
-                          lat,
-                          "BYRADIUS",
-                          r,
-                          "m",
-                          "ASC",
-                          "COUNT",
-                          count,
-                          "WITHDIST"};
-    store_cmd_argv(d->svc->store, dispatch_on_search, job, 12, argv, NULL);
+    dispatch_search_args a;
+    dispatch_search_prepare(job->d, &job->loaded.order, &a);
+    store_cmd_argv(job->d->svc->store, dispatch_on_search, job, DISPATCH_SEARCH_ARGC, a.argv, NULL);
 }
 
 /* ---- loading the order ---- */
 
 /* The tried list is kept as JSON; the policy gets pointers into it. Lua's
  * cjson encodes an empty list as {}, hence the object check. */
-static void dispatch_parse_tried(dispatch_job *job, const char *json)
+static void dispatch_parse_tried(dispatch_loaded *l, const char *json)
 {
-    job->tried = json_loads(json, 0, NULL);
-    if (!json_is_array(job->tried)) {
-        json_decref(job->tried);
-        job->tried = json_array();
+    l->tried = json_loads(json, 0, NULL);
+    if (!json_is_array(l->tried)) {
+        json_decref(l->tried);
+        l->tried = json_array();
     }
-    size_t n = json_array_size(job->tried), i;
+    size_t n = json_array_size(l->tried), i;
     json_t *v;
-    job->tried_ids = calloc(n ? n : 1, sizeof(char *));
-    json_array_foreach(job->tried, i, v)
+    l->tried_ids = calloc(n ? n : 1, sizeof(char *));
+    json_array_foreach(l->tried, i, v)
     {
-        job->tried_ids[i] = json_string_value(v);
+        l->tried_ids[i] = json_string_value(v);
     }
-    job->order.tried = job->tried_ids;
-    job->order.ntried = n;
+    l->order.tried = l->tried_ids;
+    l->order.ntried = n;
 }
 
 /* dispatch_load reply: ok pharmacy plat plon cold priority ready_ms tried_json,
  * or skip state (nothing to do: the order no longer waits for a courier) */
+const char *dispatch_loaded_parse(const redisReply *reply, const char *oid, dispatch_loaded *l)
+{
+    const char *status = orders_status(reply);
+    if (!status)
+        return NULL;
+    if (strcmp(status, "ok") != 0 || !*orders_field(reply, 2))
+        return "skip";
+    policy_order *o = &l->order;
+    *o = (policy_order){.cold_chain = strcmp(orders_field(reply, 4), "1") == 0,
+                        .urgent = strcmp(orders_field(reply, 5), "1") == 0,
+                        .lat = atof(orders_field(reply, 2)),
+                        .lon = atof(orders_field(reply, 3)),
+                        .ready_ms = atoll(orders_field(reply, 6)),
+                        .pharmacy = l->pharmacy};
+    snprintf(o->id, sizeof(o->id), "%s", oid);
+    snprintf(l->pharmacy, sizeof(l->pharmacy), "%s", orders_field(reply, 1));
+    dispatch_parse_tried(l, orders_field(reply, 7));
+    return "ok";
+}
+
+void dispatch_loaded_clear(dispatch_loaded *l)
+{
+    json_decref(l->tried);
+    free(l->tried_ids);
+    l->tried = NULL;
+    l->tried_ids = NULL;
+}
+
 static void dispatch_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
     dispatch_job *job = ctx;
-    const char *status = orders_status(reply);
-    if (!status) {
-        dispatch_retry(job, dispatch_reply_error(reply, err));
-        return;
-    }
-    if (strcmp(status, "ok") != 0 || !*orders_field(reply, 2)) {
-        dispatch_finish(job);
-        return;
-    }
     dispatch_reset(job);
-    policy_order *o = &job->order;
-    snprintf(o->id, sizeof(o->id), "%s", job->oid);
-    o->lat = atof(orders_field(reply, 2));
-    o->lon = atof(orders_field(reply, 3));
-    o->cold_chain = strcmp(orders_field(reply, 4), "1") == 0;
-    o->urgent = strcmp(orders_field(reply, 5), "1") == 0;
-    o->ready_ms = atoll(orders_field(reply, 6));
-    dispatch_parse_tried(job, orders_field(reply, 7));
-    dispatch_search(job);
+    const char *status = dispatch_loaded_parse(reply, job->oid, &job->loaded);
+    if (!status)
+        dispatch_retry(job, dispatch_reply_error(reply, err));
+    else if (strcmp(status, "ok") != 0)
+        dispatch_finish(job);
+    else
+        dispatch_search(job);
 }
 
 static void dispatch_load(dispatch_job *job)
@@ -338,7 +368,7 @@ static void dispatch_load(dispatch_job *job)
     orders_call(job->d->svc->orders, dispatch_on_loaded, job, "dispatch_load", 1, argv);
 }
 
-static int dispatch_running(const dispatcher *d, const char *oid)
+int dispatch_running(const dispatcher *d, const char *oid)
 {
     for (const dispatch_job *j = d->running; j; j = j->next_running)
         if (strcmp(j->oid, oid) == 0)
@@ -363,6 +393,17 @@ void dispatch_start(dispatcher *d, const char *oid, kafka_msg *msg)
     d->running = job;
     d->jobs++;
     dispatch_load(job);
+}
+
+void dispatch_wanted(dispatcher *d, const char *oid, kafka_msg *msg)
+{
+    if (d->policy == POLICY_GREEDY) {
+        dispatch_start(d, oid, msg);
+        return;
+    }
+    if (msg)
+        kafka_consumer_done(d->consumer, msg);
+    round_request(d);
 }
 
 /* ---- orders waiting for a courier ---- */

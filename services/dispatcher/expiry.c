@@ -45,7 +45,7 @@ static void expiry_on_expired(store *st, redisReply *reply, const char *err, voi
         log_event(LOG_INFO, "courier_deadline_missed", "{s:s, s:s, s:s, s:b}", "order_id", job->oid,
                   "courier_id", job->courier, "misses", orders_field(reply, 2), "benched", benched);
         if (!d->svc->stopping)
-            dispatch_start(d, job->oid, NULL);
+            dispatch_wanted(d, job->oid, NULL);
     }
     expiry_finish(job);
 }

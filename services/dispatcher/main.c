@@ -4,8 +4,11 @@
  *
  * Dispatchable = READY, not ACCEPTED: the pharmacy knows when an order is
  * packed, and a courier sent at ACCEPTED would wait at the counter for an
- * unknown time, unable to carry anything else. A batching policy can later
- * use ACCEPTED orders to pre-position couriers without assigning them. */
+ * unknown time, unable to carry anything else.
+ *
+ * RXD_DISPATCH_POLICY=batch (default): a round over all waiting orders every
+ * RXD_DISPATCH_WINDOW_MS (round.c); greedy: one job per order as soon as it
+ * is ready (dispatch.c), claimed every 500 ms. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@ static void dispatcher_on_stop(service *svc, void *ctx)
     dispatcher *d = ctx;
     kafka_consumer_pause(d->consumer);
     event_del(d->dispatch_timer);
+    event_del(d->round_soon);
     event_del(d->cdue_timer);
 }
 
@@ -58,6 +62,41 @@ static void dispatcher_metrics(dispatcher *d)
                                        "couriers set unavailable after misses in a row");
     d->m_redis_errors =
         metrics_counter(m, "dispatcher_redis_errors_total", NULL, "redis calls that failed");
+    d->m_rounds = metrics_counter(m, "dispatcher_rounds_total", NULL, "batch rounds matched");
+    d->m_round_orders = metrics_counter(m, "dispatcher_round_orders_total", NULL,
+                                        "orders considered by batch rounds");
+    d->m_bundled = metrics_counter(m, "dispatcher_bundled_total", NULL,
+                                   "assignments sharing a courier with another of the round");
+}
+
+/* RXD_DISPATCH_POLICY and the batch round's settings. */
+static int dispatcher_configure_policy(dispatcher *d, char *err, size_t errlen)
+{
+    service *svc = d->svc;
+    const char *policy = config_str(svc->cfg, "DISPATCH_POLICY", "batch");
+    d->window_ms = service_int(svc, "DISPATCH_WINDOW_MS", 2000);
+    d->gather_ms = service_int(svc, "DISPATCH_GATHER_MS", 200);
+    d->speed_m_per_min = (double)service_int(svc, "COURIER_SPEED_M_PER_MIN", 250);
+    d->max_bundle = service_int(svc, "DISPATCH_MAX_BUNDLE", 3);
+    if (strcmp(policy, "batch") == 0) {
+        d->policy = POLICY_BATCH;
+    } else if (strcmp(policy, "greedy") == 0) {
+        d->policy = POLICY_GREEDY;
+    } else {
+        snprintf(err, errlen, "RXD_DISPATCH_POLICY must be batch or greedy, not %s", policy);
+        return -1;
+    }
+    if (d->window_ms < 100 || d->window_ms > 60000 || d->gather_ms < 0 ||
+        d->gather_ms > d->window_ms || d->speed_m_per_min < 1 || d->max_bundle < 1 ||
+        d->max_bundle > POLICY_BUNDLE_MAX) {
+        snprintf(err, errlen,
+                 "check RXD_DISPATCH_WINDOW_MS (100-60000), RXD_DISPATCH_GATHER_MS (0 to the "
+                 "window), RXD_COURIER_SPEED_M_PER_MIN (>= 1), "
+                 "RXD_DISPATCH_MAX_BUNDLE (1-%d)",
+                 POLICY_BUNDLE_MAX);
+        return -1;
+    }
+    return 0;
 }
 
 static int dispatcher_configure(dispatcher *d, char *err, size_t errlen)
@@ -79,6 +118,8 @@ static int dispatcher_configure(dispatcher *d, char *err, size_t errlen)
                  "RXD_COURIER_CANDIDATES_MAX (>= 1)");
         return -1;
     }
+    if (dispatcher_configure_policy(d, err, errlen))
+        return -1;
     const char *topics[] = {service_topic(svc, "EVENTS"), NULL};
     d->consumer = kafka_consumer_new(svc->base, svc->cfg,
                                      config_str(svc->cfg, "DISPATCHER_GROUP", "dispatcher"), topics,
@@ -89,10 +130,19 @@ static int dispatcher_configure(dispatcher *d, char *err, size_t errlen)
 static void dispatcher_start_timers(dispatcher *d)
 {
     struct timeval dispatch_tv = {0, DISPATCH_TICK_US}, cdue_tv = {0, CDUE_TICK_US};
-    d->dispatch_timer = event_new(d->svc->base, -1, EV_PERSIST, dispatch_on_timer, d);
+    if (d->policy == POLICY_BATCH) {
+        dispatch_tv = (struct timeval){d->window_ms / 1000, (d->window_ms % 1000) * 1000};
+        d->dispatch_timer = event_new(d->svc->base, -1, EV_PERSIST, round_on_timer, d);
+    } else {
+        d->dispatch_timer = event_new(d->svc->base, -1, EV_PERSIST, dispatch_on_timer, d);
+    }
     d->cdue_timer = event_new(d->svc->base, -1, EV_PERSIST, expiry_on_timer, d);
+    d->round_soon = evtimer_new(d->svc->base, round_on_timer, d);
     event_add(d->dispatch_timer, &dispatch_tv);
     event_add(d->cdue_timer, &cdue_tv);
+    log_event(LOG_INFO, "dispatch_policy", "{s:s, s:I}", "policy",
+              d->policy == POLICY_BATCH ? "batch" : "greedy", "window_ms",
+              (json_int_t)(d->policy == POLICY_BATCH ? d->window_ms : DISPATCH_TICK_US / 1000));
 }
 
 int main(int argc, char **argv)
@@ -115,6 +165,7 @@ int main(int argc, char **argv)
     int rc = service_run(svc);
     kafka_consumer_free(d.consumer);
     event_free(d.dispatch_timer);
+    event_free(d.round_soon);
     event_free(d.cdue_timer);
     service_free(svc);
     return rc;

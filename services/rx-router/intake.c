@@ -131,7 +131,10 @@ static void intake_on_created(store *st, redisReply *reply, const char *err, voi
         metric_add(job->rt->m_unroutable, 1);
     if (strcmp(state, "ROUTING") == 0) {
         /* routing finishes the message once the order has left ROUTING */
-        routing_start(job->rt, oid, job->msg);
+        if (strcmp(status, "created") == 0)
+            routing_start_new(job->rt, oid, job->msg, job->rx);
+        else
+            routing_start(job->rt, oid, job->msg);
         job->msg = NULL;
     }
     intake_job_finish(job);

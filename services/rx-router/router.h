@@ -30,6 +30,8 @@ void intake_on_message(kafka_msg *msg, void *ctx);
 /* routing.c: route order oid (a new one, a rejected one, or one whose offer
  * lapsed). msg, when not NULL, is finished once the order has left ROUTING. */
 void routing_start(router *rt, const char *oid, kafka_msg *msg);
+/* The same for an order just created from rx (no load from Redis first). */
+void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_approved *rx);
 /* The periodic claim of due work items (<prefix>due). */
 void routing_on_due_timer(evutil_socket_t fd, short what, void *arg);
 

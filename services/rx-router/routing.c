@@ -19,6 +19,7 @@
 #define ROUTING_BACKOFF_MIN_MS 100
 #define ROUTING_BACKOFF_MAX_MS 5000
 #define ROUTING_ITEMS_MAX 100
+#define ROUTING_WINDOW_MIN 8 /* candidates whose facts are read at once */
 
 typedef struct route_job route_job;
 
@@ -35,9 +36,10 @@ struct route_job {
     char nominated[IDS_MAX + 1];
     route_request rq;
     json_t *tried;
-    int radius; /* -1: the nominated pharmacy alone */
-    route_pharmacy *c;
+    int radius;        /* -1: the nominated pharmacy alone */
+    route_pharmacy *c; /* this radius step's candidates, nearest first */
     int nc, next, eligible;
+    int win_from, win_end; /* the window of c being weighed (route_window_end) */
     int backoff_ms;
     struct event *retry;
 };
@@ -45,12 +47,14 @@ struct route_job {
 static void routing_load(route_job *job);
 static void routing_search(route_job *job);
 static void routing_offer_next(route_job *job);
+static void routing_gather(route_job *job);
 
 static void routing_reset_candidates(route_job *job)
 {
     free(job->c);
     job->c = NULL;
     job->nc = job->next = job->eligible = 0;
+    job->win_from = job->win_end = 0;
 }
 
 static void routing_reset_order(route_job *job)
@@ -138,7 +142,7 @@ static void routing_on_offer(store *st, redisReply *reply, const char *err, void
         routing_retry(job, routing_reply_error(reply, err));
         return;
     }
-    const route_pharmacy *ph = &job->c[job->next];
+    const route_pharmacy *ph = &job->c[job->win_from + job->next];
     if (strcmp(status, "offered") == 0) {
         metric_add(job->rt->m_offered, 1);
         log_event(LOG_INFO, "order_offered", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
@@ -153,14 +157,26 @@ static void routing_on_offer(store *st, redisReply *reply, const char *err, void
     }
 }
 
-static void routing_offer_next(route_job *job)
+/* The next window of this radius step, else the next radius step. */
+static void routing_next_window(route_job *job)
 {
-    if (job->next >= job->eligible) {
+    if (job->win_end >= job->nc) {
         job->radius++;
         routing_search(job);
         return;
     }
-    const route_pharmacy *ph = &job->c[job->next];
+    job->win_from = job->win_end;
+    job->win_end = route_window_end(job->c, job->win_from, job->nc, ROUTING_WINDOW_MIN);
+    routing_gather(job);
+}
+
+static void routing_offer_next(route_job *job)
+{
+    if (job->next >= job->eligible) {
+        routing_next_window(job);
+        return;
+    }
+    const route_pharmacy *ph = &job->c[job->win_from + job->next];
     char dist[24], deadline[24];
     snprintf(dist, sizeof(dist), "%d", (int)(ph->dist_m + 0.5));
     snprintf(deadline, sizeof(deadline), "%lld", job->rt->offer_deadline_ms);
@@ -217,7 +233,7 @@ static void routing_on_facts(int failed, void *ctx)
         routing_retry(job, "reading pharmacy facts failed");
         return;
     }
-    job->eligible = route_rank(&job->rq, job->c, job->nc);
+    job->eligible = route_rank(&job->rq, job->c + job->win_from, job->win_end - job->win_from);
     job->next = 0;
     routing_offer_next(job);
 }
@@ -234,13 +250,13 @@ static int routing_was_tried(const route_job *job, const char *id)
     return 0;
 }
 
-/* One pipelined batch: each candidate's hash, its load and its stock of
- * the order's items. */
+/* One pipelined batch for the window: each candidate's hash, its load and
+ * its stock of the order's items. */
 static void routing_gather(route_job *job)
 {
     orders *o = job->rt->svc->orders;
     batch *b = batch_new(job->rt->svc->store, routing_on_facts, job);
-    for (int i = 0; i < job->nc; i++) {
+    for (int i = job->win_from; i < job->win_end; i++) {
         route_pharmacy *ph = &job->c[i];
         char key[ORDERS_KEY_MAX];
         ph->tried = routing_was_tried(job, ph->id);
@@ -286,7 +302,7 @@ static void routing_on_search(store *st, redisReply *reply, const char *err, voi
         snprintf(ph->id, sizeof(ph->id), "%s", e->element[0]->str);
         ph->dist_m = d;
     }
-    routing_gather(job);
+    routing_next_window(job);
 }
 
 static void routing_search(route_job *job)
@@ -341,6 +357,7 @@ static void routing_on_nominated(store *st, redisReply *reply, const char *err, 
     job->nc = 1;
     snprintf(job->c[0].id, sizeof(job->c[0].id), "%s", job->nominated);
     job->c[0].dist_m = d;
+    job->win_end = 1;
     routing_gather(job);
 }
 
@@ -392,6 +409,19 @@ static void routing_on_expired(store *st, redisReply *reply, const char *err, vo
     routing_load(job); /* ROUTING now, or someone else moved it: look again */
 }
 
+/* The first radius step: the nominated pharmacy alone when there is one. */
+static void routing_begin(route_job *job)
+{
+    job->rq.nominated = job->nominated;
+    if (job->nominated[0]) {
+        job->radius = -1;
+        routing_check_nominated(job);
+    } else {
+        job->radius = 0;
+        routing_search(job);
+    }
+}
+
 /* load reply: ok state attempt lat lon has_point items nominated fulfilment
  * insurance cold expires_ms accept_by pharmacy tried_json */
 static void routing_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
@@ -428,7 +458,6 @@ static void routing_on_loaded(store *st, redisReply *reply, const char *err, voi
     job->has_point = strcmp(orders_field(reply, 5), "1") == 0;
     routing_parse_items(job, orders_field(reply, 6));
     snprintf(job->nominated, sizeof(job->nominated), "%s", orders_field(reply, 7));
-    job->rq.nominated = job->nominated;
     job->rq.insurance_covered = strcmp(orders_field(reply, 9), "1") == 0;
     job->rq.needs_cold_chain = strcmp(orders_field(reply, 10), "1") == 0;
     long long expires = atoll(orders_field(reply, 11));
@@ -441,13 +470,8 @@ static void routing_on_loaded(store *st, redisReply *reply, const char *err, voi
         routing_unroutable(job, "attempts_exhausted");
     else if (expires > 0 && expires <= service_now_ms())
         routing_unroutable(job, "expired");
-    else if (job->nominated[0]) {
-        job->radius = -1;
-        routing_check_nominated(job);
-    } else {
-        job->radius = 0;
-        routing_search(job);
-    }
+    else
+        routing_begin(job);
 }
 
 static void routing_load(route_job *job)
@@ -464,6 +488,34 @@ void routing_start(router *rt, const char *oid, kafka_msg *msg)
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
     rt->jobs++;
     routing_load(job);
+}
+
+/* An order the intake has just created: everything the load would read is
+ * in the prescription (attempt 0, nothing tried yet), so routing starts
+ * without that round trip. */
+void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_approved *rx)
+{
+    route_job *job = calloc(1, sizeof(*job));
+    job->rt = rt;
+    job->msg = msg;
+    snprintf(job->oid, sizeof(job->oid), "%s", oid);
+    snprintf(job->attempt, sizeof(job->attempt), "0");
+    rt->jobs++;
+    job->has_point = rx->delivery != NULL;
+    if (rx->delivery) {
+        job->lat = rx->delivery->lat;
+        job->lon = rx->delivery->lon;
+    }
+    for (size_t i = 0; i < rx->n_items && job->nitems < ROUTING_ITEMS_MAX; i++) {
+        job->codes[job->nitems] = strdup(rx->items[i]->drug_code);
+        job->qty[job->nitems] = rx->items[i]->quantity;
+        job->nitems++;
+    }
+    snprintf(job->nominated, sizeof(job->nominated), "%s", rx->nominated_pharmacy_id);
+    job->rq.insurance_covered = rx->insurance_covered;
+    job->rq.needs_cold_chain = rx_needs_cold_chain(rx);
+    job->tried = json_array();
+    routing_begin(job);
 }
 
 /* ---- the due work items ---- */

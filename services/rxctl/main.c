@@ -29,6 +29,10 @@ static const char rxctl_usage[] =
     "  rxctl lookup PRESCRIPTION_ID    the order id of a prescription\n"
     "  rxctl events [--topic T] [--idle-ms MS] [--order ID]\n"
     "                                  print a topic from the start as JSON lines\n"
+    "  rxctl replay-dlq [--match TEXT] [--dry-run 1] [--idle-ms MS]\n"
+    "                                  produce dead letters again, unchanged, to their\n"
+    "                                  source topic (rx.approved / rx.cancelled); only\n"
+    "                                  letters older than the command are replayed\n"
     "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_TOKEN_SECRET (or --kafka-brokers ...)\n";
 
 typedef struct rxctl {
@@ -348,6 +352,20 @@ static void rxctl_on_idle_check(evutil_socket_t fd, short what, void *arg)
         event_base_loopexit(c->base, NULL);
 }
 
+/* Runs the loop until the topic has been idle for c->idle_ms after the
+ * group's assignment, then closes the consumer. */
+static void rxctl_read_until_idle(rxctl *c)
+{
+    c->last_ms = rxctl_now_ms();
+    struct event *idle = event_new(c->base, -1, EV_PERSIST, rxctl_on_idle_check, c);
+    struct timeval tv = {0, 100000};
+    event_add(idle, &tv);
+    event_base_dispatch(c->base);
+    event_free(idle);
+    kafka_consumer_free(c->kc);
+    c->kc = NULL;
+}
+
 static int rxctl_events(rxctl *c)
 {
     char err[512], group[96];
@@ -362,15 +380,134 @@ static int rxctl_events(rxctl *c)
     c->kc = kc;
     if (!kc)
         return rxctl_fail("%s", err);
-    c->last_ms = rxctl_now_ms();
-    struct event *idle = event_new(c->base, -1, EV_PERSIST, rxctl_on_idle_check, c);
-    struct timeval tv = {0, 100000};
-    event_add(idle, &tv);
-    event_base_dispatch(c->base);
-    event_free(idle);
-    kafka_consumer_free(kc);
+    rxctl_read_until_idle(c);
     fflush(stdout);
     return 0;
+}
+
+/* ---- replaying the dead-letter topic ---- */
+
+/* Dead letters are the received bytes with headers `error` and
+ * `source-topic`. Replaying sends the bytes unchanged to the source topic,
+ * e.g. after a fix to validation; rx-router is idempotent by
+ * prescription_id, so a replay twice does no harm, and input that is still
+ * invalid comes back to the dead-letter topic. */
+typedef struct rxctl_replay {
+    rxctl *c;
+    kafka_producer *kp;
+    const char *match;
+    int dry_run;
+    int consuming;
+    long long started_ms;
+    long read, replayed, skipped, failed, pending;
+} rxctl_replay;
+
+static const char *rxctl_header(kafka_msg *m, const char *name, char *buf, size_t len)
+{
+    rd_kafka_headers_t *hdrs = NULL;
+    const void *val;
+    size_t vlen;
+    if (rd_kafka_message_headers(m->rkm, &hdrs) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+        rd_kafka_header_get_last(hdrs, name, &val, &vlen) != RD_KAFKA_RESP_ERR_NO_ERROR || !val)
+        return NULL;
+    snprintf(buf, len, "%.*s", (int)vlen, (const char *)val);
+    return buf;
+}
+
+static void rxctl_on_replayed(rd_kafka_resp_err_t err, void *ctx)
+{
+    rxctl_replay *r = ctx;
+    r->pending--;
+    if (err) {
+        fprintf(stderr, "rxctl: replay failed: %s\n", rd_kafka_err2str(err));
+        r->failed++;
+    } else {
+        r->replayed++;
+    }
+    if (!r->consuming && r->pending == 0)
+        event_base_loopexit(r->c->base, NULL);
+}
+
+static void rxctl_on_dead_letter(kafka_msg *m, void *ctx)
+{
+    rxctl_replay *r = ctx;
+    rxctl *c = r->c;
+    char error[256], source[256];
+    c->last_ms = rxctl_now_ms();
+    r->read++;
+    const char *why = rxctl_header(m, "error", error, sizeof(error));
+    const char *to = rxctl_header(m, "source-topic", source, sizeof(source));
+    /* only back to the inputs, never to a topic a header happens to name */
+    int input = to && (strcmp(to, config_str(c->cfg, "TOPIC_APPROVED", "rx.approved")) == 0 ||
+                       strcmp(to, config_str(c->cfg, "TOPIC_CANCELLED", "rx.cancelled")) == 0);
+    /* a letter written after the replay started may be one of this replay's
+     * own messages rejected again: replaying it would loop forever */
+    const char *action = "replayed";
+    int64_t at_ms = rd_kafka_message_timestamp(m->rkm, NULL);
+    if (at_ms >= r->started_ms) {
+        action = "skipped: newer than this replay";
+        r->skipped++;
+    } else if (!input) {
+        action = "skipped: source-topic is not an input topic";
+        r->skipped++;
+    } else if (r->match && (!why || !strstr(why, r->match))) {
+        action = "skipped: error does not match";
+        r->skipped++;
+    } else if (r->dry_run) {
+        action = "would replay";
+    } else if (kafka_produce(r->kp, to, m->key, m->key_len, m->value, m->value_len, NULL, 0,
+                             rxctl_on_replayed, r)) {
+        action = "failed: cannot queue";
+        r->failed++;
+    } else {
+        r->pending++;
+    }
+    json_t *j =
+        json_pack("{s:s%, s:s, s:s, s:i, s:I, s:s, s:I}", "key", m->key ? (const char *)m->key : "",
+                  m->key ? m->key_len : 0, "error", why ? why : "", "source_topic", to ? to : "",
+                  "_partition", (int)m->partition, "_offset", (json_int_t)m->offset, "action",
+                  action, "_timestamp_ms", (json_int_t)at_ms);
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(j);
+    kafka_consumer_done(c->kc, m);
+}
+
+static int rxctl_replay_dlq(rxctl *c)
+{
+    char err[512], group[96];
+    rxctl_replay r = {.c = c, .consuming = 1, .started_ms = rxctl_now_ms()};
+    r.match = config_str(c->cfg, "MATCH", NULL);
+    r.dry_run = strcmp(config_str(c->cfg, "DRY_RUN", "0"), "0") != 0;
+    if (config_int(c->cfg, "IDLE_MS", 3000, &c->idle_ms, err, sizeof(err)))
+        return rxctl_fail("%s", err);
+    r.kp = kafka_producer_new(c->base, c->cfg, err, sizeof(err));
+    if (!r.kp)
+        return rxctl_fail("%s", err);
+    snprintf(group, sizeof(group), "rxctl-replay-%d-%lld", (int)getpid(), rxctl_now_ms());
+    const char *topics[] = {config_str(c->cfg, "TOPIC_DEADLETTER", "rx.deadletter"), NULL};
+    c->kc = kafka_consumer_new(c->base, c->cfg, group, topics, rxctl_on_dead_letter, &r, err,
+                               sizeof(err));
+    if (!c->kc) {
+        kafka_producer_free(r.kp, 0);
+        return rxctl_fail("%s", err);
+    }
+    rxctl_read_until_idle(c);
+    /* the topic is read: wait for the last delivery reports */
+    r.consuming = 0;
+    if (r.pending > 0) {
+        struct timeval limit = {30, 0};
+        event_base_loopexit(c->base, &limit);
+        event_base_dispatch(c->base);
+    }
+    r.failed += r.pending;
+    kafka_producer_free(r.kp, 5000);
+    printf("{\"read\":%ld,\"replayed\":%ld,\"skipped\":%ld,\"failed\":%ld,\"dry_run\":%s}\n",
+           r.read, r.replayed, r.skipped, r.failed, r.dry_run ? "true" : "false");
+    fflush(stdout);
+    return r.failed ? 1 : 0;
 }
 
 int main(int argc, char **argv)
@@ -400,6 +537,8 @@ int main(int argc, char **argv)
         rc = rxctl_query_run(&c, cmd, a1);
     else if (strcmp(cmd, "events") == 0)
         rc = rxctl_events(&c);
+    else if (strcmp(cmd, "replay-dlq") == 0)
+        rc = rxctl_replay_dlq(&c);
     else {
         fprintf(stderr, "rxctl: unknown command or missing argument\n%s", rxctl_usage);
         rc = 2;

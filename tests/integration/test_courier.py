@@ -276,7 +276,7 @@ class CourierTest(CourierTestBase):
     def test_batch_of_locations(self):
         self.place()
         cid, tok = self.courier(5000)
-        t = now_ms()
+        t = now_ms() + 1  # strictly after the position courier() stored
         pts = []
         for i in range(5):
             lat, lon = offset(self.pt, north_m=4000 - 800 * i)

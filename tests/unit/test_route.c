@@ -119,6 +119,27 @@ static void test_stock_cover(void **state)
     assert_true(route_stock_covers(0, need, ok));
 }
 
+/* Windows end at band edges: ranking a window alone gives the order that
+ * ranking every candidate would give for its eligible members. */
+static void test_window_ends_at_band_edge(void **state)
+{
+    (void)state;
+    route_pharmacy c[] = {ph("a", 100, 0), ph("b", 240, 0), ph("c", 260, 0),
+                          ph("d", 490, 0), ph("e", 510, 0), ph("f", 900, 0)};
+    assert_int_equal(route_window_end(c, 0, 6, 1), 2); /* a, b: band 0 */
+    assert_int_equal(route_window_end(c, 0, 6, 3), 4); /* up to d: band 1 is whole */
+    assert_int_equal(route_window_end(c, 4, 6, 8), 6); /* the rest */
+    assert_int_equal(route_window_end(c, 2, 6, 2), 4);
+    /* a full band of loaded pharmacies then a lighter one in the next band:
+     * the window of band 0 still ranks the near ones first */
+    route_pharmacy d[] = {ph("x", 10, 9), ph("y", 20, 9), ph("z", 260, 0)};
+    int end = route_window_end(d, 0, 3, 2);
+    assert_int_equal(end, 2);
+    route_request rq = {0};
+    assert_int_equal(route_rank(&rq, d, end), 2);
+    assert_string_equal(d[0].id, "x");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -128,6 +149,7 @@ int main(void)
         cmocka_unit_test(test_ineligible_reasons),
         cmocka_unit_test(test_ineligible_filtered_out),
         cmocka_unit_test(test_stock_cover),
+        cmocka_unit_test(test_window_ends_at_band_edge),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
