@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "auth.h"
 #include "config.h"
 #include "kafka.h"
@@ -33,6 +34,12 @@ static const char rxctl_usage[] =
     "                                  produce dead letters again, unchanged, to their\n"
     "                                  source topic (rx.approved / rx.cancelled); only\n"
     "                                  letters older than the command are replayed\n"
+    "  rxctl topics create [--partitions N] [--replication-factor R] [--min-insync-replicas M] "
+    "TOPIC...\n"
+    "                                  create topics (an existing one is left as it is)\n"
+    "  rxctl metadata [--topic T --partition P --leader 1 | --group G --coordinator 1]\n"
+    "                                  the cluster as JSON, a partition's leader, a group's "
+    "coordinator\n"
     "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_TOKEN_SECRET (or --kafka-brokers ...)\n";
 
 typedef struct rxctl {
@@ -329,6 +336,10 @@ static void rxctl_on_message(kafka_msg *m, void *ctx)
     if (!c->order_filter || (oid && strcmp(oid, c->order_filter) == 0)) {
         json_object_set_new(j, "_partition", json_integer(m->partition));
         json_object_set_new(j, "_offset", json_integer(m->offset));
+        /* when the message entered Kafka (producer time): the chaos run
+         * measures how long an event waited in the outbox from it */
+        json_object_set_new(j, "_timestamp_ms",
+                            json_integer(rd_kafka_message_timestamp(m->rkm, NULL)));
         char *s = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
         printf("%s\n", s);
         free(s);
@@ -539,6 +550,10 @@ int main(int argc, char **argv)
         rc = rxctl_events(&c);
     else if (strcmp(cmd, "replay-dlq") == 0)
         rc = rxctl_replay_dlq(&c);
+    else if (strcmp(cmd, "topics") == 0 && a1 && strcmp(a1, "create") == 0)
+        rc = admin_topics_create(c.cfg, 2);
+    else if (strcmp(cmd, "metadata") == 0)
+        rc = admin_metadata(c.cfg);
     else {
         fprintf(stderr, "rxctl: unknown command or missing argument\n%s", rxctl_usage);
         rc = 2;

@@ -1,9 +1,16 @@
 #!/usr/bin/env python3
 """Chaos run: the whole stack (two rx-routers, two dispatchers, both
 gateways) under a steady stream of prescriptions from citysim, while services
-are SIGKILLed and restarted, redis-server is restarted (AOF on) and the
-embedded broker goes down, answers with errors and slows down. Then it
-drains and checks, from Redis and from the whole order.events log:
+are SIGKILLed and restarted, redis-server is restarted (AOF on) and Kafka
+fails. On the embedded broker (the default) the broker goes down, answers
+with errors and slows down; on a real three-node Apache Kafka cluster
+(--kafka kafka, scripts/kafka) the faults are a real cluster's, in turn:
+SIGKILL of the leader of an rx.approved partition and of an order.events
+partition, a broker SIGSTOPped for longer than its session then SIGCONTed (a
+zombie), two of three brokers down for --outage-s, SIGKILL of the group
+coordinator of the rx-router and dispatcher groups, and a rolling restart of
+every broker. Then it drains and checks, from Redis and from the whole
+order.events log:
 
   - every prescription sent has exactly one order;
   - every order is in a final state;
@@ -11,12 +18,20 @@ drains and checks, from Redis and from the whole order.events log:
     (order_id, seq) is the same event (a redelivery), never a different one;
   - no pharmacy held two offers of one order at once;
   - no courier ever held more orders than its capacity;
-  - every delivered order was picked up by the courier that delivered it.
+  - every delivered order was picked up by the courier that delivered it;
+  - per order, events arrive on the topic in sequence order (a new sequence
+    number only after its predecessor; a repeat of an old one is a
+    redelivery, counted apart).
 
-It prints the figures and exits 1 on any loss or doubling.
+It also measures the longest time an order stood still waiting for Kafka:
+from a prescription entering rx.approved to its order's first event (intake),
+and from an event written in Redis to its entering order.events (the
+outbox). It prints the figures and exits 1 on any loss, doubling or event out
+of sequence.
 
-  tests/chaos/chaos.py [--duration 60] [--rate 5] [--kills 20] [--redis-restarts 2]
-                       [--broker-faults 5] [--redis-kill] [--seed 1] ...
+  tests/chaos/chaos.py [--kafka embedded|kafka] [--duration 60] [--rate 5]
+                       [--kills 20] [--redis-restarts 2] [--broker-faults 5]
+                       [--outage-s 60] [--zombie-s 15] [--redis-kill] [--seed 1] ...
 
 Redis is restarted with SIGTERM (it writes its AOF and reloads it) and runs
 appendfsync everysec, as the development stack does; --redis-kill restarts it
@@ -71,6 +86,8 @@ class Chaos:
         self.args = args
         self.rng = random.Random(args.seed)
         self.figures = Counter()
+        self.real = args.kafka == "kafka"
+        self.faults = []  # (kind, start, end) of each Kafka fault
 
     def say(self, msg):
         line = "[chaos %6.1fs] %s" % (time.time() - self.t0, msg)
@@ -130,6 +147,73 @@ class Chaos:
             self.broker("rtt 1 0")
         self.figures["broker_faults"] += 1
 
+    # ---- a real cluster's faults (scripts/kafka) ----
+
+    def kafka(self, *args):
+        return self.stack.kafka(*args)
+
+    def leader_of(self, topic):
+        part = self.rng.randrange(12)
+        return int(self.kafka("leader", topic, part)), part
+
+    def bring_back(self, *nodes):
+        for n in nodes:
+            self.kafka("start", n)
+
+    def kafka_fault(self):
+        kinds = ["leader-approved", "leader-events", "zombie", "two-down", "coordinator",
+                 "rolling"]
+        kind = kinds[self.figures["broker_faults"] % len(kinds)]
+        a = self.args
+        t = time.time()
+        if kind in ("leader-approved", "leader-events"):
+            topic = "rx.approved" if kind == "leader-approved" else "order.events"
+            node, part = self.leader_of(topic)
+            self.say("kafka: SIGKILL node %d, leader of %s/%d" % (node, topic, part))
+            self.kafka("kill", node)
+            time.sleep(self.rng.uniform(3.0, 8.0))
+            self.bring_back(node)
+        elif kind == "zombie":
+            node = self.rng.randrange(1, 4)
+            self.say("kafka: SIGSTOP node %d for %d s (a zombie), then SIGCONT" % (node, a.zombie_s))
+            self.kafka("stop", node)
+            time.sleep(a.zombie_s)
+            self.kafka("cont", node)
+        elif kind == "two-down":
+            up = self.rng.randrange(1, 4)
+            down = [n for n in (1, 2, 3) if n != up]
+            self.say("kafka: SIGKILL nodes %s for %d s (one of three left)" % (down, a.outage_s))
+            for n in down:
+                self.kafka("kill", n)
+            time.sleep(a.outage_s)
+            self.bring_back(*down)
+        elif kind == "coordinator":
+            group = self.rng.choice(["rx-router", "dispatcher"])
+            node = int(self.kafka("coordinator", group))
+            self.say("kafka: SIGKILL node %d, coordinator of group %s" % (node, group))
+            self.kafka("kill", node)
+            time.sleep(self.rng.uniform(3.0, 8.0))
+            self.bring_back(node)
+        else:
+            self.say("kafka: rolling restart of nodes 1, 2, 3")
+            for n in (1, 2, 3):
+                self.kafka("restart", n)
+                self.wait_in_sync()
+        self.faults.append((kind, t, time.time()))
+        self.figures["broker_faults"] += 1
+        self.figures["kafka_" + kind.replace("-", "_")] += 1
+
+    def wait_in_sync(self, timeout=120):
+        """Until every partition has all three replicas in sync again (a
+        rolling restart moves on only then, as an operator's would)."""
+        def in_sync():
+            p = self.stack.rxctl("metadata", check=False)
+            if p.returncode != 0:
+                return False
+            md = json.loads(p.stdout)
+            return all(len(x["isr"]) == 3 for parts in md["topics"].values() for x in parts)
+        wait_until(in_sync, timeout, "all replicas in sync")
+
     def run_faults(self):
         """Injects every planned fault at a random moment within the first
         90% of the load; one that falls due late is injected at once."""
@@ -145,7 +229,7 @@ class Chaos:
                 time.sleep(delay)
             try:
                 {"kill": self.kill_one, "redis": self.restart_redis,
-                 "broker": self.broker_fault}[what]()
+                 "broker": self.kafka_fault if self.real else self.broker_fault}[what]()
             except Exception as e:  # a fault that could not be injected is reported
                 self.say("fault %s failed: %s" % (what, e))
                 self.figures["fault_errors"] += 1
@@ -159,7 +243,7 @@ class Chaos:
                     "dispatcher"]
         self.stack = Stack(services=services, RXD_OFFER_DEADLINE_MS=10000,
                            RXD_COURIER_DEADLINE_MS=10000, RXD_SHUTDOWN_TIMEOUT_MS=5000,
-                           RXD_ROUTE_LEASE_MS=4000,
+                           RXD_ROUTE_LEASE_MS=4000, RXD_STACK_KAFKA=a.kafka,
                            RXD_STACK_REDIS_FSYNC="always" if a.redis_kill else "everysec").up()
         self.say("stack up in %s" % self.stack.dir)
         try:
@@ -222,14 +306,23 @@ class Chaos:
         orders = {oid: pid for pid, oid, _ in rows if oid}
 
         events = self.stack.events(idle_ms=4000)
+        events.sort(key=lambda e: (e["_partition"], e["_offset"]))
         by_order = defaultdict(dict)
         redelivered = 0
+        out_of_sequence = []
+        outbox_wait = []  # (ms from Redis to Kafka, order, seq)
         orders_of_rx = defaultdict(set)
         for e in events:
             if not e["prescription_id"].startswith(self.run_id + "-rx-"):
                 continue
             e.pop("_partition", None)
             e.pop("_offset", None)
+            entered = e.pop("_timestamp_ms", None)
+            if entered is not None and e["seq"] not in by_order[e["order_id"]]:
+                outbox_wait.append((entered - e["at_ms"], e["order_id"], e["seq"]))
+                if e["seq"] != len(by_order[e["order_id"]]) + 1:
+                    out_of_sequence.append("order %s: seq %d arrived after %s" % (
+                        e["order_id"], e["seq"], sorted(by_order[e["order_id"]])))
             orders_of_rx[e["prescription_id"]].add(e["order_id"])
             seen = by_order[e["order_id"]].get(e["seq"])
             if seen is None:
@@ -280,12 +373,46 @@ class Chaos:
                         c, len(holding[c]), capacity.get(c, 1), at))
             else:
                 holding[c].discard(oid)
+        self.stalls(by_order, outbox_wait)
         self.figures.update({"prescriptions": sent, "orders": len(orders),
                              "events": sum(len(s) for s in by_order.values()),
                              "redelivered_events": redelivered, "lost": len(lost),
-                             "doubled": len(doubled)})
-        self.report(lost, doubled)
-        return 1 if lost or doubled else 0
+                             "doubled": len(doubled), "out_of_sequence": len(out_of_sequence)})
+        self.report(lost, doubled + out_of_sequence)
+        return 1 if lost or doubled or out_of_sequence else 0
+
+    def stalls(self, by_order, outbox_wait):
+        """The longest waits on Kafka: intake (rx.approved -> the order's
+        first event) and outbox (Redis -> order.events), with the fault
+        active at the time."""
+        entered = {}
+        for m in self.stack.events(topic="rx.approved", idle_ms=3000):
+            entered.setdefault(m.get("key", ""), m.get("_timestamp_ms"))
+        intake = []
+        for oid, seqs in by_order.items():
+            first = seqs.get(1)
+            if first and entered.get(first["prescription_id"]) is not None:
+                intake.append((first["at_ms"] - entered[first["prescription_id"]], oid, 1))
+        self.stall = {}
+        self.worst_intake = sorted(
+            ((w, oid, (entered[by_order[oid][1]["prescription_id"]] / 1000.0) - self.t0)
+             for w, oid, _ in intake), reverse=True)[:5]
+        for name, waits in (("intake", intake), ("outbox", outbox_wait)):
+            if not waits:
+                continue
+            waits.sort()
+            worst = waits[-1]
+            self.stall[name] = {"max_ms": worst[0], "p50_ms": waits[len(waits) // 2][0],
+                                "p99_ms": waits[int(len(waits) * 0.99)][0], "order": worst[1],
+                                "during": self.fault_at((entered.get(by_order[worst[1]][1][
+                                    "prescription_id"]) or 0) if name == "intake" else
+                                    by_order[worst[1]][worst[2]]["at_ms"])}
+
+    def fault_at(self, ms):
+        for kind, start, end in self.faults:
+            if start * 1000 - 1000 <= ms <= end * 1000 + 60000:
+                return kind
+        return "-"
 
     def courier_capacities(self):
         r = self.redis_cli("EVAL", """
@@ -302,10 +429,17 @@ return out""", "1", PREFIX + "anchor", PREFIX)
         print()
         print("chaos run %s: seed %d, %.0f s" % (self.run_id, self.args.seed,
                                                 time.time() - self.t0))
-        for k in ("kills", "restarts", "redis_restarts", "broker_faults", "fault_errors",
-                  "prescriptions", "orders", "events", "redelivered_events", "lost", "doubled"):
+        kinds = sorted(k for k in self.figures if k.startswith("kafka_"))
+        for k in ["kills", "restarts", "redis_restarts", "broker_faults"] + kinds + [
+                "fault_errors", "prescriptions", "orders", "events", "redelivered_events",
+                "lost", "doubled", "out_of_sequence"]:
             print("  %-20s %8d" % (k, self.figures[k]))
         print("  final states         %s" % json.dumps(self.summary.get("states")))
+        for name, st in sorted(getattr(self, "stall", {}).items()):
+            print("  longest %-6s wait  %8d ms (p50 %d, p99 %d; order %s; fault: %s)" % (
+                name, st["max_ms"], st["p50_ms"], st["p99_ms"], st["order"], st["during"]))
+        for w, oid, at in getattr(self, "worst_intake", []):
+            print("    intake %s: %d ms, produced at %.1fs" % (oid, w, at))
         for line in (lost + doubled)[:50]:
             print("  !! " + line)
         print("%d passed, %d failed" % (1 if not (lost or doubled) else 0,
@@ -318,7 +452,14 @@ def main():
     p.add_argument("--rate", type=float, default=5, help="prescriptions per second")
     p.add_argument("--kills", type=int, default=20)
     p.add_argument("--redis-restarts", type=int, default=2)
-    p.add_argument("--broker-faults", type=int, default=5)
+    p.add_argument("--broker-faults", type=int, default=5,
+                   help="Kafka faults (each kind in turn: 5 kinds embedded, 6 on a real cluster)")
+    p.add_argument("--kafka", choices=["embedded", "kafka"],
+                   default=os.environ.get("RXD_STACK_KAFKA", "embedded"),
+                   help="the embedded broker or a real three-node cluster (scripts/kafka)")
+    p.add_argument("--outage-s", type=int, default=60, help="two of three brokers down this long")
+    p.add_argument("--zombie-s", type=int, default=15,
+                   help="a broker stopped this long (above its 9 s session)")
     p.add_argument("--pharmacies", type=int, default=80)
     p.add_argument("--couriers", type=int, default=60)
     p.add_argument("--drain", type=int, default=180, help="citysim's drain seconds")

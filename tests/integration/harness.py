@@ -1,6 +1,10 @@
-"""Integration-test harness: a whole stack (redis-server, devbroker, the
+"""Integration-test harness: a whole stack (redis-server, Kafka, the
 services) started with scripts/stack in a directory of its own, HTTP calls to
 the real APIs, and rxctl for Kafka (produce, read topics) and tokens.
+
+Kafka is the embedded broker (devbroker) unless RXD_STACK_KAFKA=kafka in the
+environment: then every stack runs on a real three-node Apache Kafka cluster
+of its own (scripts/kafka), which ctest does for the tests labelled kafka.
 
 Each test works in its own area (a point far from every other test's), so
 tests that share a stack never see each other's pharmacies or couriers."""
@@ -45,7 +49,7 @@ class Stack:
 
     def up(self):
         subprocess.run([os.path.join(ROOT, "scripts", "stack"), "up"], env=self.env, check=True,
-                       stdout=subprocess.DEVNULL, timeout=120)
+                       stdout=subprocess.DEVNULL, timeout=300)
         with open(os.path.join(self.dir, "stack.env")) as f:
             for line in f:
                 k, v = line.strip().replace("export ", "", 1).split("=", 1)
@@ -72,7 +76,8 @@ class Stack:
         with open(os.path.join(self.dir, "pids")) as f:
             for line in f:
                 pid, name = line.split()
-                out[name] = int(pid)
+                if pid != "-":  # the Kafka cluster: see kafka()
+                    out[name] = int(pid)
         return out
 
     def kill(self, service, sig=9):
@@ -114,6 +119,19 @@ class Stack:
         again with the same settings; returns once it is ready."""
         self.kill(service, sig)
         return self.start(service, wait_ready)
+
+    @property
+    def real_kafka(self):
+        return self.vars.get("RXD_STACK_KAFKA") == "kafka"
+
+    def kafka(self, *args, check=True):
+        """scripts/kafka on this stack's cluster (real Kafka only): e.g.
+        kafka("kill", 2), kafka("leader", "rx.approved", 0). Returns stdout."""
+        p = subprocess.run([os.path.join(ROOT, "scripts", "kafka")] + [str(a) for a in args],
+                           env=self.env, capture_output=True, text=True, timeout=180)
+        if check and p.returncode != 0:
+            raise AssertionError("scripts/kafka %s failed (%d): %s" % (args, p.returncode, p.stderr))
+        return p.stdout.strip()
 
     # ---- tools ----
 
