@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Container run: the stack of deploy/podman-up (redis, devbroker, two
+"""Container run: the stack of deploy/podman-up (redis, Kafka, two
 containers each of rx-router, dispatcher, pharmacy-gw and courier-gw from the
 rxdispatch image, haproxy in front of the gateways) under a stream of
 prescriptions from citysim, end to end to DELIVERED. Mid-stream one
@@ -11,16 +11,24 @@ numbers have no gaps and no doubles, no double offers, no courier over
 capacity; plus: each killed container stayed dead and each survivor's own
 counters grew after the kill.
 
+Kafka is devbroker (--kafka dev, the default) or three real Apache Kafka
+brokers (--kafka real: replication factor 3, min.insync.replicas=2, the
+production topology). With real Kafka the active KRaft controller's broker
+container is SIGKILLed too, before the services' kills, so those happen with
+one broker down; it is started again later, and after the drain every
+partition must have all three replicas in sync again.
+
 Exits 77 (ctest's SKIP_RETURN_CODE) with the reason where this machine
 cannot run podman containers (deploy/podman-up --check). Builds the image
 (cached layers after the first time). Needs a build for citysim and rxctl
 (RXD_BUILD_DIR, default build/).
 
-  tests/deploy/test_containers.py [--duration 40] [--rate 3] [--keep]"""
+  tests/deploy/test_containers.py [--kafka dev|real] [--duration 40] [--rate 3] [--keep]"""
 import argparse
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -90,10 +98,11 @@ class ContainerStack(Stack):
     """harness.Stack's interface (vars, env, rxctl, events) over the
     containers of deploy/podman-up; instances are named <service>-1/-2."""
 
-    def __init__(self, prefix, port_base, **env):
+    def __init__(self, prefix, port_base, kafka, **env):
         super().__init__(**env)
         self.prefix = prefix
         self.env["RXD_PODMAN_PREFIX"] = prefix
+        self.env["RXD_PODMAN_KAFKA"] = kafka
         self.env["RXD_PODMAN_DIR"] = self.dir
         self.env["RXD_PODMAN_PORT_BASE"] = str(port_base)
         os.makedirs(os.path.join(self.dir, "logs"), exist_ok=True)
@@ -140,6 +149,41 @@ class ContainerStack(Stack):
         podman("kill", "--signal", "KILL" if sig == 9 else str(sig), self.container(instance))
         wait_until(lambda: not self.state(instance)["Running"], 30, instance + " to stop")
 
+    def kafka_tool(self, *args, timeout=120):
+        """kafka-node (topics, quorum) run in a running broker container;
+        its output, or None if it failed."""
+        for n in (1, 2, 3):
+            if not self.state("kafka-%d" % n)["Running"]:
+                continue
+            p = subprocess.run(
+                ["podman", "exec", self.container("kafka-%d" % n), "kafka-node"] + list(args),
+                env=dict(os.environ, CONTAINERS_CONF=os.path.join(DEPLOY, "podman",
+                                                                  "containers.conf")),
+                capture_output=True, text=True, timeout=timeout)
+            return p.stdout if p.returncode == 0 else None
+        return None
+
+    def kafka_controller(self):
+        """The node id of the active KRaft controller (1..3), None if unknown."""
+        out = self.kafka_tool("quorum", "--bootstrap-server", self.vars["RXD_KAFKA_BROKERS"],
+                              "describe", "--status")
+        m = re.search(r"^LeaderId:\s*(\d+)", out or "", re.M)
+        return int(m.group(1)) if m else None
+
+    def under_replicated(self):
+        """The partitions whose in-sync replicas are fewer than their
+        replicas (TopicCommand's lines), None if the tool failed."""
+        out = self.kafka_tool("topics", "--bootstrap-server", self.vars["RXD_KAFKA_BROKERS"],
+                              "--describe", "--under-replicated-partitions")
+        return None if out is None else [line for line in out.splitlines() if line.strip()]
+
+    def kafka_starts(self, instance):
+        """How often this broker container's log says it started."""
+        p = subprocess.run(["podman", "logs", self.container(instance)], capture_output=True,
+                           text=True, env=dict(os.environ, CONTAINERS_CONF=os.path.join(
+                               DEPLOY, "podman", "containers.conf")))
+        return (p.stdout + p.stderr).count("Kafka Server started")
+
     def start(self, instance, wait_ready=True):
         podman("start", self.container(instance))
         if wait_ready:
@@ -149,14 +193,17 @@ class ContainerStack(Stack):
 
 class ContainerRun(Chaos):
     """The chaos run's load and checks; the faults are one SIGKILL of a
-    container of each service, at 20 %, 35 %, 50 % and 65 % of the load,
-    never restarted while the load and drain last."""
+    container of each service, at 20 %, 35 %, 50 % and 65 % of the load
+    (real Kafka: 25 %, 35 %, 45 %, 55 %, after the active controller's broker
+    at 15 %, which is started again at 70 %), never restarted while the
+    load and drain last."""
 
     def run(self):
         a = self.args
         self.t0 = time.time()
         self.stack = ContainerStack(
-            a.prefix, a.port_base, RXD_OFFER_DEADLINE_MS=10000, RXD_COURIER_DEADLINE_MS=10000,
+            a.prefix, a.port_base, a.kafka, RXD_OFFER_DEADLINE_MS=10000,
+            RXD_COURIER_DEADLINE_MS=10000,
             RXD_SHUTDOWN_TIMEOUT_MS=5000, RXD_ROUTE_LEASE_MS=4000)
         rc = 1
         try:
@@ -173,12 +220,36 @@ class ContainerRun(Chaos):
 
     def run_faults(self):
         a = self.args
-        start = time.time()
         self.survivors = {}
-        for i, (svc, counter) in enumerate(VICTIMS):
-            delay = start + a.duration * (0.20 + 0.15 * i) - time.time()
+        self.broker_victim = None
+        if a.kafka == "real":
+            # the active controller: its death moves the metadata quorum's
+            # leadership as well as the partitions it leads
+            self.broker_victim = "kafka-%d" % (self.stack.kafka_controller() or 1)
+            schedule = [(0.15, "kill-broker")] + [
+                (0.25 + 0.10 * i, v) for i, v in enumerate(VICTIMS)] + [(0.70, "start-broker")]
+        else:
+            schedule = [(0.20 + 0.15 * i, v) for i, v in enumerate(VICTIMS)]
+        start = time.time()
+        for at, what in schedule:
+            delay = start + a.duration * at - time.time()
             if delay > 0:
                 time.sleep(delay)
+            if what == "kill-broker":
+                self.say("SIGKILL broker container %s (the active controller)" %
+                         self.stack.container(self.broker_victim))
+                self.broker_starts = self.stack.kafka_starts(self.broker_victim)
+                self.stack.kill(self.broker_victim, 9)
+                self.figures["kills"] += 1
+                self.figures["broker_kills"] += 1
+                continue
+            if what == "start-broker":
+                self.say("starting broker container %s again" %
+                         self.stack.container(self.broker_victim))
+                self.stack.start(self.broker_victim, wait_ready=False)
+                self.figures["broker_restarts"] += 1
+                continue
+            svc, counter = what
             survivor = svc + "-2"
             before = metric(self.stack.admin(survivor), counter)
             self.say("SIGKILL container %s (survivor %s: %s=%g)" % (
@@ -187,6 +258,28 @@ class ContainerRun(Chaos):
             self.figures["kills"] += 1
             self.survivors[svc] = (counter, before)
         time.sleep(max(0.0, start + a.duration - time.time()))
+
+    def broker_rejoined(self):
+        """The problems with the restarted broker: not running, not started
+        again, partitions still short of in-sync replicas after a minute."""
+        victim = self.broker_victim
+        if not self.stack.state(victim)["Running"]:
+            return ["%s is not running after its restart" % victim]
+        deadline = time.time() + 60
+        while self.stack.kafka_starts(victim) <= self.broker_starts:
+            if time.time() > deadline:
+                return ["%s did not start again within 60 s" % victim]
+            time.sleep(1)
+        deadline = time.time() + 60
+        while True:
+            short = self.stack.under_replicated()
+            if short == [] or time.time() > deadline:
+                break
+            time.sleep(2)
+        if short is None:
+            return ["cannot describe the topics (kafka-node topics failed)"]
+        self.say("after the restart of %s: %d partitions under-replicated" % (victim, len(short)))
+        return ["under-replicated after the restart: " + line for line in short[:5]]
 
     def report(self, lost, doubled):
         took_over = []
@@ -199,15 +292,22 @@ class ContainerRun(Chaos):
             if after <= before:
                 took_over.append("%s-2 did no work after %s-1 died (%s %g -> %g)" % (
                     svc, svc, counter, before, after))
+        if self.broker_victim:
+            took_over += self.broker_rejoined()
         sent = self.summary["prescriptions_sent"]
         delivered = self.summary.get("states", {}).get("DELIVERED", 0)
         if sent < self.args.duration * self.args.rate * 0.5 or delivered < sent * 0.5:
             took_over.append("too little went through: %d sent, %d delivered" % (sent, delivered))
         self.figures["survivor_failures"] = len(took_over)
         print()
-        print("container run %s: %.0f s" % (self.run_id, time.time() - self.t0))
-        for k in ("kills", "prescriptions", "orders", "events", "redelivered_events", "lost",
-                  "doubled", "survivor_failures"):
+        print("container run %s (Kafka: %s): %.0f s" % (
+            self.run_id, "3 Apache Kafka brokers" if self.args.kafka == "real" else "devbroker",
+            time.time() - self.t0))
+        keys = ["kills"]
+        if self.args.kafka == "real":
+            keys += ["broker_kills", "broker_restarts"]
+        for k in keys + ["prescriptions", "orders", "events", "redelivered_events", "lost",
+                         "doubled", "survivor_failures"]:
             print("  %-20s %8d" % (k, self.figures[k]))
         print("  final states         %s" % json.dumps(self.summary.get("states")))
         bad = lost + doubled + took_over
@@ -223,6 +323,9 @@ class ContainerRun(Chaos):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--kafka", choices=("dev", "real"),
+                   default=os.environ.get("RXD_PODMAN_KAFKA", "dev"),
+                   help="devbroker or three Apache Kafka brokers (deploy/podman-up --kafka)")
     p.add_argument("--duration", type=int, default=40, help="seconds of load")
     p.add_argument("--rate", type=float, default=3, help="prescriptions per second")
     p.add_argument("--pharmacies", type=int, default=40)
@@ -232,13 +335,13 @@ def main():
     p.add_argument("--prefix", default="rxd-test-%d" % os.getpid(),
                    help="container name prefix (default: one per run)")
     p.add_argument("--port-base", type=int, default=0,
-                   help="first of the 42 ports deploy/podman-up uses (default: a free block)")
+                   help="first of the 48 ports deploy/podman-up uses (default: a free block)")
     p.add_argument("--keep", action="store_true", help="leave the containers running")
     args = p.parse_args()
     args.port_base = args.port_base or free_port_block()
     # the fields Chaos reads but this run does not use
     args.kills, args.redis_restarts, args.broker_faults, args.redis_kill = 4, 0, 0, False
-    check = subprocess.run([os.path.join(DEPLOY, "podman-up"), "--check"],
+    check = subprocess.run([os.path.join(DEPLOY, "podman-up"), "--kafka", args.kafka, "--check"],
                            capture_output=True, text=True)
     if check.returncode == SKIP:
         print("SKIP: " + check.stderr.strip().splitlines()[-1])

@@ -354,5 +354,39 @@ class Derivation(unittest.TestCase):
                 self.assertTrue(code_default(svc, name), (svc, name))
 
 
+class PodmanKafka(unittest.TestCase):
+    """deploy/podman-up --kafka real runs the topology of compose.yaml and
+    k8s/: the same partition count, every topic, RF 3, min ISR 2, topic
+    auto-creation off (tests/deploy/test_containers.py --kafka real runs it)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.up = read("deploy/podman-up")
+        cls.node = read("deploy/podman/kafka-node")
+
+    def test_partitions_as_in_compose_and_k8s(self):
+        m = re.search(r"^KAFKA_PARTITIONS=\$\{RXD_PODMAN_KAFKA_PARTITIONS:-(\d+)\}", self.up, re.M)
+        self.assertTrue(m, "podman-up's default partition count")
+        compose = yaml.safe_load(read("deploy/compose.yaml"))
+        self.assertEqual(compose["services"]["kafka-init"]["environment"]["PARTITIONS"], m.group(1))
+        job = yaml.safe_load(read("deploy/k8s/kafka-topics.yaml"))
+        env = {e["name"]: e.get("value")
+               for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+        self.assertEqual(env["PARTITIONS"], m.group(1))
+
+    def test_every_topic_replicated(self):
+        for topic in topics_used():
+            self.assertIn(":-%s}" % topic, self.up)
+        self.assertIn("--replication-factor 3 --config min.insync.replicas=2", self.up)
+
+    def test_broker_settings(self):
+        for line in ("process.roles=broker,controller", "auto.create.topics.enable=false",
+                     "default.replication.factor=3", "min.insync.replicas=2",
+                     "offsets.topic.replication.factor=3",
+                     "unclean.leader.election.enable=false"):
+            self.assertRegex(self.node, r"(?m)^%s$" % re.escape(line))
+        self.assertIn("-Xmx512m", self.up)
+
+
 if __name__ == "__main__":
     unittest.main()
