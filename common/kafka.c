@@ -628,6 +628,9 @@ static kafka_kv kafka_consumer_defaults[] = {
      * small prefetch keeps the memory of a service with a backlog small */
     {"queued.max.messages.kbytes", "2048"},
     {"queued.min.messages", "1000"},
+    /* a subscribed topic created after the start is joined within this
+     * (librdkafka's default is 5 minutes) */
+    {"topic.metadata.refresh.interval.ms", "10000"},
 };
 
 /* The service's guarantees depend on these: an operator cannot override them. */

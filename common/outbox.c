@@ -437,7 +437,8 @@ static void outbox_on_wait(store *st, redisReply *reply, const char *err, void *
     outbox_relay *r = ctx;
     r->reading = 0;
     if (err) {
-        log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", err);
+        if (!r->stopping)
+            log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", err);
         return; /* the lease timer starts reading again */
     }
     outbox_read_next(r);
@@ -460,7 +461,8 @@ static void outbox_on_read(store *st, redisReply *reply, const char *err, void *
     outbox_relay *r = ctx;
     r->reading = 0;
     if (err || !reply) {
-        log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", err ? err : "?");
+        if (!r->stopping)
+            log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", err ? err : "?");
         return; /* the lease timer starts reading again */
     }
     if (reply->type == REDIS_REPLY_ERROR) {
@@ -603,8 +605,8 @@ static void outbox_on_release(store *st, redisReply *reply, const char *err, voi
     (void)st;
     (void)reply;
     (void)ctx;
-    if (err)
-        log_event(LOG_WARN, "outbox_release_failed", "{s:s}", "error", err);
+    if (err) /* the lease then ends by itself within OUTBOX_LEASE_MS */
+        log_event(LOG_INFO, "outbox_release_failed", "{s:s}", "error", err);
 }
 
 void outbox_relay_stop(outbox_relay *r)
