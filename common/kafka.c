@@ -1015,13 +1015,16 @@ int kafka_producer_topics_missing(kafka_producer *kp, const char *const *topics,
         return -1;
     }
     for (size_t i = 0; topics[i] && rc == 0; i++) {
-        int found = 0;
+        const rd_kafka_metadata_topic_t *found = NULL;
         for (int t = 0; t < md->topic_cnt && !found; t++)
-            found = strcmp(md->topics[t].topic, topics[i]) == 0 && md->topics[t].err == 0 &&
-                    md->topics[t].partition_cnt > 0;
-        if (!found) {
+            if (strcmp(md->topics[t].topic, topics[i]) == 0)
+                found = &md->topics[t];
+        if (!found || (!found->err && found->partition_cnt == 0)) {
             kafka_errf(missing, len, "%s", topics[i]);
             rc = 1;
+        } else if (found->err) { /* listed, but e.g. not authorised */
+            kafka_errf(missing, len, "%s: %s", topics[i], rd_kafka_err2str(found->err));
+            rc = 2;
         }
     }
     rd_kafka_metadata_destroy(md);

@@ -95,7 +95,9 @@ int kafka_fatal_seen(void);
 /* Asks the cluster (one metadata request for all topics, which never
  * creates a topic, bounded by timeout_ms) whether every topic of `topics`
  * (NULL-terminated) exists. Returns 0 when all exist, 1 when one is missing
- * (its name in missing), -1 when the cluster did not answer (why in missing).
+ * (its name in missing), 2 when one is listed with an error ("name: error"
+ * in missing, e.g. not authorised), -1 when the cluster did not answer (why
+ * in missing).
  * Blocking: call it from a thread of its own, not from the loop. */
 int kafka_producer_topics_missing(kafka_producer *kp, const char *const *topics, char *missing,
                                   size_t len, int timeout_ms);

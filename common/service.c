@@ -192,7 +192,7 @@ static void service_log_topics_state(service *svc)
     int ok = topic_check_ok(svc->topics, why, sizeof(why));
     if (ok && svc->topics_were_ok != 1)
         log_event(LOG_INFO, "kafka_topics_present", "{s:i}", "topics", (int)svc->ntopics);
-    else if (!ok && strstr(why, "does not exist") && strcmp(why, svc->topics_logged) != 0)
+    else if (!ok && strncmp(why, "topic ", 6) == 0 && strcmp(why, svc->topics_logged) != 0)
         log_event(LOG_ERROR, "kafka_topic_missing", "{s:s, s:s}", "error", why, "hint",
                   "the service stays not ready and checks again every 2 s");
     svc->topics_were_ok = ok;

@@ -51,6 +51,8 @@ static void *topic_check_run(void *arg)
         if (rc == 1)
             snprintf(why, sizeof(why), "topic %s does not exist: create it (docs/operations.md)",
                      missing);
+        else if (rc == 2)
+            snprintf(why, sizeof(why), "topic %s (docs/operations.md)", missing);
         else if (rc < 0)
             snprintf(why, sizeof(why), "topics not checked yet: %s", missing);
         pthread_mutex_lock(&tc->mu);
