@@ -216,7 +216,8 @@ void service_require_topics(service *svc, const char *const *topics)
         int dup = 0;
         for (size_t k = 0; k < svc->ntopics; k++)
             dup |= strcmp(svc->topic_names[k], topics[i]) == 0;
-        if (!dup && svc->ntopics < sizeof(svc->topic_names) / sizeof(svc->topic_names[0]))
+        /* one slot stays free for the NULL that ends the list */
+        if (!dup && svc->ntopics + 1 < sizeof(svc->topic_names) / sizeof(svc->topic_names[0]))
             svc->topic_names[svc->ntopics++] = topics[i];
     }
 }
