@@ -41,7 +41,8 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
                      char *err, size_t errlen);
 void gateway_free(gateway *gw);
 /* The whole life of a gateway process: builds the service (with a Kafka
- * producer, for readiness), lets init read the gateway's own settings into
+ * producer whose state shows in /metrics and the log, but not in readiness:
+ * a gateway needs Redis only), lets init read the gateway's own settings into
  * ctx (init may be NULL; it returns -1 with a message in err to refuse to
  * start), serves until SIGTERM has drained the requests in flight, and
  * returns the exit code. */

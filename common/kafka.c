@@ -38,6 +38,12 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
+/* A fatal error is process-wide: the handle cannot produce (or consume)
+ * any more, so the process must restart. Set once, read on the loop. */
+static int kafka_fatal_flag;
+static kafka_fatal_fn *kafka_fatal_handler;
+static void *kafka_fatal_ctx;
+
 static void kafka_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
@@ -327,6 +333,10 @@ static void kafka_consumer_store(kafka_consumer *kc, const char *topic, int32_t 
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t err;
 
+    if (kafka_fatal_flag) {
+        rd_kafka_topic_partition_list_destroy(l);
+        return;
+    }
     rd_kafka_topic_partition_list_add(l, topic, partition)->offset = next;
     err = rd_kafka_offsets_store(kc->rk, l);
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -448,6 +458,37 @@ static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
+void kafka_set_fatal_handler(kafka_fatal_fn *fn, void *ctx)
+{
+    kafka_fatal_handler = fn;
+    kafka_fatal_ctx = ctx;
+}
+
+int kafka_fatal_seen(void)
+{
+    return kafka_fatal_flag;
+}
+
+static void kafka_on_fatal(rd_kafka_t *rk)
+{
+    char buf[512];
+    rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
+    int first = !kafka_fatal_flag;
+
+    /* From here on no offset is stored: work in flight is unfinished and
+     * must be consumed again after the restart. */
+    kafka_fatal_flag = 1;
+    if (!first)
+        return;
+    if (kafka_fatal_handler) {
+        kafka_fatal_handler(rd_kafka_name(rk), rd_kafka_err2name(orig), buf, kafka_fatal_ctx);
+        return;
+    }
+    log_event(LOG_ERROR, "kafka_fatal_error", "{s:s, s:s, s:s, s:s}", "client", rd_kafka_name(rk),
+              "error", rd_kafka_err2name(orig), "reason", buf, "hint",
+              "the client cannot continue; restart the process");
+}
+
 static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque,
                            int *broker_up)
 {
@@ -455,11 +496,7 @@ static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *op
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         *broker_up = 0;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        char buf[512];
-        rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-        log_event(LOG_ERROR, "kafka_fatal_error", "{s:s, s:s, s:s, s:s}", "client",
-                  rd_kafka_name(rk), "error", rd_kafka_err2name(orig), "reason", buf, "hint",
-                  "the client cannot continue; restart the service");
+        kafka_on_fatal(rk);
         return;
     }
     log_event(LOG_WARN, "kafka_error", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "error",
@@ -591,6 +628,9 @@ static kafka_kv kafka_consumer_defaults[] = {
      * small prefetch keeps the memory of a service with a backlog small */
     {"queued.max.messages.kbytes", "2048"},
     {"queued.min.messages", "1000"},
+    /* a subscribed topic created after the start is joined within this
+     * (librdkafka's default is 5 minutes) */
+    {"topic.metadata.refresh.interval.ms", "10000"},
 };
 
 /* The service's guarantees depend on these: an operator cannot override them. */
@@ -761,6 +801,7 @@ struct kafka_producer {
     struct event *poll_ev; /* serves delivery reports */
     int outstanding;
     int broker_up;
+    rd_kafka_resp_err_t last_error; /* of the last kafka_produce that returned -1 */
 };
 
 /* Per-message opaque: whom to tell about the delivery. */
@@ -787,8 +828,8 @@ static void kafka_producer_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t 
     kp->outstanding--;
     if (rkm->err == RD_KAFKA_RESP_ERR_NO_ERROR)
         kp->broker_up = 1;
-    else
-        log_event(LOG_WARN, "kafka_delivery_failed", "{s:s, s:s}", "topic",
+    else /* the caller reports it, rate-limited (one line per message flooded logs) */
+        log_event(LOG_DEBUG, "kafka_delivery_failed", "{s:s, s:s}", "topic",
                   rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "", "error",
                   rd_kafka_err2str(rkm->err));
     if (d) {
@@ -906,7 +947,8 @@ int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t
         rd_kafka_poll(kp->rk, KAFKA_QUEUE_FULL_WAIT_MS);
     }
     if (err) {
-        log_event(LOG_WARN, "kafka_produce_failed", "{s:s, s:s, s:s}", "topic", topic, "error",
+        /* debug: the callers report it, rate-limited */
+        log_event(LOG_DEBUG, "kafka_produce_failed", "{s:s, s:s, s:s}", "topic", topic, "error",
                   rd_kafka_err2str(err), "hint",
                   err == RD_KAFKA_RESP_ERR__QUEUE_FULL
                       ? "the local queue is full: the broker is slow or down "
@@ -915,6 +957,7 @@ int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t
         if (hdrs)
             rd_kafka_headers_destroy(hdrs);
         free(d);
+        kp->last_error = err;
         return -1;
     }
     kp->outstanding++;
@@ -924,6 +967,11 @@ int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t
 int kafka_producer_outstanding(const kafka_producer *kp)
 {
     return kp->outstanding;
+}
+
+rd_kafka_resp_err_t kafka_producer_last_error(const kafka_producer *kp)
+{
+    return kp->last_error;
 }
 
 int kafka_producer_ready(const kafka_producer *kp)
@@ -951,4 +999,34 @@ void kafka_producer_free(kafka_producer *kp, int timeout_ms)
         rd_kafka_destroy(kp->rk);
     }
     free(kp);
+}
+
+int kafka_producer_topics_missing(kafka_producer *kp, const char *const *topics, char *missing,
+                                  size_t len, int timeout_ms)
+{
+    const struct rd_kafka_metadata *md = NULL;
+    /* all_topics=1: asking for named topics lets a producer auto-create
+     * them on brokers that allow it, which would hide the missing topic */
+    rd_kafka_resp_err_t err = rd_kafka_metadata(kp->rk, 1, NULL, &md, timeout_ms);
+    int rc = 0;
+
+    if (err) {
+        kafka_errf(missing, len, "metadata request failed: %s", rd_kafka_err2str(err));
+        return -1;
+    }
+    for (size_t i = 0; topics[i] && rc == 0; i++) {
+        const rd_kafka_metadata_topic_t *found = NULL;
+        for (int t = 0; t < md->topic_cnt && !found; t++)
+            if (strcmp(md->topics[t].topic, topics[i]) == 0)
+                found = &md->topics[t];
+        if (!found || (!found->err && found->partition_cnt == 0)) {
+            kafka_errf(missing, len, "%s", topics[i]);
+            rc = 1;
+        } else if (found->err) { /* listed, but e.g. not authorised */
+            kafka_errf(missing, len, "%s: %s", topics[i], rd_kafka_err2str(found->err));
+            rc = 2;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return rc;
 }

@@ -72,12 +72,35 @@ kafka_producer *kafka_producer_new(struct event_base *base, const config *cfg, c
 int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t key_len,
                   const void *value, size_t value_len, const kafka_header *headers, size_t nheaders,
                   kafka_delivery_cb *cb, void *ctx);
+/* Why the last kafka_produce that returned -1 failed (e.g. _QUEUE_FULL,
+ * MSG_SIZE_TOO_LARGE, _UNKNOWN_TOPIC). */
+rd_kafka_resp_err_t kafka_producer_last_error(const kafka_producer *kp);
 /* Messages queued and not yet reported. */
 int kafka_producer_outstanding(const kafka_producer *kp);
 /* 1 when the producer has seen broker metadata recently. */
 int kafka_producer_ready(const kafka_producer *kp);
 /* Flushes up to timeout_ms, then destroys. */
 void kafka_producer_free(kafka_producer *kp, int timeout_ms);
+
+/* Fatal errors (rd_kafka_fatal_error: e.g. the idempotent producer lost
+ * its sequence): the handle is unusable and the process must restart. fn is
+ * called once, on the loop thread (error callbacks are served by our poll
+ * calls), with the client name, the underlying error name and the reason;
+ * without a handler the error is only logged. From the first fatal error on,
+ * kafka_consumer_done stores no offsets (the work in flight is unfinished). */
+typedef void kafka_fatal_fn(const char *client, const char *error, const char *reason, void *ctx);
+void kafka_set_fatal_handler(kafka_fatal_fn *fn, void *ctx);
+int kafka_fatal_seen(void);
+
+/* Asks the cluster (one metadata request for all topics, which never
+ * creates a topic, bounded by timeout_ms) whether every topic of `topics`
+ * (NULL-terminated) exists. Returns 0 when all exist, 1 when one is missing
+ * (its name in missing), 2 when one is listed with an error ("name: error"
+ * in missing, e.g. not authorised), -1 when the cluster did not answer (why
+ * in missing).
+ * Blocking: call it from a thread of its own, not from the loop. */
+int kafka_producer_topics_missing(kafka_producer *kp, const char *const *topics, char *missing,
+                                  size_t len, int timeout_ms);
 
 /* Applies RXD_KAFKA_BROKERS and RXD_KAFKA_<prop> pass-through settings to conf. */
 int kafka_conf_apply(rd_kafka_conf_t *conf, const config *cfg, char *err, size_t errlen);

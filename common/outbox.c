@@ -1,11 +1,30 @@
-/* outbox.c - the outbox relay (see outbox.h). */
+/* outbox.c - the outbox relay (see outbox.h).
+ *
+ * Order: entries of one topic are produced in stream order, and an entry is
+ * deleted only once Kafka acknowledged it and no earlier entry of its topic
+ * failed in the same pass. A failure (to enqueue, or in the delivery report)
+ * holds the topic back: later entries of that topic are skipped, and once the
+ * topic's backoff is over and nothing is in flight the relay reads the stream
+ * again from its first entry (the first unacknowledged one), so nothing is
+ * skipped for good and an order's events never overtake each other by a
+ * re-send. Other topics go on meanwhile.
+ *
+ * Fencing: taking the lease increments <prefix>outbox:epoch in the same
+ * script; the relay reads (and so produces) only through a script that
+ * checks the epoch is still its own, and deletes only through one too. A
+ * relay that lost the lease, however late it learns it, cannot delete an
+ * entry or produce a new read; reports of what it had in flight are dropped. */
 #include "outbox.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
+
+#include <jansson.h>
 
 #include "log.h"
+#include "produce_health.h"
 #include "rxdispatch.pb-c.h"
 #include "store.h"
 
@@ -13,47 +32,81 @@
 #define OUTBOX_INFLIGHT_MAX 20000
 #define OUTBOX_LEASE_MS 6000
 #define OUTBOX_BLOCK_MS 1000
+#define OUTBOX_BLOCK_HELD_MS 100 /* while a held topic waits for its retry */
 
-static const char outbox_renew_lua[] = "if redis.call('GET', KEYS[1]) == ARGV[1] then "
-                                       "  return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
-                                       "return 0";
+enum { OUTBOX_EV = 0, OUTBOX_PN = 1, OUTBOX_NTOPICS = 2 };
+
+/* Taking the lease and the next fencing token are one step. */
+static const char outbox_acquire_lua[] =
+    "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
+    "  return redis.call('INCR', KEYS[2]) end "
+    "return 0";
+static const char outbox_renew_lua[] =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] and redis.call('GET', KEYS[2]) == ARGV[3] then "
+    "  return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end "
+    "return 0";
 static const char outbox_release_lua[] =
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end "
     "return 0";
+static const char outbox_read_lua[] =
+    "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return redis.error_reply('FENCED stale epoch') "
+    "end "
+    "return redis.call('XRANGE', KEYS[1], '(' .. ARGV[2], '+', 'COUNT', ARGV[3])";
+static const char outbox_xdel_lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end "
+                                      "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))";
 
 struct outbox_relay {
     struct event_base *base;
-    store *cmd;  /* lease and XDEL */
-    store *tail; /* the blocking XREAD */
+    store *cmd;  /* lease and fenced XDEL */
+    store *tail; /* fenced reads and the blocking wait for new entries */
     kafka_producer *kp;
     char stream[128];
     char lease[128];
-    char events_topic[128];
-    char notify_topic[128];
+    char epoch_key[128];
+    char topics[OUTBOX_NTOPICS][128];
     char instance[128];
-    int renew_script, release_script;
+    int acquire_script, renew_script, release_script, xdel_script, read_script;
     int leader;
+    char epoch[24]; /* our fencing token while leader */
+    unsigned term;  /* tags entries: reports of an older leadership are dropped */
     int stopping;
     int reading;
     int inflight;
+    int xdels;                   /* XDELs sent and not answered */
+    int rewind;                  /* entries were skipped: read again from the first */
+    int held[OUTBOX_NTOPICS];    /* skip this topic until the rewind */
+    int failed[OUTBOX_NTOPICS];  /* a delivery failed this pass: ack nothing later */
+    int probing[OUTBOX_NTOPICS]; /* one entry of a failing topic in flight as a probe */
+    produce_health health[OUTBOX_NTOPICS];
     char last_id[64];
     char **acked; /* ids delivered, waiting for XDEL */
     int nacked;
     struct event *lease_timer;
     struct event *flush_timer;
+    struct event *retry_timer;
     metric *m_published, *m_failed;
+    metric *m_errors[OUTBOX_NTOPICS][2]; /* [topic][permanent] */
+    metric *m_blocked[OUTBOX_NTOPICS];
 };
 
 typedef struct outbox_entry {
     outbox_relay *r;
     char id[48];
-    char *topic;
+    int topic;
+    unsigned term;
     char *key;
     void *value;
     size_t len;
 } outbox_entry;
 
 static void outbox_read_next(outbox_relay *r);
+
+static long long outbox_now_ms(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
 
 static const char *outbox_field(const redisReply *fields, const char *name)
 {
@@ -98,7 +151,7 @@ static void outbox_encode_event(const redisReply *f, outbox_entry *e)
     e->len = rxdispatch__v1__order_event__get_packed_size(&ev);
     e->value = malloc(e->len ? e->len : 1);
     rxdispatch__v1__order_event__pack(&ev, e->value);
-    e->topic = strdup(e->r->events_topic);
+    e->topic = OUTBOX_EV;
     e->key = strdup(ev.order_id);
 }
 
@@ -115,41 +168,157 @@ static void outbox_encode_notice(const redisReply *f, outbox_entry *e)
     e->len = rxdispatch__v1__patient_notice__get_packed_size(&pn);
     e->value = malloc(e->len ? e->len : 1);
     rxdispatch__v1__patient_notice__pack(&pn, e->value);
-    e->topic = strdup(e->r->notify_topic);
+    e->topic = OUTBOX_PN;
     e->key = strdup(*pn.patient_ref ? pn.patient_ref : pn.order_id);
 }
 
 static void outbox_entry_free(outbox_entry *e)
 {
-    free(e->topic);
     free(e->key);
     free(e->value);
     free(e);
 }
 
+/* ---- per-topic health ---- */
+
+static void outbox_arm_retry(outbox_relay *r)
+{
+    long long now = outbox_now_ms(), wait = -1;
+    for (int t = 0; t < OUTBOX_NTOPICS; t++)
+        if (r->health[t].failing && (wait < 0 || r->health[t].retry_at_ms - now < wait))
+            wait = r->health[t].retry_at_ms - now;
+    if (wait < 0)
+        return;
+    if (wait < 1)
+        wait = 1;
+    struct timeval tv = {wait / 1000, (wait % 1000) * 1000};
+    evtimer_add(r->retry_timer, &tv);
+}
+
+/* One line per topic when it starts failing; the rest is counted. */
+static void outbox_topic_failed(outbox_relay *r, int t, rd_kafka_resp_err_t err, const char *stage)
+{
+    produce_health *h = &r->health[t];
+    int permanent = produce_err_permanent(err);
+    metric_add(r->m_failed, 1);
+    metric_add(r->m_errors[t][permanent], 1);
+    if (produce_health_fail(h, err, rd_kafka_err2str(err), outbox_now_ms())) {
+        metric_set(r->m_blocked[t], 1);
+        log_event(LOG_ERROR, "outbox_topic_failing", "{s:s, s:s, s:s, s:s, s:s}", "topic", h->topic,
+                  "error", h->error, "class", permanent ? "permanent" : "retriable", "stage", stage,
+                  "hint",
+                  permanent ? "fix the topic (exists? ACL for this client? message size?); the "
+                              "relay retries with backoff and sends every entry once it works"
+                            : "the relay retries with backoff; entries wait in the outbox");
+    }
+    outbox_arm_retry(r);
+}
+
+static void outbox_topic_delivered(outbox_relay *r, int t)
+{
+    produce_health *h = &r->health[t];
+    long long failures = h->since_summary;
+    if (produce_health_ok(h)) {
+        metric_set(r->m_blocked[t], 0);
+        log_event(LOG_INFO, "outbox_topic_recovered", "{s:s, s:I}", "topic", h->topic,
+                  "failures_since_last_line", (json_int_t)failures);
+    }
+}
+
+static void outbox_log_summaries(outbox_relay *r)
+{
+    long long now = outbox_now_ms();
+    for (int t = 0; t < OUTBOX_NTOPICS; t++) {
+        produce_health *h = &r->health[t];
+        long long n = h->since_summary;
+        if (!produce_health_summary_due(h, now))
+            continue;
+        h->since_summary = 0;
+        log_event(LOG_WARN, "outbox_topic_still_failing", "{s:s, s:s, s:I, s:I}", "topic", h->topic,
+                  "error", h->error, "failures", (json_int_t)n, "backoff_ms",
+                  (json_int_t)h->backoff_ms);
+    }
+}
+
+static void outbox_health_reset(outbox_relay *r)
+{
+    for (int t = 0; t < OUTBOX_NTOPICS; t++) {
+        produce_health_ok(&r->health[t]);
+        metric_set(r->m_blocked[t], 0);
+    }
+}
+
+/* ---- leadership ---- */
+
+static void outbox_pass_reset(outbox_relay *r)
+{
+    r->rewind = 0;
+    memset(r->held, 0, sizeof(r->held));
+    memset(r->failed, 0, sizeof(r->failed));
+    memset(r->probing, 0, sizeof(r->probing));
+    snprintf(r->last_id, sizeof(r->last_id), "0-0");
+}
+
+static void outbox_drop_acked(outbox_relay *r)
+{
+    for (int i = 0; i < r->nacked; i++)
+        free(r->acked[i]);
+    r->nacked = 0;
+}
+
+/* The lease is gone (lost, expired or taken over): produce nothing more and
+ * delete nothing; what is in flight is dropped when its report comes. */
+static void outbox_fenced(outbox_relay *r, const char *why)
+{
+    if (!r->leader)
+        return;
+    r->leader = 0;
+    r->term++;
+    outbox_drop_acked(r);
+    outbox_health_reset(r);
+    log_event(LOG_WARN, "outbox_lease_lost", "{s:s, s:s, s:s, s:i, s:s}", "instance", r->instance,
+              "epoch", r->epoch, "why", why, "in_flight", r->inflight, "hint",
+              "entries not yet deleted are sent again by the next holder");
+}
+
+static void outbox_lead(outbox_relay *r, long long epoch)
+{
+    r->leader = 1;
+    r->term++;
+    snprintf(r->epoch, sizeof(r->epoch), "%lld", epoch);
+    outbox_pass_reset(r);
+    log_event(LOG_INFO, "outbox_lease_taken", "{s:s, s:I}", "instance", r->instance, "epoch",
+              (json_int_t)epoch);
+}
+
+/* ---- deleting what Kafka acknowledged ---- */
+
 static void outbox_on_xdel(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
-    (void)reply;
-    (void)ctx;
+    outbox_relay *r = ctx;
+    r->xdels--;
     if (err) /* the entries are sent again by a later relay: harmless */
         log_event(LOG_WARN, "outbox_xdel_failed", "{s:s}", "error", err);
+    else if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer < 0)
+        outbox_fenced(r, "delete refused: a newer relay holds the lease");
+    outbox_read_next(r);
 }
 
 static void outbox_flush_acked(outbox_relay *r)
 {
-    if (r->nacked == 0)
+    if (r->nacked == 0 || !r->epoch[0])
         return;
-    const char **argv = malloc(sizeof(char *) * (size_t)(r->nacked + 2));
-    argv[0] = "XDEL";
-    argv[1] = r->stream;
+    const char **argv = malloc(sizeof(char *) * (size_t)(r->nacked + 3));
+    argv[0] = r->stream;
+    argv[1] = r->epoch_key;
+    argv[2] = r->epoch;
     for (int i = 0; i < r->nacked; i++)
-        argv[2 + i] = r->acked[i];
-    store_cmd_argv(r->cmd, outbox_on_xdel, r, r->nacked + 2, argv, NULL);
+        argv[3 + i] = r->acked[i];
+    if (store_eval(r->cmd, r->xdel_script, outbox_on_xdel, r, 2, r->nacked + 3, argv, NULL) == 0)
+        r->xdels++;
     free(argv);
-    for (int i = 0; i < r->nacked; i++)
-        free(r->acked[i]);
-    r->nacked = 0;
+    outbox_drop_acked(r);
 }
 
 static void outbox_on_flush_timer(evutil_socket_t fd, short what, void *arg)
@@ -159,115 +328,200 @@ static void outbox_on_flush_timer(evutil_socket_t fd, short what, void *arg)
     outbox_flush_acked(arg);
 }
 
-static int outbox_send(outbox_entry *e);
+/* ---- producing ---- */
+
+static void outbox_ack(outbox_relay *r, const char *id)
+{
+    r->acked = realloc(r->acked, sizeof(char *) * (size_t)(r->nacked + 1));
+    r->acked[r->nacked++] = strdup(id);
+    if (r->nacked >= OUTBOX_BATCH || r->stopping)
+        outbox_flush_acked(r);
+}
 
 static void outbox_on_delivery(rd_kafka_resp_err_t err, void *ctx)
 {
     outbox_entry *e = ctx;
     outbox_relay *r = e->r;
-    if (err) {
-        /* The idempotent producer already retried for message.timeout.ms:
-         * try again rather than drop the event. */
-        metric_add(r->m_failed, 1);
-        log_event(LOG_WARN, "outbox_produce_failed", "{s:s, s:s}", "id", e->id, "error",
-                  rd_kafka_err2str(err));
-        if (outbox_send(e) == 0)
-            return;
+    int t = e->topic;
+    r->inflight--;
+    if (e->term != r->term) {
+        /* sent under a lease we no longer hold: the new holder sends it */
+    } else if (err) {
+        r->failed[t] = r->held[t] = 1;
+        r->probing[t] = 0;
+        r->rewind = 1;
+        outbox_topic_failed(r, t, err, "delivery");
     } else {
         metric_add(r->m_published, 1);
-        r->acked = realloc(r->acked, sizeof(char *) * (size_t)(r->nacked + 1));
-        r->acked[r->nacked++] = strdup(e->id);
-        if (r->nacked >= OUTBOX_BATCH || r->stopping)
-            outbox_flush_acked(r);
+        outbox_topic_delivered(r, t);
+        r->probing[t] = 0;
+        /* after a failure of its topic in this pass it is sent again with
+         * the failed one, so the order of an order's events holds */
+        if (!r->failed[t])
+            outbox_ack(r, e->id);
     }
-    r->inflight--;
     outbox_entry_free(e);
-    if (!r->reading && r->leader)
-        outbox_read_next(r);
+    outbox_read_next(r);
 }
 
-static int outbox_send(outbox_entry *e)
+/* Whether entry of topic t may be produced now; a topic that failed or
+ * waits out its backoff is held, and the pass must be read again. */
+static int outbox_may_send(outbox_relay *r, int t, long long now)
 {
-    return kafka_produce(e->r->kp, e->topic, e->key, strlen(e->key), e->value, e->len, NULL, 0,
-                         outbox_on_delivery, e);
+    produce_health *h = &r->health[t];
+    if (r->held[t] || (h->failing && (produce_health_blocked(h, now) || r->probing[t]))) {
+        r->held[t] = 1;
+        r->rewind = 1;
+        return 0;
+    }
+    r->probing[t] = h->failing; /* one try first, the rest once it went through */
+    return 1;
 }
 
-static void outbox_handle_entry(outbox_relay *r, const redisReply *ent)
+/* 0 when the entry was produced or skipped, -1 when it could not be queued:
+ * the read stops there and the next one starts again at this entry. */
+static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long now)
 {
     if (ent->type != REDIS_REPLY_ARRAY || ent->elements != 2)
-        return;
+        return 0;
+    const char *id = ent->element[0]->str;
     const redisReply *fields = ent->element[1];
+    int t = strcmp(outbox_field(fields, "t"), "pn") == 0 ? OUTBOX_PN : OUTBOX_EV;
+    if (!outbox_may_send(r, t, now)) {
+        snprintf(r->last_id, sizeof(r->last_id), "%s", id);
+        return 0;
+    }
     outbox_entry *e = calloc(1, sizeof(*e));
     e->r = r;
-    snprintf(e->id, sizeof(e->id), "%s", ent->element[0]->str);
-    snprintf(r->last_id, sizeof(r->last_id), "%s", e->id);
-    if (strcmp(outbox_field(fields, "t"), "pn") == 0)
+    e->term = r->term;
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    if (t == OUTBOX_PN)
         outbox_encode_notice(fields, e);
     else
         outbox_encode_event(fields, e);
-    if (outbox_send(e) != 0) {
-        /* The local queue is full: leave the entry for the next pass. */
-        log_event(LOG_WARN, "outbox_queue_full", "{s:s}", "id", e->id);
+    if (kafka_produce(r->kp, r->topics[t], e->key, strlen(e->key), e->value, e->len, NULL, 0,
+                      outbox_on_delivery, e) != 0) {
+        r->probing[t] = 0;
+        outbox_topic_failed(r, t, kafka_producer_last_error(r->kp), "enqueue");
         outbox_entry_free(e);
-        snprintf(r->last_id, sizeof(r->last_id), "0");
-        return;
+        return -1;
     }
+    snprintf(r->last_id, sizeof(r->last_id), "%s", id);
     r->inflight++;
+    return 0;
 }
 
-static void outbox_on_xread(store *st, redisReply *reply, const char *err, void *ctx)
+/* ---- reading ---- */
+
+/* A rewind waits until every held topic may be tried again ... */
+static int outbox_rewind_due(const outbox_relay *r, long long now)
+{
+    for (int t = 0; t < OUTBOX_NTOPICS; t++)
+        if (r->held[t] && produce_health_blocked(&r->health[t], now))
+            return 0;
+    return 1;
+}
+
+/* ... and until nothing is in flight or waiting for its XDEL, so that the
+ * read from the start sees exactly the entries not yet acknowledged. */
+static int outbox_quiet(outbox_relay *r)
+{
+    outbox_flush_acked(r);
+    return r->inflight == 0 && r->xdels == 0;
+}
+
+static void outbox_on_wait(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)reply;
+    outbox_relay *r = ctx;
+    r->reading = 0;
+    if (err) {
+        if (!r->stopping)
+            log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", err);
+        return; /* the lease timer starts reading again */
+    }
+    outbox_read_next(r);
+}
+
+/* Nothing after the cursor: block until the stream grows. */
+static void outbox_wait(outbox_relay *r)
+{
+    int ms = r->rewind ? OUTBOX_BLOCK_HELD_MS : OUTBOX_BLOCK_MS;
+    char block[16];
+    snprintf(block, sizeof(block), "%d", ms);
+    const char *argv[] = {"XREAD", "COUNT", "1", "BLOCK", block, "STREAMS", r->stream, r->last_id};
+    r->reading = 1;
+    store_cmd_argv_timeout(r->tail, ms + 4000, outbox_on_wait, r, 8, argv, NULL);
+}
+
+static void outbox_on_read(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
     outbox_relay *r = ctx;
     r->reading = 0;
-    if (err || !reply || reply->type == REDIS_REPLY_ERROR) {
-        log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error",
-                  err     ? err
-                  : reply ? reply->str
-                          : "?");
+    if (err || !reply) {
+        if (!r->stopping)
+            log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", err ? err : "?");
         return; /* the lease timer starts reading again */
     }
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1) {
-        const redisReply *entries = reply->element[0]->element[1];
-        for (size_t i = 0; i < entries->elements; i++)
-            outbox_handle_entry(r, entries->element[i]);
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strncmp(reply->str, "FENCED", 6) == 0)
+            outbox_fenced(r, "read refused: a newer relay holds the lease");
+        else
+            log_event(LOG_WARN, "outbox_read_failed", "{s:s}", "error", reply->str);
+        return;
     }
-    if (r->leader)
-        outbox_read_next(r);
+    if (!r->leader || r->stopping || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    if (reply->elements == 0) {
+        outbox_wait(r);
+        return;
+    }
+    long long now = outbox_now_ms();
+    for (size_t i = 0; i < reply->elements; i++)
+        if (outbox_handle_entry(r, reply->element[i], now) != 0)
+            break;
+    outbox_read_next(r);
 }
 
 static void outbox_read_next(outbox_relay *r)
 {
-    if (r->reading || !r->leader || r->inflight >= OUTBOX_INFLIGHT_MAX)
+    if (r->reading || !r->leader || r->stopping || r->inflight >= OUTBOX_INFLIGHT_MAX)
         return;
-    char count[16], block[16];
+    if (r->rewind && outbox_rewind_due(r, outbox_now_ms())) {
+        if (!outbox_quiet(r))
+            return; /* the last report or XDEL reply calls again */
+        outbox_pass_reset(r);
+    }
+    char count[16];
     snprintf(count, sizeof(count), "%d", OUTBOX_BATCH);
-    snprintf(block, sizeof(block), "%d", OUTBOX_BLOCK_MS);
-    const char *argv[] = {"XREAD", "COUNT",   count,     "BLOCK",
-                          block,   "STREAMS", r->stream, r->last_id};
+    const char *argv[] = {r->stream, r->epoch_key, r->epoch, r->last_id, count};
     r->reading = 1;
-    store_cmd_argv_timeout(r->tail, OUTBOX_BLOCK_MS + 4000, outbox_on_xread, r, 8, argv, NULL);
+    store_eval(r->tail, r->read_script, outbox_on_read, r, 2, 5, argv, NULL);
 }
+
+static void outbox_on_retry_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    outbox_read_next(arg);
+}
+
+/* ---- the lease ---- */
 
 static void outbox_on_lease(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
     outbox_relay *r = ctx;
-    int held = !err && reply &&
-               ((reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "OK") == 0) ||
-                (reply->type == REDIS_REPLY_INTEGER && reply->integer == 1));
+    int ok = !err && reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0;
     if (r->stopping)
         return;
-    if (held && !r->leader) {
-        r->leader = 1;
-        snprintf(r->last_id, sizeof(r->last_id), "0");
-        log_event(LOG_INFO, "outbox_lease_taken", "{s:s}", "instance", r->instance);
-    } else if (!held && r->leader) {
-        r->leader = 0;
-        log_event(LOG_WARN, "outbox_lease_lost", "{s:s}", "instance", r->instance);
-    }
-    if (r->leader)
-        outbox_read_next(r);
+    if (r->leader && !ok)
+        outbox_fenced(r, err ? err : "lease renewal refused");
+    else if (!r->leader && ok)
+        outbox_lead(r, reply->integer);
+    outbox_read_next(r);
 }
 
 static void outbox_on_lease_timer(evutil_socket_t fd, short what, void *arg)
@@ -279,12 +533,33 @@ static void outbox_on_lease_timer(evutil_socket_t fd, short what, void *arg)
         return;
     char ms[16];
     snprintf(ms, sizeof(ms), "%d", OUTBOX_LEASE_MS);
+    outbox_log_summaries(r);
     if (r->leader) {
-        const char *argv[] = {r->lease, r->instance, ms};
-        store_eval(r->cmd, r->renew_script, outbox_on_lease, r, 1, 3, argv, NULL);
+        const char *argv[] = {r->lease, r->epoch_key, r->instance, ms, r->epoch};
+        store_eval(r->cmd, r->renew_script, outbox_on_lease, r, 2, 5, argv, NULL);
     } else {
-        const char *argv[] = {"SET", r->lease, r->instance, "NX", "PX", ms};
-        store_cmd_argv(r->cmd, outbox_on_lease, r, 6, argv, NULL);
+        const char *argv[] = {r->lease, r->epoch_key, r->instance, ms};
+        store_eval(r->cmd, r->acquire_script, outbox_on_lease, r, 2, 4, argv, NULL);
+    }
+}
+
+static void outbox_metrics(outbox_relay *r, metrics *m)
+{
+    static const char *const cls[2] = {"retriable", "permanent"};
+    char labels[256];
+    r->m_published =
+        metrics_counter(m, "outbox_published_total", NULL, "outbox entries acknowledged by Kafka");
+    r->m_failed = metrics_counter(m, "outbox_produce_failures_total", NULL,
+                                  "outbox entries whose produce failed and was retried");
+    for (int t = 0; t < OUTBOX_NTOPICS; t++) {
+        for (int p = 0; p < 2; p++) {
+            snprintf(labels, sizeof(labels), "topic=\"%s\",class=\"%s\"", r->topics[t], cls[p]);
+            r->m_errors[t][p] = metrics_counter(m, "produce_errors_total", labels,
+                                                "failed produces by topic and error class");
+        }
+        snprintf(labels, sizeof(labels), "topic=\"%s\"", r->topics[t]);
+        r->m_blocked[t] = metrics_gauge(m, "produce_topic_blocked", labels,
+                                        "1 while producing to the topic fails (held back)");
     }
 }
 
@@ -302,23 +577,36 @@ outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg
     }
     snprintf(r->stream, sizeof(r->stream), "%soutbox", cfg->prefix);
     snprintf(r->lease, sizeof(r->lease), "%soutbox:lease", cfg->prefix);
-    snprintf(r->events_topic, sizeof(r->events_topic), "%s", cfg->events_topic);
-    snprintf(r->notify_topic, sizeof(r->notify_topic), "%s", cfg->notify_topic);
+    snprintf(r->epoch_key, sizeof(r->epoch_key), "%soutbox:epoch", cfg->prefix);
+    snprintf(r->topics[OUTBOX_EV], sizeof(r->topics[0]), "%s", cfg->events_topic);
+    snprintf(r->topics[OUTBOX_PN], sizeof(r->topics[0]), "%s", cfg->notify_topic);
     snprintf(r->instance, sizeof(r->instance), "%s", cfg->instance);
-    snprintf(r->last_id, sizeof(r->last_id), "0");
+    for (int t = 0; t < OUTBOX_NTOPICS; t++)
+        produce_health_init(&r->health[t], r->topics[t]);
+    outbox_pass_reset(r);
+    r->acquire_script = store_script_add(r->cmd, "outbox_acquire", outbox_acquire_lua);
     r->renew_script = store_script_add(r->cmd, "outbox_renew", outbox_renew_lua);
     r->release_script = store_script_add(r->cmd, "outbox_release", outbox_release_lua);
-    r->m_published =
-        metrics_counter(m, "outbox_published_total", NULL, "outbox entries acknowledged by Kafka");
-    r->m_failed = metrics_counter(m, "outbox_produce_failures_total", NULL,
-                                  "outbox entries whose produce failed and was retried");
+    r->xdel_script = store_script_add(r->cmd, "outbox_xdel", outbox_xdel_lua);
+    r->read_script = store_script_add(r->tail, "outbox_read", outbox_read_lua);
+    outbox_metrics(r, m);
     struct timeval lease_tv = {1, 0}, flush_tv = {0, 20000};
     r->lease_timer = event_new(base, -1, EV_PERSIST, outbox_on_lease_timer, r);
     r->flush_timer = event_new(base, -1, EV_PERSIST, outbox_on_flush_timer, r);
+    r->retry_timer = evtimer_new(base, outbox_on_retry_timer, r);
     event_add(r->lease_timer, &lease_tv);
     event_add(r->flush_timer, &flush_tv);
     event_active(r->lease_timer, EV_TIMEOUT, 0);
     return r;
+}
+
+static void outbox_on_release(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)reply;
+    (void)ctx;
+    if (err) /* the lease then ends by itself within OUTBOX_LEASE_MS */
+        log_event(LOG_INFO, "outbox_release_failed", "{s:s}", "error", err);
 }
 
 void outbox_relay_stop(outbox_relay *r)
@@ -329,7 +617,7 @@ void outbox_relay_stop(outbox_relay *r)
     outbox_flush_acked(r);
     if (r->leader) {
         const char *argv[] = {r->lease, r->instance};
-        store_eval(r->cmd, r->release_script, outbox_on_xdel, r, 1, 2, argv, NULL);
+        store_eval(r->cmd, r->release_script, outbox_on_release, r, 1, 2, argv, NULL);
     }
     r->leader = 0;
 }
@@ -338,14 +626,16 @@ void outbox_relay_free(outbox_relay *r)
 {
     if (!r)
         return;
+    r->stopping = 1; /* the stores answer what is outstanding: read nothing more */
     if (r->lease_timer)
         event_free(r->lease_timer);
     if (r->flush_timer)
         event_free(r->flush_timer);
+    if (r->retry_timer)
+        event_free(r->retry_timer);
     store_free(r->tail);
     store_free(r->cmd);
-    for (int i = 0; i < r->nacked; i++)
-        free(r->acked[i]);
+    outbox_drop_acked(r);
     free(r->acked);
     free(r);
 }
@@ -358,6 +648,16 @@ int outbox_relay_leader(const outbox_relay *r)
 int outbox_relay_inflight(const outbox_relay *r)
 {
     return r->inflight;
+}
+
+const char *outbox_relay_failing(const outbox_relay *r, char *buf, size_t len)
+{
+    for (int t = 0; t < OUTBOX_NTOPICS; t++)
+        if (r->leader && r->health[t].failing) {
+            snprintf(buf, len, "produce to %s failing: %s", r->topics[t], r->health[t].error);
+            return buf;
+        }
+    return NULL;
 }
 
 /* ---- waiting for acknowledgement ---- */

@@ -7,7 +7,13 @@
  * by patient_ref) with the idempotent producer, and deletes an entry only
  * once Kafka acknowledged it. A relay that dies leaves its entries in the
  * stream; the next leaseholder sends them again, so consumers see
- * at-least-once delivery and drop repeats by (order_id, seq). */
+ * at-least-once delivery and drop repeats by (order_id, seq).
+ *
+ * Each acquisition of the lease gets a fencing token (the epoch, incremented
+ * atomically with the acquisition); reads that feed the producer and deletes
+ * check it, so a relay that lost the lease stops. A topic that fails to take
+ * entries is held back with a capped exponential backoff and retried from its
+ * first unacknowledged entry; see outbox.c and docs/architecture.md. */
 #ifndef RXD_OUTBOX_H
 #define RXD_OUTBOX_H
 
@@ -40,6 +46,10 @@ void outbox_relay_free(outbox_relay *r);
 int outbox_relay_leader(const outbox_relay *r);
 /* Entries produced and not yet acknowledged. */
 int outbox_relay_inflight(const outbox_relay *r);
+/* NULL while producing goes well; else the reason readiness reports, e.g.
+ * "produce to patient.notify failing: Broker: Topic authorization failed",
+ * written to buf. Only the lease holder produces, so only it can fail. */
+const char *outbox_relay_failing(const outbox_relay *r, char *buf, size_t len);
 
 /* Offsets after acknowledgement: holds a piece of finished work until every
  * outbox entry written before it (its own events among them) has been

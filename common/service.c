@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "topic_check.h"
 
 long long service_now_ms(void)
 {
@@ -101,6 +102,28 @@ static void service_on_signal(evutil_socket_t sig, short what, void *arg)
     event_add(svc->drain_timer, &tv);
 }
 
+/* Kafka as the relaying services see it: the broker, their topics, and
+ * whether the relay's produces go through. */
+static int service_kafka_ready(service *svc, const char **why)
+{
+    if (!kafka_producer_ready(svc->producer)) {
+        *why = "kafka not reachable";
+        return 0;
+    }
+    if (svc->topics && !topic_check_ok(svc->topics, svc->ready_why, sizeof(svc->ready_why))) {
+        *why = svc->ready_why;
+        return 0;
+    }
+    if (svc->relay && outbox_relay_failing(svc->relay, svc->ready_why, sizeof(svc->ready_why))) {
+        *why = svc->ready_why;
+        return 0;
+    }
+    return 1;
+}
+
+/* A gateway's readiness is Redis only: the state machine lives there and
+ * its events wait in the outbox while Kafka is away, so a Kafka outage must
+ * not take the HTTP APIs out of the load balancer. */
 static int service_admin_ready(void *ctx, const char **why)
 {
     service *svc = ctx;
@@ -112,13 +135,91 @@ static int service_admin_ready(void *ctx, const char **why)
         *why = "redis not reachable";
         return 0;
     }
-    if (svc->producer && !kafka_producer_ready(svc->producer)) {
-        *why = "kafka not reachable";
+    if (svc->kafka_in_readiness && !service_kafka_ready(svc, why))
         return 0;
-    }
     if (svc->ready)
         return svc->ready(svc, svc->hook_ctx, why);
     return 1;
+}
+
+/* Called by librdkafka's error callback, which our poll calls serve on the
+ * loop thread; the exit itself happens from the loop, outside librdkafka. */
+static void service_on_kafka_fatal(const char *client, const char *error, const char *reason,
+                                   void *ctx)
+{
+    service *svc = ctx;
+    snprintf(svc->fatal_client, sizeof(svc->fatal_client), "%s", client);
+    snprintf(svc->fatal_error, sizeof(svc->fatal_error), "%s", error);
+    snprintf(svc->fatal_reason, sizeof(svc->fatal_reason), "%s", reason);
+    event_active(svc->fatal_ev, EV_TIMEOUT, 0);
+}
+
+/* No drain: the client cannot deliver what is in flight. Offsets of that
+ * work are not stored (kafka_fatal_seen), so it is consumed again after the
+ * supervisor's restart. */
+static void service_on_fatal_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    service *svc = arg;
+    log_event(LOG_ERROR, "kafka_fatal_exit", "{s:s, s:s, s:s, s:i, s:s}", "client",
+              svc->fatal_client, "error", svc->fatal_error, "reason", svc->fatal_reason,
+              "exit_code", SERVICE_EXIT_KAFKA_FATAL, "hint",
+              "the Kafka client cannot continue; exiting for the supervisor to restart the "
+              "service; unfinished work is consumed again");
+    svc->exit_code = SERVICE_EXIT_KAFKA_FATAL;
+    svc->stopping = 1;
+    event_base_loopbreak(svc->base);
+}
+
+static void service_log_kafka_state(service *svc)
+{
+    int up = kafka_producer_ready(svc->producer);
+    metric_set(svc->m_kafka_up, up);
+    if (up == svc->kafka_was_up)
+        return;
+    svc->kafka_was_up = up;
+    log_event(up ? LOG_INFO : LOG_WARN, "kafka_reachability", "{s:b, s:s}", "reachable", up,
+              "readiness",
+              svc->kafka_in_readiness ? "not ready while kafka is unreachable"
+                                      : "unaffected: this service needs Redis only; events wait "
+                                        "in the Redis outbox");
+}
+
+static void service_log_topics_state(service *svc)
+{
+    char why[256] = "";
+    int ok = topic_check_ok(svc->topics, why, sizeof(why));
+    if (ok && svc->topics_were_ok != 1)
+        log_event(LOG_INFO, "kafka_topics_present", "{s:i}", "topics", (int)svc->ntopics);
+    else if (!ok && strncmp(why, "topic ", 6) == 0 && strcmp(why, svc->topics_logged) != 0)
+        log_event(LOG_ERROR, "kafka_topic_missing", "{s:s, s:s}", "error", why, "hint",
+                  "the service stays not ready and checks again every 2 s");
+    svc->topics_were_ok = ok;
+    snprintf(svc->topics_logged, sizeof(svc->topics_logged), "%s", ok ? "" : why);
+}
+
+static void service_on_status_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    service *svc = arg;
+    if (svc->producer)
+        service_log_kafka_state(svc);
+    if (svc->topics)
+        service_log_topics_state(svc);
+}
+
+void service_require_topics(service *svc, const char *const *topics)
+{
+    for (size_t i = 0; topics[i]; i++) {
+        int dup = 0;
+        for (size_t k = 0; k < svc->ntopics; k++)
+            dup |= strcmp(svc->topic_names[k], topics[i]) == 0;
+        /* one slot stays free for the NULL that ends the list */
+        if (!dup && svc->ntopics + 1 < sizeof(svc->topic_names) / sizeof(svc->topic_names[0]))
+            svc->topic_names[svc->ntopics++] = topics[i];
+    }
 }
 
 static int service_build_kafka(service *svc, int flags, char *err, size_t errlen)
@@ -128,8 +229,14 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
     svc->producer = kafka_producer_new(svc->base, svc->cfg, err, errlen);
     if (!svc->producer)
         return -1;
+    svc->m_kafka_up =
+        metrics_gauge(svc->metrics, "kafka_up", NULL, "1 while the Kafka producer sees a broker");
+    kafka_set_fatal_handler(service_on_kafka_fatal, svc);
     if (!(flags & SERVICE_RELAY))
         return 0;
+    svc->kafka_in_readiness = 1;
+    const char *relay_topics[] = {service_topic(svc, "EVENTS"), service_topic(svc, "NOTIFY"), NULL};
+    service_require_topics(svc, relay_topics);
     outbox_config oc = {
         .redis_url = config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
         .redis_timeout_ms = (int)svc->redis_timeout_ms,
@@ -188,6 +295,11 @@ service *service_new(const char *name, int argc, char **argv, int flags, char *e
     svc->shutdown_timeout_ms = service_int(svc, "SHUTDOWN_TIMEOUT_MS", 10000);
     svc->admin_port = (int)service_int(svc, "ADMIN_PORT", 0);
     svc->base = service_base_new();
+    svc->topics_were_ok = -1;
+    svc->fatal_ev = event_new(svc->base, -1, 0, service_on_fatal_event, svc);
+    svc->status_timer = event_new(svc->base, -1, EV_PERSIST, service_on_status_timer, svc);
+    struct timeval status_tv = {1, 0};
+    event_add(svc->status_timer, &status_tv);
     svc->metrics = metrics_new("rxd");
     svc->store = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
                            (int)svc->redis_timeout_ms, err, errlen);
@@ -226,31 +338,44 @@ int service_run(service *svc)
                        svc->metrics, service_admin_ready, svc, &bound, err, sizeof(err));
     if (!svc->admin) {
         log_event(LOG_ERROR, "admin_listen_failed", "{s:s}", "error", err);
-        return 1;
+        return SERVICE_EXIT_LISTEN;
     }
     const char *unread = config_unread_flag(svc->cfg);
     if (unread) {
         log_event(LOG_ERROR, "unknown_flag", "{s:s}", "flag", unread);
         fprintf(stderr, "%s: unknown setting --%s (see docs/configuration.md)\n", svc->name,
                 unread);
-        return 2;
+        return SERVICE_EXIT_CONFIG;
+    }
+    if (svc->kafka_in_readiness && svc->ntopics > 0) {
+        svc->topic_names[svc->ntopics] = NULL;
+        svc->topics = topic_check_start(svc->producer, svc->topic_names, svc->ntopics);
+        if (!svc->topics)
+            log_event(LOG_WARN, "topic_check_not_started", "{s:s}", "hint",
+                      "no thread for the start-up topic check; readiness skips it");
     }
     log_event(LOG_INFO, "started", "{s:s, s:i}", "instance", svc->instance, "admin_port", bound);
     event_base_dispatch(svc->base);
-    log_event(LOG_INFO, "stopped", NULL);
-    return 0;
+    log_event(LOG_INFO, "stopped", "{s:i}", "exit_code", svc->exit_code);
+    return svc->exit_code;
 }
 
 void service_free(service *svc)
 {
     if (!svc)
         return;
+    topic_check_free(svc->topics); /* before the producer it asks through */
+    /* after a fatal error nothing can be delivered: do not wait for it */
     if (svc->producer)
-        kafka_producer_free(svc->producer, 5000);
+        kafka_producer_free(svc->producer, kafka_fatal_seen() ? 0 : 5000);
     outbox_relay_free(svc->relay);
     http_admin_free(svc->admin);
     if (svc->drain_timer)
         event_free(svc->drain_timer);
+    if (svc->fatal_ev)
+        event_free(svc->fatal_ev);
+    if (svc->status_timer)
+        event_free(svc->status_timer);
     if (svc->sig_term)
         event_free(svc->sig_term);
     if (svc->sig_int)

@@ -20,7 +20,22 @@
 #include "outbox.h"
 #include "store.h"
 
+/* SERVICE_PRODUCER: a Kafka producer whose state is reported (metric
+ * rxd_kafka_up, a log line on change) but is no part of readiness: the
+ * gateways, whose work needs Redis only. SERVICE_RELAY: a producer with the
+ * outbox relay; Kafka (broker, topics, produce health) is part of readiness. */
 enum { SERVICE_PRODUCER = 1, SERVICE_RELAY = 2 };
+
+/* Exit codes (docs/operations.md): 0 after a graceful shutdown, 1 when the
+ * admin port cannot listen, 2 for bad configuration, 3 after a fatal Kafka
+ * client error (the supervisor restarts the process; work in flight is
+ * consumed again, no offset was stored for it). */
+enum {
+    SERVICE_EXIT_OK = 0,
+    SERVICE_EXIT_LISTEN = 1,
+    SERVICE_EXIT_CONFIG = 2,
+    SERVICE_EXIT_KAFKA_FATAL = 3
+};
 
 typedef struct service service;
 typedef void service_stop_fn(service *svc, void *ctx);
@@ -34,9 +49,21 @@ struct service {
     metrics *metrics;
     store *store;
     orders *orders;
-    kafka_producer *producer; /* with SERVICE_PRODUCER */
-    outbox_relay *relay;      /* with SERVICE_RELAY */
-    outbox_acks *acks;        /* with SERVICE_RELAY: see service_msg_done */
+    kafka_producer *producer;   /* with SERVICE_PRODUCER */
+    outbox_relay *relay;        /* with SERVICE_RELAY */
+    outbox_acks *acks;          /* with SERVICE_RELAY: see service_msg_done */
+    struct topic_check *topics; /* with SERVICE_RELAY: see service_require_topics */
+    const char *topic_names[16];
+    size_t ntopics;
+    int kafka_in_readiness;
+    int kafka_was_up; /* last state logged: -1 unknown */
+    int topics_were_ok;
+    int exit_code;
+    struct event *fatal_ev, *status_timer;
+    char fatal_client[64], fatal_error[64], fatal_reason[512];
+    char topics_logged[256];
+    char ready_why[320];
+    metric *m_kafka_up;
     http_admin *admin;
     int admin_port;
     char instance[96];
@@ -69,6 +96,12 @@ void service_free(service *svc);
  * stored once the events those writes put in the outbox are acknowledged by
  * Kafka (SPEC section 7). Needs SERVICE_RELAY. */
 void service_msg_done(service *svc, kafka_consumer *kc, kafka_msg *msg);
+
+/* Adds topics the service consumes or produces (besides the relay's, which
+ * are added by SERVICE_RELAY) to the start-up check: until each exists the
+ * service reports not ready and asks again (see topic_check.h). Call before
+ * service_run. */
+void service_require_topics(service *svc, const char *const *topics);
 
 /* Topic names (RXD_TOPIC_APPROVED etc., defaults of SPEC section 2). */
 const char *service_topic(const service *svc, const char *which);

@@ -21,7 +21,15 @@
  *                                       number; error: NOT_COORDINATOR,
  *                                       _TRANSPORT... or a number
  *   clear <api>                         drops pending injected errors
- *   help */
+ *   topic create <name> [partitions]    creates a topic (e.g. one left out
+ *                                       with RXD_DEVBROKER_SKIP_TOPICS)
+ *   topic error <name> <error>          the topic's metadata answers error
+ *                                       (e.g. TOPIC_AUTHORIZATION_FAILED:
+ *                                       produces to it fail); NO_ERROR heals
+ *   help
+ *
+ * RXD_DEVBROKER_SKIP_TOPICS (comma-separated names) leaves those topics out
+ * at start, to test services started before their topics exist. */
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -334,6 +342,31 @@ static void ctl_cmd_clear(devbroker *db, char **argv, int argc, struct evbuffer 
     evbuffer_add_printf(out, "ok cleared api %d\n", api);
 }
 
+static void ctl_cmd_topic(devbroker *db, char **argv, int argc, struct evbuffer *out)
+{
+    int partitions = db->opts.partitions;
+    rd_kafka_resp_err_t code;
+    if (argc >= 3 && strcmp(argv[1], "create") == 0) {
+        if (argc == 4 && devbroker_parse_int(argv[3], 1, 1000, &partitions) != 0) {
+            evbuffer_add_printf(out, "err partitions %s: give a number in 1..1000\n", argv[3]);
+            return;
+        }
+        int rf = db->opts.brokers < 3 ? db->opts.brokers : 3;
+        ctl_reply(out, rd_kafka_mock_topic_create(db->mc, argv[2], partitions, rf),
+                  "topic created");
+    } else if (argc == 4 && strcmp(argv[1], "error") == 0) {
+        if (devbroker_err_parse(argv[3], &code) != 0) {
+            evbuffer_add_printf(out, "err unknown error %s\n", argv[3]);
+            return;
+        }
+        rd_kafka_mock_topic_set_error(db->mc, argv[2], code);
+        evbuffer_add_printf(out, "ok topic %s answers %s\n", argv[2], rd_kafka_err2name(code));
+    } else {
+        evbuffer_add_printf(out, "err usage: topic create <name> [partitions] | topic error "
+                                 "<name> <error>\n");
+    }
+}
+
 static void ctl_execute(devbroker *db, char *line, struct evbuffer *out)
 {
     char *argv[8], *save = NULL, *tok;
@@ -355,9 +388,12 @@ static void ctl_execute(devbroker *db, char *line, struct evbuffer *out)
         ctl_cmd_errors(db, argv, argc, out);
     else if (strcmp(argv[0], "clear") == 0)
         ctl_cmd_clear(db, argv, argc, out);
+    else if (strcmp(argv[0], "topic") == 0)
+        ctl_cmd_topic(db, argv, argc, out);
     else if (strcmp(argv[0], "help") == 0)
         evbuffer_add_printf(out, "ok commands: ping, bootstrap, broker down|up <id>, rtt <id> "
-                                 "<ms>, errors <api> <count> <error>, clear <api>\n");
+                                 "<ms>, errors <api> <count> <error>, clear <api>, topic create "
+                                 "<name> [partitions], topic error <name> <error>\n");
     else
         evbuffer_add_printf(out, "err unknown command %s (try help)\n", argv[0]);
 }
@@ -468,6 +504,20 @@ static const struct {
     {"RXD_TOPIC_DEADLETTER", "rx.deadletter"},
 };
 
+static int devbroker_topic_skipped(const char *name)
+{
+    const char *skip = getenv("RXD_DEVBROKER_SKIP_TOPICS");
+    size_t n = strlen(name);
+    for (const char *p = skip; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, name, n) == 0)
+            return 1;
+        p = end ? end + 1 : p + len;
+    }
+    return 0;
+}
+
 static int devbroker_cluster_start(devbroker *db)
 {
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -493,6 +543,10 @@ static int devbroker_cluster_start(devbroker *db)
         rd_kafka_resp_err_t err;
         if (!name || !*name)
             name = devbroker_topics[i].def;
+        if (devbroker_topic_skipped(name)) {
+            fprintf(stderr, "devbroker: topic %s left out (RXD_DEVBROKER_SKIP_TOPICS)\n", name);
+            continue;
+        }
         err = rd_kafka_mock_topic_create(db->mc, name, db->opts.partitions, rf);
         if (err) {
             fprintf(stderr, "devbroker: cannot create topic %s: %s\n", name, rd_kafka_err2str(err));

@@ -121,6 +121,7 @@ static int dispatcher_configure(dispatcher *d, char *err, size_t errlen)
     if (dispatcher_configure_policy(d, err, errlen))
         return -1;
     const char *topics[] = {service_topic(svc, "EVENTS"), NULL};
+    service_require_topics(svc, topics);
     d->consumer = kafka_consumer_new(svc->base, svc->cfg,
                                      config_str(svc->cfg, "DISPATCHER_GROUP", "dispatcher"), topics,
                                      intake_on_message, d, err, errlen);

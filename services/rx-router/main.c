@@ -83,6 +83,9 @@ static int router_configure(router *rt, char *err, size_t errlen)
         return -1;
     }
     const char *topics[] = {service_topic(svc, "APPROVED"), service_topic(svc, "CANCELLED"), NULL};
+    const char *produced[] = {service_topic(svc, "DEADLETTER"), NULL};
+    service_require_topics(svc, topics);
+    service_require_topics(svc, produced);
     rt->consumer =
         kafka_consumer_new(svc->base, svc->cfg, config_str(svc->cfg, "ROUTER_GROUP", "rx-router"),
                            topics, intake_on_message, rt, err, errlen);

@@ -163,6 +163,15 @@ class Compose(unittest.TestCase):
             self.assertEqual(env["KAFKA_DEFAULT_REPLICATION_FACTOR"], "3")
             self.assertTrue(self.svcs[b]["image"].startswith("apache/kafka:"))
 
+    def test_kraft_cluster_id_is_a_base64_uuid(self):
+        # kafka-storage.sh format accepts only the URL-safe base64 of 16
+        # bytes without padding (22 characters); anything else fails there
+        import base64
+        for b in [n for n, s in self.svcs.items() if "KAFKA_NODE_ID" in (s.get("environment") or {})]:
+            cid = self.svcs[b]["environment"]["CLUSTER_ID"]
+            self.assertRegex(cid, r"^[A-Za-z0-9_-]{22}$", b)
+            self.assertEqual(len(base64.urlsafe_b64decode(cid + "==")), 16, b)
+
     def test_topics_job_makes_every_topic_the_services_use(self):
         init = self.svcs["kafka-init"]
         script = init["command"][-1]
