@@ -157,8 +157,7 @@ class Chaos:
         return int(self.kafka("leader", topic, part)), part
 
     def bring_back(self, *nodes):
-        for n in nodes:
-            self.kafka("start", n)
+        self.kafka("start", *nodes)
 
     def kafka_fault(self):
         kinds = ["leader-approved", "leader-events", "zombie", "two-down", "coordinator",
