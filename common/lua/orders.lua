@@ -19,9 +19,24 @@ for i = 3, #ARGV do A[#A + 1] = ARGV[i] end
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- Key names: a kind, ':', an id, and maybe ':' and a part. Ids of ours
+-- hold no ':' (common/ids.h), so 'ph:<id>' can never be another
+-- pharmacy's part, and the indexes live under 'idx:', a kind no id
+-- reaches, so no id names them (a pharmacy called 'geo' is 'ph:geo').
 local function okey(oid) return P .. 'ord:' .. oid end
 local function phkey(ph) return P .. 'ph:' .. ph end
 local function cokey(c) return P .. 'co:' .. c end
+local PH_GEO = P .. 'idx:ph:geo'
+local CO_GEO = P .. 'idx:co:geo'
+
+-- The key id rule again, for the operations that create an id's keys: a
+-- caller that skipped the check gets an error, not a phantom key.
+local function key_id(s)
+  if type(s) ~= 'string' or #s < 1 or #s > 64 or not s:match('^[%w%._%-]+$') then
+    return redis.error_reply('ERR bad id: ids are 1-64 chars of [A-Za-z0-9._-]')
+  end
+  return nil
+end
 
 local PRE_PICKUP = { ROUTING = true, OFFERED = true, ACCEPTED = true, READY = true,
                      COURIER_ASSIGNED = true }
@@ -300,10 +315,12 @@ end
 
 -- pharmacy_put id name lat lon open capacity cold insurance
 ops.pharmacy_put = function()
+  local bad = key_id(A[1])
+  if bad then return bad end
   local k = phkey(A[1])
   redis.call('HSET', k, 'id', A[1], 'name', A[2], 'lat', A[3], 'lon', A[4], 'open', A[5],
     'capacity', A[6], 'cold', A[7], 'insurance', A[8], 'updated_ms', NOW)
-  redis.call('GEOADD', P .. 'ph:geo', A[4], A[3], A[1])
+  redis.call('GEOADD', PH_GEO, A[4], A[3], A[1])
   return { 'ok' }
 end
 
@@ -334,7 +351,7 @@ local function courier_put_point(c, lat, lon, ts)
   local last = tonumber(redis.call('HGET', k, 'ts_ms') or '-1')
   if tonumber(ts) <= last then return 0 end
   redis.call('HSET', k, 'id', c, 'lat', lat, 'lon', lon, 'ts_ms', ts)
-  redis.call('GEOADD', P .. 'co:geo', lon, lat, c)
+  redis.call('GEOADD', CO_GEO, lon, lat, c)
   return 1
 end
 
@@ -369,6 +386,8 @@ end
 -- courier_avail id available cold capacity: setting itself available again
 -- also forgives the misses that took it off
 ops.courier_avail = function()
+  local bad = key_id(A[1])
+  if bad then return bad end
   local k = cokey(A[1])
   redis.call('HSET', k, 'id', A[1], 'available', A[2], 'cold', A[3], 'capacity', A[4])
   if A[2] == '1' then redis.call('HSET', k, 'misses', 0) end

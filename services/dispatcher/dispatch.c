@@ -271,7 +271,7 @@ void dispatch_search_prepare(const dispatcher *d, const policy_order *o, dispatc
     snprintf(a->r, sizeof(a->r), "%.0f", d->radius_m);
     snprintf(a->count, sizeof(a->count), "%lld", d->candidates_max);
     const char *argv[DISPATCH_SEARCH_ARGC] = {
-        "GEOSEARCH",  orders_key(d->svc->orders, a->key, "co:geo"),
+        "GEOSEARCH",  orders_key(d->svc->orders, a->key, "idx:co:geo"),
         "FROMLONLAT", a->lon,
         a->lat,       "BYRADIUS",
         a->r,         "m",

@@ -318,7 +318,7 @@ static void routing_search(route_job *job)
     snprintf(r, sizeof(r), "%.0f", job->rt->radii_m[job->radius]);
     snprintf(count, sizeof(count), "%lld", job->rt->candidates_max);
     const char *argv[] = {"GEOSEARCH",
-                          orders_key(job->rt->svc->orders, key, "ph:geo"),
+                          orders_key(job->rt->svc->orders, key, "idx:ph:geo"),
                           "FROMLONLAT",
                           lon,
                           lat,

@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "config.h"
+#include "ids.h"
 #include "kafka.h"
 #include "log.h"
 #include "orders.h"
@@ -88,7 +89,9 @@ static int rxctl_token(rxctl *c)
         return rxctl_fail("--ttl must be 1 second to 10 years, in seconds%s", "");
     char tok[512];
     if (!id || auth_token_make(secret, r, id, (long long)time(NULL) + ttl, tok, sizeof(tok)) < 0)
-        return rxctl_fail("--id must be 1-64 chars of [A-Za-z0-9._:-] (got '%s')", id ? id : "");
+        return rxctl_fail("--id must be " IDS_KEY_RULE
+                          " (no ':', it separates key names; got '%s')",
+                          id ? id : "");
     printf("%s\n", tok);
     return 0;
 }
