@@ -178,11 +178,12 @@ ops.offer = function()
   return { 'offered', tostring(attempt), tostring(by) }
 end
 
--- unroutable oid expect_attempt reason
+-- unroutable oid expect_attempt reason: expect_attempt '*' is any attempt
+-- (a job that gave up before it could load the order)
 ops.unroutable = function()
   local oid = A[1]
   local o = redis.call('HMGET', okey(oid), 'state', 'attempt')
-  if o[1] ~= 'ROUTING' or o[2] ~= A[2] then return { 'stale', o[1] or '' } end
+  if o[1] ~= 'ROUTING' or (A[2] ~= '*' and o[2] ~= A[2]) then return { 'stale', o[1] or '' } end
   redis.call('ZREM', P .. 'due', oid)
   emit(oid, 'UNROUTABLE', 'unroutable', A[3])
   return { 'ok', 'UNROUTABLE' }
@@ -212,6 +213,18 @@ ops.claim = function()
     redis.call('ZADD', z, NOW + tonumber(A[3]), id)
   end
   return ids
+end
+
+-- park queue oid reason: a routing or dispatch job met a Redis error no
+-- retry fixes for oid. The order leaves the work queue (so it stops coming
+-- back every lease) and 'parked' says why, for the operator; the order
+-- itself is not touched (its keys may be what is broken).
+local PARK_QUEUES = { due = true, dispatch = true, cdue = true }
+ops.park = function()
+  if not PARK_QUEUES[A[1]] then return redis.error_reply('ERR park: unknown queue') end
+  redis.call('ZREM', P .. A[1], A[2])
+  redis.call('HSET', P .. 'parked', A[2], cjson.encode({ queue = A[1], reason = A[3], at_ms = NOW }))
+  return { 'ok' }
 end
 
 -- pharmacy oid pharmacy action reason: accept|reject|ready|collected|returned
