@@ -242,6 +242,9 @@ ops.pharmacy = function()
   -- a client that lost the reply and sends the same action again is told
   -- it succeeded, not that it conflicts
   if PHARMACY_DONE[act] == st then return { 'ok', st, 'replay' } end
+  if act == 'collected' and o[3] == '0' and st == 'PICKED_UP' then
+    return { 'ok', st, 'replay' }
+  end
   if act == 'accept' and st == 'OFFERED' then
     redis.call('SREM', phkey(ph) .. ':offers', oid)
     redis.call('ZREM', P .. 'due', oid)
@@ -257,6 +260,10 @@ ops.pharmacy = function()
   elseif act == 'collected' and st == 'READY' and o[3] == '1' then
     release_pharmacy(oid, ph)
     emit(oid, 'COLLECTED', 'collected')
+  elseif act == 'collected' and st == 'COURIER_ASSIGNED' and o[3] == '0' then
+    -- a delivery order handed to its courier: the pharmacy's confirmation
+    -- is the pickup (the proof of presence that needs no position)
+    picked_up(oid, o[4], ph, 'pharmacy_confirmed')
   elseif act == 'returned' and st == 'RETURNING' then
     release_courier(oid, o[4])
     emit(oid, 'RETURNED', 'returned')
@@ -461,8 +468,52 @@ local function courier_give_back(oid, c, kind, reason)
   redis.call('HSET', okey(oid), 'courier', '', 'assign_by', 0, 'c_accepted', 0)
 end
 
--- courier oid courier action arg max_wrong_codes:
--- accept|decline|pickup|deliver|fail
+-- Metres between two points on the sphere, as common/geo.c computes them.
+local function distance_m(lat1, lon1, lat2, lon2)
+  local r = math.pi / 180
+  local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
+  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
+  return 2 * 6372797.560856 * math.asin(math.min(1, math.sqrt(a)))
+end
+
+-- Positions dated further ahead than this are not taken as fresh (a clock
+-- set wrong, or a position dated in 2100 to stay 'fresh' for ever).
+local FUTURE_SKEW_MS = 60000
+
+-- Why courier c may not declare the pickup of an order at pharmacy ph, or
+-- nil when it may: its last position must be fresher than max_age_ms and
+-- within radius_m of the pharmacy (proof 'position'); with proof
+-- 'handover' only the pharmacy's confirmation (its 'collected') counts.
+-- Returns the refusal word, the distance and the age ('-1' when unknown).
+local function pickup_refusal(c, ph, radius_m, max_age_ms, proof)
+  if proof == 'handover' then return 'handover_required', '-1', '-1' end
+  local q = redis.call('HMGET', cokey(c), 'lat', 'lon', 'ts_ms')
+  local p = redis.call('HMGET', phkey(ph), 'lat', 'lon')
+  if not (q[1] and q[3] and p[1]) then return 'not_at_pharmacy', '-1', '-1' end
+  local age = NOW - tonumber(q[3])
+  local d = distance_m(tonumber(q[1]), tonumber(q[2]), tonumber(p[1]), tonumber(p[2]))
+  local dist, ages = tostring(math.floor(d + 0.5)), tostring(age)
+  if age > max_age_ms or age < -FUTURE_SKEW_MS or d > radius_m then
+    return 'not_at_pharmacy', dist, ages
+  end
+  return nil, dist, ages
+end
+
+-- The parcel leaves the pharmacy with courier c (its own pickup, or the
+-- pharmacy's confirmation of the handover); from now on the courier sees
+-- the address.
+local function picked_up(oid, c, ph, reason)
+  redis.call('HSET', okey(oid), 'c_accepted', 1)
+  redis.call('HSET', cokey(c), 'misses', 0)
+  redis.call('ZREM', P .. 'cdue', oid)
+  redis.call('SREM', phkey(ph) .. ':active', oid)
+  emit(oid, 'PICKED_UP', 'picked_up', reason)
+  notify_courier(c, oid)
+end
+
+-- courier oid courier action arg max_wrong_codes [radius_m max_age_ms proof]:
+-- accept|decline|pickup|deliver|fail. A refused pickup replies
+-- { 'refused', why, distance_m, age_ms }.
 ops.courier = function()
   local oid, c, act = A[1], A[2], A[3]
   local k = okey(oid)
@@ -485,13 +536,12 @@ ops.courier = function()
     redis.call('HSET', cokey(c), 'misses', 0)
     courier_give_back(oid, c, 'courier_declined', A[4])
   elseif act == 'pickup' and st == 'COURIER_ASSIGNED' then
+    -- the courier's word alone is not enough: it must be at the pharmacy
+    local why, dist, age = pickup_refusal(c, o[6], tonumber(A[6] or '300'),
+      tonumber(A[7] or '120000'), A[8] or 'position')
+    if why then return { 'refused', why, dist, age } end
     -- picking up implies accepting
-    redis.call('HSET', k, 'c_accepted', 1)
-    redis.call('HSET', cokey(c), 'misses', 0)
-    redis.call('ZREM', P .. 'cdue', oid)
-    redis.call('SREM', phkey(o[6]) .. ':active', oid)
-    emit(oid, 'PICKED_UP', 'picked_up')
-    notify_courier(c, oid)
+    picked_up(oid, c, o[6], '')
   elseif act == 'deliver' and st == 'PICKED_UP' then
     local wrong = tonumber(o[5] or '0')
     if wrong >= tonumber(A[5]) then return { 'err', 'locked', st } end
