@@ -102,6 +102,18 @@ local function release_courier(oid, c)
   redis.call('ZREM', P .. 'cdue', oid)
 end
 
+-- The parcel leaves the pharmacy with courier c (its own pickup, or the
+-- pharmacy's confirmation of the handover); from now on the courier sees
+-- the address.
+local function picked_up(oid, c, ph, reason)
+  redis.call('HSET', okey(oid), 'c_accepted', 1)
+  redis.call('HSET', cokey(c), 'misses', 0)
+  redis.call('ZREM', P .. 'cdue', oid)
+  redis.call('SREM', phkey(ph) .. ':active', oid)
+  emit(oid, 'PICKED_UP', 'picked_up', reason)
+  notify_courier(c, oid)
+end
+
 -- The state an action leaves the order in: the same action seen again in
 -- that state is a retry (the reply was lost), answered as a success.
 local PHARMACY_DONE = { accept = 'ACCEPTED', ready = 'READY', collected = 'COLLECTED',
@@ -497,18 +509,6 @@ local function pickup_refusal(c, ph, radius_m, max_age_ms, proof)
     return 'not_at_pharmacy', dist, ages
   end
   return nil, dist, ages
-end
-
--- The parcel leaves the pharmacy with courier c (its own pickup, or the
--- pharmacy's confirmation of the handover); from now on the courier sees
--- the address.
-local function picked_up(oid, c, ph, reason)
-  redis.call('HSET', okey(oid), 'c_accepted', 1)
-  redis.call('HSET', cokey(c), 'misses', 0)
-  redis.call('ZREM', P .. 'cdue', oid)
-  redis.call('SREM', phkey(ph) .. ':active', oid)
-  emit(oid, 'PICKED_UP', 'picked_up', reason)
-  notify_courier(c, oid)
 end
 
 -- courier oid courier action arg max_wrong_codes [radius_m max_age_ms proof]:
