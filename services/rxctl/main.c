@@ -282,6 +282,11 @@ static void rxctl_on_connected(store *st, int connected, void *ctx)
 static int rxctl_query_run(rxctl *c, const char *what, const char *id)
 {
     char err[256];
+    /* an id is never a way into another key ("ord-1:tl") */
+    if (strcmp(what, "order") == 0 && !ids_valid_key(id, strlen(id)))
+        return rxctl_fail("order ids are " IDS_KEY_RULE " (got '%s')", id);
+    if (strcmp(what, "order") != 0 && !ids_valid(id, strlen(id)))
+        return rxctl_fail("prescription ids are " IDS_REF_RULE " (got '%s')", id);
     store *st = store_new(c->base, config_str(c->cfg, "REDIS_URL", "redis://127.0.0.1:6379"), 3000,
                           err, sizeof(err));
     if (!st)
