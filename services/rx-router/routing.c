@@ -28,11 +28,11 @@
 #define ROUTING_BACKOFF_MIN_MS 100
 #define ROUTING_BACKOFF_MAX_MS 5000
 #define ROUTING_ITEMS_MAX 100
-#define ROUTING_WINDOW_MIN 8  /* candidates whose facts are read at once */
-#define ROUTING_RETRIES_MAX 4 /* in-job retries (0.1+0.2+0.4+0.8 s) before the lease takes over */
-#define ROUTING_BACKING_OFF_MAX                                                                    \
-    500 /* jobs waiting to retry; beyond, a failing job ends at once                               \
-         */
+#define ROUTING_WINDOW_MIN 8 /* candidates whose facts are read at once */
+/* In-job retries (0.1 + 0.2 + 0.4 + 0.8 s) before the claim lease takes over. */
+#define ROUTING_RETRIES_MAX 4
+/* Jobs waiting to retry at once; beyond, a failing job ends at once. */
+#define ROUTING_BACKING_OFF_MAX 500
 #define ROUTING_STORE_ERROR "store_error"
 
 typedef struct route_job route_job;
