@@ -180,6 +180,12 @@ static void cogw_on_action(gw_req *r, redisReply *reply)
         gw_req_reply_error(r, 409, "not_at_pharmacy",
                            "no position of yours is known: send one from the pharmacy "
                            "(PUT /v1/couriers/{id}/location) and pick up again");
+    else if (age_ms < 0)
+        gw_req_reply_error(r, 409, "not_at_pharmacy",
+                           "pickup needs a position from the last %lld s within %lld m of the "
+                           "pharmacy; yours is dated %lld s ahead (check the app's clock): send "
+                           "a position from the pharmacy and pick up again",
+                           cg->pickup_age_s, cg->pickup_radius_m, -age_ms / 1000);
     else
         gw_req_reply_error(r, 409, "not_at_pharmacy",
                            "pickup needs a position from the last %lld s within %lld m of the "

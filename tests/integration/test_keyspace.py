@@ -302,6 +302,7 @@ class KeyspaceTest(Helpers, StackTest):
         self.redis("HSET", PREFIX + "co:%s" % cid, "ts_ms", str(now_ms() + 600000))
         code, out = self.pickup(oid, tok)
         self.assertEqual((code, out["error"]["code"]), (409, "not_at_pharmacy"), out)
+        self.assertIn("s ahead", out["error"]["message"])
 
     def test_pharmacy_confirms_the_handover(self):
         home, ph_tok, oid, cid, tok = self.assigned_order()
