@@ -337,3 +337,12 @@ class HandoverOnlyTest(Helpers, StackTest):
         code, out = self.stack.pharmacy_api("POST", "/v1/orders/%s/collected" % oid, ph_tok)
         self.assertEqual(code, 200, out)
         self.assertEqual(out["state"], "PICKED_UP", out)
+
+
+class GreedyDispatchTest(Helpers, StackTest):
+    """The same broken READY order under RXD_DISPATCH_POLICY=greedy (one job
+    per order, dispatch.c) instead of the batch rounds (round.c)."""
+    STACK_ENV = {"RXD_DISPATCH_POLICY": "greedy"}
+    SERVICES = ["rx-router", "pharmacy-gw", "courier-gw", "dispatcher"]
+
+    test_store_error_parks_a_dispatch_order = KeyspaceTest.test_store_error_parks_a_dispatch_order
