@@ -94,7 +94,9 @@ static void auth_mac(const char *secret, const unsigned char *msg, size_t len, u
 int auth_token_make(const char *secret, auth_role role, const char *id, int64_t exp_s, char *out,
                     size_t outlen)
 {
-    if (!ids_valid(id, strlen(id)) || role > AUTH_COURIER || exp_s < 0 || exp_s > AUTH_EXP_MAX)
+    /* the holder's id names its keys ("co:<id>"): the key rule, so a token
+     * can never be made for an id that reaches another key */
+    if (!ids_valid_key(id, strlen(id)) || role > AUTH_COURIER || exp_s < 0 || exp_s > AUTH_EXP_MAX)
         return -1;
     char payload[AUTH_PAYLOAD_MAX];
     int plen = snprintf(payload, sizeof(payload), "%s:%s:%lld", auth_role_name(role), id,
@@ -114,7 +116,8 @@ int auth_token_make(const char *secret, auth_role role, const char *id, int64_t 
 }
 
 /* "<role>:<id>:<exp>": role has no ':', exp is digits, so split at the first
- * and the last ':' (ids may contain ':'). */
+ * and the last ':'. A ':' in between (tokens made before ids lost ':') fails
+ * the key rule: such a token is refused, never mapped onto another key. */
 static int auth_parse_payload(const char *p, size_t n, auth_claims *claims)
 {
     const char *first = memchr(p, ':', n);
@@ -132,7 +135,7 @@ static int auth_parse_payload(const char *p, size_t n, auth_claims *claims)
     if (auth_role_parse(role, &claims->role))
         return -1;
     size_t idlen = (size_t)(last - 1 - first - 1);
-    if (!ids_valid(first + 1, idlen))
+    if (!ids_valid_key(first + 1, idlen))
         return -1;
     memcpy(claims->id, first + 1, idlen);
     claims->id[idlen] = '\0';

@@ -3,13 +3,15 @@
 
 #include <stdlib.h>
 
+#include "rerr.h"
+
 struct batch {
     store *st;
     batch_done_fn *done;
     void *ctx;
     int pending;
     int ended;
-    int failed;
+    int failed; /* 0, or the worst rerr_kind of the failed commands */
 };
 
 typedef struct batch_call {
@@ -38,9 +40,14 @@ static void batch_on_reply(store *st, redisReply *reply, const char *err, void *
     (void)st;
     batch_call *call = ctx;
     batch *b = call->b;
-    if (err || !reply || reply->type == REDIS_REPLY_ERROR)
-        b->failed = 1;
-    else
+    if (err || !reply || reply->type == REDIS_REPLY_ERROR) {
+        rerr_kind k = rerr_classify(err     ? err
+                                    : reply ? NULL
+                                            : "no reply",
+                                    reply && reply->type == REDIS_REPLY_ERROR ? reply->str : NULL);
+        if ((int)k > b->failed)
+            b->failed = (int)k;
+    } else
         call->fn(reply, call->item, b->ctx);
     free(call);
     b->pending--;
@@ -56,7 +63,8 @@ void batch_cmd(batch *b, batch_reply_fn *fn, void *item, int argc, const char **
     if (store_cmd_argv(b->st, batch_on_reply, call, argc, argv, NULL) != 0) {
         free(call);
         b->pending--;
-        b->failed = 1;
+        if (b->failed < RERR_RETRY)
+            b->failed = RERR_RETRY; /* out of memory here: may pass */
     }
 }
 

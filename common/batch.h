@@ -9,8 +9,9 @@
 typedef struct batch batch;
 /* One reply of the batch; not called for a failed command. */
 typedef void batch_reply_fn(const redisReply *reply, void *item, void *ctx);
-/* Every reply is in; failed is 1 if any command failed. The batch is freed
- * right after. */
+/* Every reply is in; failed is 0, or the worst rerr_kind (rerr.h) of the
+ * commands that failed: RERR_RETRY when every failure may pass, RERR_FATAL
+ * when one cannot. The batch is freed right after. */
 typedef void batch_done_fn(int failed, void *ctx);
 
 batch *batch_new(store *st, batch_done_fn *done, void *ctx);

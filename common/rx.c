@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -65,8 +66,7 @@ static int rx_check_item(const Rxdispatch__V1__Item *it, size_t idx, char *why, 
 {
     char field[48];
     if (!ids_valid(it->drug_code, strlen(it->drug_code)))
-        return rx_fail(why, whylen, "items[%zu].drug_code must be 1-64 chars of [A-Za-z0-9._:-]",
-                       idx);
+        return rx_fail(why, whylen, "items[%zu].drug_code must be " IDS_REF_RULE, idx);
     if (it->quantity < 1 || it->quantity > RX_QUANTITY_MAX)
         return rx_fail(why, whylen, "items[%zu].quantity must be 1-%d, got %u", idx,
                        RX_QUANTITY_MAX, it->quantity);
@@ -74,10 +74,44 @@ static int rx_check_item(const Rxdispatch__V1__Item *it, size_t idx, char *why, 
     return rx_check_text(field, it->name, 256, why, whylen);
 }
 
+/* The ids a prescription carries, and the rule each must meet (ids.h): key
+ * ids may end up in a Redis key or channel of our own (a nominated pharmacy
+ * is looked up as "ph:<id>"), so they never hold ':'. patient_ref is not an
+ * id of ours: it is checked as text (rx_check_text) because it only ever is
+ * a hash value and a Kafka key, never part of a key name. */
+typedef struct rx_id_field {
+    const char *name;
+    size_t offset; /* of the char * in rx_approved */
+    int key;       /* the key rule (no ':'), else the reference rule */
+    int required;
+} rx_id_field;
+
+static const rx_id_field rx_id_fields[] = {
+    {"prescription_id", offsetof(rx_approved, prescription_id), 0, 1},
+    {"nominated_pharmacy_id", offsetof(rx_approved, nominated_pharmacy_id), 1, 0},
+    {"hospital_id", offsetof(rx_approved, hospital_id), 1, 0},
+};
+
+static int rx_check_ids(const rx_approved *rx, char *why, size_t whylen)
+{
+    for (size_t i = 0; i < sizeof(rx_id_fields) / sizeof(rx_id_fields[0]); i++) {
+        const rx_id_field *f = &rx_id_fields[i];
+        const char *v = *(char *const *)((const char *)rx + f->offset);
+        size_t n = strlen(v);
+        if (n == 0 && !f->required)
+            continue;
+        if (!(f->key ? ids_valid_key(v, n) : ids_valid(v, n)))
+            return rx_fail(why, whylen, "%s must be %s%s", f->name,
+                           f->key ? IDS_KEY_RULE : IDS_REF_RULE,
+                           f->required ? "" : " when given (or empty)");
+    }
+    return 0;
+}
+
 static int rx_validate(const rx_approved *rx, char *why, size_t whylen)
 {
-    if (!ids_valid(rx->prescription_id, strlen(rx->prescription_id)))
-        return rx_fail(why, whylen, "prescription_id must be 1-64 chars of [A-Za-z0-9._:-]");
+    if (rx_check_ids(rx, why, whylen))
+        return -1;
     if (rx->fulfilment != RXDISPATCH__V1__FULFILMENT__HOME_DELIVERY &&
         rx->fulfilment != RXDISPATCH__V1__FULFILMENT__PICKUP_IN_STORE)
         return rx_fail(why, whylen, "fulfilment %d is not a known value", (int)rx->fulfilment);
@@ -88,10 +122,7 @@ static int rx_validate(const rx_approved *rx, char *why, size_t whylen)
         return rx_fail(why, whylen, "delivery point is out of range (lat -85..85, lon -180..180)");
     if (!rx->delivery && rx->fulfilment == RXDISPATCH__V1__FULFILMENT__HOME_DELIVERY)
         return rx_fail(why, whylen, "delivery point is required for HOME_DELIVERY");
-    size_t nom = strlen(rx->nominated_pharmacy_id);
-    if (nom && !ids_valid(rx->nominated_pharmacy_id, nom))
-        return rx_fail(why, whylen, "nominated_pharmacy_id must be 1-64 chars of [A-Za-z0-9._:-]");
-    if (!rx->delivery && nom == 0)
+    if (!rx->delivery && !*rx->nominated_pharmacy_id)
         return rx_fail(why, whylen,
                        "PICKUP_IN_STORE needs a delivery point or a nominated pharmacy");
     if (rx->n_items < 1 || rx->n_items > RX_ITEMS_MAX)
@@ -101,8 +132,7 @@ static int rx_validate(const rx_approved *rx, char *why, size_t whylen)
         if (rx_check_item(rx->items[i], i, why, whylen))
             return -1;
     if (rx_check_text("patient_ref", rx->patient_ref, 128, why, whylen) ||
-        rx_check_text("delivery_address", rx->delivery_address, RX_TEXT_MAX, why, whylen) ||
-        rx_check_text("hospital_id", rx->hospital_id, 64, why, whylen))
+        rx_check_text("delivery_address", rx->delivery_address, RX_TEXT_MAX, why, whylen))
         return -1;
     if (rx->approved_at_ms < 0 || rx->expires_at_ms < 0)
         return rx_fail(why, whylen, "approved_at_ms and expires_at_ms must not be negative");
@@ -212,10 +242,12 @@ rx_cancelled *rx_cancelled_decode(const void *buf, size_t len, char *why, size_t
         rx_cancelled_free(rc);
         return NULL;
     }
-    if (!ids_valid(rc->prescription_id, strlen(rc->prescription_id)) ||
-        rx_check_text("reason", rc->reason, 256, why, whylen)) {
-        if (!ids_valid(rc->prescription_id, strlen(rc->prescription_id)))
-            snprintf(why, whylen, "prescription_id must be 1-64 chars of [A-Za-z0-9._:-]");
+    if (!ids_valid(rc->prescription_id, strlen(rc->prescription_id))) {
+        snprintf(why, whylen, "prescription_id must be " IDS_REF_RULE);
+        rx_cancelled_free(rc);
+        return NULL;
+    }
+    if (rx_check_text("reason", rc->reason, 256, why, whylen)) {
         rx_cancelled_free(rc);
         return NULL;
     }

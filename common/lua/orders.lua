@@ -19,9 +19,24 @@ for i = 3, #ARGV do A[#A + 1] = ARGV[i] end
 local t = redis.call('TIME')
 local NOW = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 
+-- Key names: a kind, ':', an id, and maybe ':' and a part. Ids of ours
+-- hold no ':' (common/ids.h), so 'ph:<id>' can never be another
+-- pharmacy's part, and the indexes live under 'idx:', a kind no id
+-- reaches, so no id names them (a pharmacy called 'geo' is 'ph:geo').
 local function okey(oid) return P .. 'ord:' .. oid end
 local function phkey(ph) return P .. 'ph:' .. ph end
 local function cokey(c) return P .. 'co:' .. c end
+local PH_GEO = P .. 'idx:ph:geo'
+local CO_GEO = P .. 'idx:co:geo'
+
+-- The key id rule again, for the operations that create an id's keys: a
+-- caller that skipped the check gets an error, not a phantom key.
+local function key_id(s)
+  if type(s) ~= 'string' or #s < 1 or #s > 64 or not s:match('^[%w%._%-]+$') then
+    return redis.error_reply('ERR bad id: ids are 1-64 chars of [A-Za-z0-9._-]')
+  end
+  return nil
+end
 
 local PRE_PICKUP = { ROUTING = true, OFFERED = true, ACCEPTED = true, READY = true,
                      COURIER_ASSIGNED = true }
@@ -85,6 +100,18 @@ local function release_courier(oid, c)
     notify_courier(c, oid)
   end
   redis.call('ZREM', P .. 'cdue', oid)
+end
+
+-- The parcel leaves the pharmacy with courier c (its own pickup, or the
+-- pharmacy's confirmation of the handover); from now on the courier sees
+-- the address.
+local function picked_up(oid, c, ph, reason)
+  redis.call('HSET', okey(oid), 'c_accepted', 1)
+  redis.call('HSET', cokey(c), 'misses', 0)
+  redis.call('ZREM', P .. 'cdue', oid)
+  redis.call('SREM', phkey(ph) .. ':active', oid)
+  emit(oid, 'PICKED_UP', 'picked_up', reason)
+  notify_courier(c, oid)
 end
 
 -- The state an action leaves the order in: the same action seen again in
@@ -163,11 +190,12 @@ ops.offer = function()
   return { 'offered', tostring(attempt), tostring(by) }
 end
 
--- unroutable oid expect_attempt reason
+-- unroutable oid expect_attempt reason: expect_attempt '*' is any attempt
+-- (a job that gave up before it could load the order)
 ops.unroutable = function()
   local oid = A[1]
   local o = redis.call('HMGET', okey(oid), 'state', 'attempt')
-  if o[1] ~= 'ROUTING' or o[2] ~= A[2] then return { 'stale', o[1] or '' } end
+  if o[1] ~= 'ROUTING' or (A[2] ~= '*' and o[2] ~= A[2]) then return { 'stale', o[1] or '' } end
   redis.call('ZREM', P .. 'due', oid)
   emit(oid, 'UNROUTABLE', 'unroutable', A[3])
   return { 'ok', 'UNROUTABLE' }
@@ -199,6 +227,18 @@ ops.claim = function()
   return ids
 end
 
+-- park queue oid reason: a routing or dispatch job met a Redis error no
+-- retry fixes for oid. The order leaves the work queue (so it stops coming
+-- back every lease) and 'parked' says why, for the operator; the order
+-- itself is not touched (its keys may be what is broken).
+local PARK_QUEUES = { due = true, dispatch = true, cdue = true }
+ops.park = function()
+  if not PARK_QUEUES[A[1]] then return redis.error_reply('ERR park: unknown queue') end
+  redis.call('ZREM', P .. A[1], A[2])
+  redis.call('HSET', P .. 'parked', A[2], cjson.encode({ queue = A[1], reason = A[3], at_ms = NOW }))
+  return { 'ok' }
+end
+
 -- pharmacy oid pharmacy action reason: accept|reject|ready|collected|returned
 ops.pharmacy = function()
   local oid, ph, act = A[1], A[2], A[3]
@@ -214,6 +254,9 @@ ops.pharmacy = function()
   -- a client that lost the reply and sends the same action again is told
   -- it succeeded, not that it conflicts
   if PHARMACY_DONE[act] == st then return { 'ok', st, 'replay' } end
+  if act == 'collected' and o[3] == '0' and st == 'PICKED_UP' then
+    return { 'ok', st, 'replay' }
+  end
   if act == 'accept' and st == 'OFFERED' then
     redis.call('SREM', phkey(ph) .. ':offers', oid)
     redis.call('ZREM', P .. 'due', oid)
@@ -229,6 +272,10 @@ ops.pharmacy = function()
   elseif act == 'collected' and st == 'READY' and o[3] == '1' then
     release_pharmacy(oid, ph)
     emit(oid, 'COLLECTED', 'collected')
+  elseif act == 'collected' and st == 'COURIER_ASSIGNED' and o[3] == '0' then
+    -- a delivery order handed to its courier: the pharmacy's confirmation
+    -- is the pickup (the proof of presence that needs no position)
+    picked_up(oid, o[4], ph, 'pharmacy_confirmed')
   elseif act == 'returned' and st == 'RETURNING' then
     release_courier(oid, o[4])
     emit(oid, 'RETURNED', 'returned')
@@ -300,10 +347,12 @@ end
 
 -- pharmacy_put id name lat lon open capacity cold insurance
 ops.pharmacy_put = function()
+  local bad = key_id(A[1])
+  if bad then return bad end
   local k = phkey(A[1])
   redis.call('HSET', k, 'id', A[1], 'name', A[2], 'lat', A[3], 'lon', A[4], 'open', A[5],
     'capacity', A[6], 'cold', A[7], 'insurance', A[8], 'updated_ms', NOW)
-  redis.call('GEOADD', P .. 'ph:geo', A[4], A[3], A[1])
+  redis.call('GEOADD', PH_GEO, A[4], A[3], A[1])
   return { 'ok' }
 end
 
@@ -334,7 +383,7 @@ local function courier_put_point(c, lat, lon, ts)
   local last = tonumber(redis.call('HGET', k, 'ts_ms') or '-1')
   if tonumber(ts) <= last then return 0 end
   redis.call('HSET', k, 'id', c, 'lat', lat, 'lon', lon, 'ts_ms', ts)
-  redis.call('GEOADD', P .. 'co:geo', lon, lat, c)
+  redis.call('GEOADD', CO_GEO, lon, lat, c)
   return 1
 end
 
@@ -369,6 +418,8 @@ end
 -- courier_avail id available cold capacity: setting itself available again
 -- also forgives the misses that took it off
 ops.courier_avail = function()
+  local bad = key_id(A[1])
+  if bad then return bad end
   local k = cokey(A[1])
   redis.call('HSET', k, 'id', A[1], 'available', A[2], 'cold', A[3], 'capacity', A[4])
   if A[2] == '1' then redis.call('HSET', k, 'misses', 0) end
@@ -429,8 +480,40 @@ local function courier_give_back(oid, c, kind, reason)
   redis.call('HSET', okey(oid), 'courier', '', 'assign_by', 0, 'c_accepted', 0)
 end
 
--- courier oid courier action arg max_wrong_codes:
--- accept|decline|pickup|deliver|fail
+-- Metres between two points on the sphere, as common/geo.c computes them.
+local function distance_m(lat1, lon1, lat2, lon2)
+  local r = math.pi / 180
+  local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
+  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
+  return 2 * 6372797.560856 * math.asin(math.min(1, math.sqrt(a)))
+end
+
+-- Positions dated further ahead than this are not taken as fresh (a clock
+-- set wrong, or a position dated in 2100 to stay 'fresh' for ever).
+local FUTURE_SKEW_MS = 60000
+
+-- Why courier c may not declare the pickup of an order at pharmacy ph, or
+-- nil when it may: its last position must be fresher than max_age_ms and
+-- within radius_m of the pharmacy (proof 'position'); with proof
+-- 'handover' only the pharmacy's confirmation (its 'collected') counts.
+-- Returns the refusal word, the distance and the age ('-1' when unknown).
+local function pickup_refusal(c, ph, radius_m, max_age_ms, proof)
+  if proof == 'handover' then return 'handover_required', '-1', '-1' end
+  local q = redis.call('HMGET', cokey(c), 'lat', 'lon', 'ts_ms')
+  local p = redis.call('HMGET', phkey(ph), 'lat', 'lon')
+  if not (q[1] and q[3] and p[1]) then return 'not_at_pharmacy', '-1', '-1' end
+  local age = NOW - tonumber(q[3])
+  local d = distance_m(tonumber(q[1]), tonumber(q[2]), tonumber(p[1]), tonumber(p[2]))
+  local dist, ages = tostring(math.floor(d + 0.5)), tostring(age)
+  if age > max_age_ms or age < -FUTURE_SKEW_MS or d > radius_m then
+    return 'not_at_pharmacy', dist, ages
+  end
+  return nil, dist, ages
+end
+
+-- courier oid courier action arg max_wrong_codes [radius_m max_age_ms proof]:
+-- accept|decline|pickup|deliver|fail. A refused pickup replies
+-- { 'refused', why, distance_m, age_ms }.
 ops.courier = function()
   local oid, c, act = A[1], A[2], A[3]
   local k = okey(oid)
@@ -453,13 +536,12 @@ ops.courier = function()
     redis.call('HSET', cokey(c), 'misses', 0)
     courier_give_back(oid, c, 'courier_declined', A[4])
   elseif act == 'pickup' and st == 'COURIER_ASSIGNED' then
+    -- the courier's word alone is not enough: it must be at the pharmacy
+    local why, dist, age = pickup_refusal(c, o[6], tonumber(A[6] or '300'),
+      tonumber(A[7] or '120000'), A[8] or 'position')
+    if why then return { 'refused', why, dist, age } end
     -- picking up implies accepting
-    redis.call('HSET', k, 'c_accepted', 1)
-    redis.call('HSET', cokey(c), 'misses', 0)
-    redis.call('ZREM', P .. 'cdue', oid)
-    redis.call('SREM', phkey(o[6]) .. ':active', oid)
-    emit(oid, 'PICKED_UP', 'picked_up')
-    notify_courier(c, oid)
+    picked_up(oid, c, o[6], '')
   elseif act == 'deliver' and st == 'PICKED_UP' then
     local wrong = tonumber(o[5] or '0')
     if wrong >= tonumber(A[5]) then return { 'err', 'locked', st } end

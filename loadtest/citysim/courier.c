@@ -36,6 +36,7 @@ typedef struct courier_job {
     courier_phase phase;
     int busy;    /* a request about this job is in flight */
     int present; /* listed by the latest poll */
+    int not_at;  /* the last pickup was refused: no position at the pharmacy yet */
     int64_t at_door_ms;
     struct event *timer; /* the accept decision */
 } courier_job;
@@ -93,12 +94,19 @@ typedef struct courier_call {
 
 static void courier_on_reply(int status, json_t *body, void *ctx)
 {
-    (void)body;
     courier_call *call = ctx;
     courier_job *j = call->j;
     courier_reply_fn *fn = call->fn;
     free(call);
     j->busy = 0;
+    /* a pickup before the position from the pharmacy reached the API: not a
+     * conflict, the courier asks again on the next tick */
+    const char *code = json_string_value(json_object_get(json_object_get(body, "error"), "code"));
+    j->not_at = status == 409 && code && strcmp(code, "not_at_pharmacy") == 0;
+    if (j->not_at) {
+        fn(j, status);
+        return;
+    }
     log_event(LOG_DEBUG, "courier_reply", "{s:s, s:s, s:i, s:i}", "courier", j->co->c->id,
               "order_id", j->order_id, "phase", (int)j->phase, "status", status);
     if (status == 409 || status == 404 || status == 403)
@@ -311,6 +319,8 @@ static void courier_on_picked_up(courier_job *j, int status)
     if (status == 200) {
         j->phase = CJ_CARRYING;
         j->co->set->st.picked_up++;
+    } else if (j->not_at) {
+        return; /* still at the pharmacy: tried again on the next tick */
     } else if (status && status < 500) {
         courier_job_free(j); /* cancelled or reassigned before pickup */
     }                        /* else: still here, tried again on the next tick */
@@ -358,8 +368,14 @@ static void courier_at_door(courier_job *j)
         courier_fail(j, "patient not reachable");
 }
 
+static void courier_report_location(courier *co);
+
+/* Pickup needs proof of presence (a fresh position near the pharmacy): the
+ * position goes first, and a pickup that overtakes it is refused with
+ * not_at_pharmacy and asked again on the next tick. */
 static void courier_at_pharmacy(courier *co, const char *pharmacy_id)
 {
+    courier_report_location(co);
     for (courier_job *j = co->jobs; j; j = j->next) {
         if (j->busy || strcmp(j->pharmacy_id, pharmacy_id) != 0)
             continue;

@@ -16,6 +16,9 @@
 
 typedef struct cogw {
     long long max_wrong_codes; /* wrong handover codes before deliver locks */
+    long long pickup_radius_m; /* a pickup needs the courier this near the pharmacy */
+    long long pickup_age_s;    /* ... by a position at most this old */
+    const char *pickup_proof;  /* "position" (or the pharmacy's handover) or "handover" only */
     locbatch positions;        /* position updates on their way to Redis */
 } cogw;
 
@@ -153,13 +156,53 @@ static int cogw_action_arg(gw_req *r, const char *action, char *arg)
     return rc;
 }
 
+/* A pickup the state machine refused: the courier is not shown to be at the
+ * pharmacy. Anything else is the usual {"order_id", "state"}. */
+static void cogw_on_action(gw_req *r, redisReply *reply)
+{
+    const cogw *cg = r->ctx;
+    if (strcmp(orders_status(reply), "refused") != 0) {
+        gw_req_reply_json(
+            r, 200,
+            json_pack("{s:s, s:s}", "order_id", cogw_id(r), "state", orders_field(reply, 1)));
+        return;
+    }
+    const char *why = orders_field(reply, 1);
+    if (strcmp(why, "handover_required") == 0) {
+        gw_req_reply_error(r, 409, "handover_required",
+                           "the pharmacy confirms this pickup (POST /v1/orders/%s/collected on "
+                           "the pharmacy API); the order is yours once it has",
+                           cogw_id(r));
+        return;
+    }
+    long long dist = atoll(orders_field(reply, 2)), age_ms = atoll(orders_field(reply, 3));
+    if (dist < 0)
+        gw_req_reply_error(r, 409, "not_at_pharmacy",
+                           "no position of yours is known: send one from the pharmacy "
+                           "(PUT /v1/couriers/{id}/location) and pick up again");
+    else if (age_ms < 0)
+        gw_req_reply_error(r, 409, "not_at_pharmacy",
+                           "pickup needs a position from the last %lld s within %lld m of the "
+                           "pharmacy; yours is dated %lld s ahead (check the app's clock): send "
+                           "a position from the pharmacy and pick up again",
+                           cg->pickup_age_s, cg->pickup_radius_m, -age_ms / 1000);
+    else
+        gw_req_reply_error(r, 409, "not_at_pharmacy",
+                           "pickup needs a position from the last %lld s within %lld m of the "
+                           "pharmacy; yours is %lld m away and %lld s old: send a position from "
+                           "the pharmacy and pick up again, or ask the pharmacy to confirm the "
+                           "handover",
+                           cg->pickup_age_s, cg->pickup_radius_m, dist, age_ms / 1000);
+}
+
 /* POST /v1/orders/{id}/courier/{accept|decline|pickup|deliver|fail} (the
- * assigned courier: the state machine answers 403 to anyone else) */
+ * assigned courier: the state machine answers 403 to anyone else; a pickup
+ * also needs proof of presence, see docs/courier-api.md) */
 static void cogw_order_action(gw_req *r)
 {
     const cogw *cg = r->ctx;
     const char *action = r->path.seg[4];
-    char arg[BODY_REASON_MAX + 1] = "", max_wrong[24];
+    char arg[BODY_REASON_MAX + 1] = "", max_wrong[24], radius[24], age[24];
     if (gw_req_authorize(r, AUTH_COURIER, NULL))
         return;
     if (cogw_action_arg(r, action, arg))
@@ -167,8 +210,11 @@ static void cogw_order_action(gw_req *r)
     if (strcmp(action, "decline") == 0 && !*arg)
         snprintf(arg, sizeof(arg), "declined");
     snprintf(max_wrong, sizeof(max_wrong), "%lld", cg->max_wrong_codes);
-    const char *argv[] = {cogw_id(r), r->who.id, action, arg, max_wrong};
-    gw_req_call(r, "courier", 5, argv, NULL);
+    snprintf(radius, sizeof(radius), "%lld", cg->pickup_radius_m);
+    snprintf(age, sizeof(age), "%lld", cg->pickup_age_s * 1000);
+    const char *argv[] = {cogw_id(r), r->who.id, action, arg,
+                          max_wrong,  radius,    age,    cg->pickup_proof};
+    gw_req_call(r, "courier", 8, argv, cogw_on_action);
 }
 
 static const gw_route cogw_routes[] = {
@@ -188,9 +234,26 @@ static int cogw_init(service *svc, void *ctx, char *err, size_t errlen)
 {
     cogw *cg = ctx;
     cg->max_wrong_codes = service_int(svc, "HANDOVER_MAX_WRONG", 5);
+    cg->pickup_radius_m = service_int(svc, "PICKUP_RADIUS_M", 300);
+    cg->pickup_age_s = service_int(svc, "PICKUP_POSITION_MAX_AGE_S", 120);
+    cg->pickup_proof = config_str(svc->cfg, "PICKUP_PROOF", "position");
     locbatch_init(&cg->positions, svc->base, svc->orders);
     if (cg->max_wrong_codes < 1) {
         snprintf(err, errlen, "RXD_HANDOVER_MAX_WRONG must be at least 1");
+        return -1;
+    }
+    if (cg->pickup_radius_m < 10 || cg->pickup_radius_m > 5000) {
+        snprintf(err, errlen, "RXD_PICKUP_RADIUS_M must be 10-5000 (metres)");
+        return -1;
+    }
+    if (cg->pickup_age_s < 5 || cg->pickup_age_s > 3600) {
+        snprintf(err, errlen, "RXD_PICKUP_POSITION_MAX_AGE_S must be 5-3600 (seconds)");
+        return -1;
+    }
+    if (strcmp(cg->pickup_proof, "position") != 0 && strcmp(cg->pickup_proof, "handover") != 0) {
+        snprintf(err, errlen,
+                 "RXD_PICKUP_PROOF must be position (a fresh position near the pharmacy, or "
+                 "the pharmacy's confirmation) or handover (the pharmacy's confirmation only)");
         return -1;
     }
     return 0;

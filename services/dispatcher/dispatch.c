@@ -6,8 +6,14 @@
  * filled up or went away meanwhile ("busy") passes the order to the next
  * choice, and a job that lost the order to another instance ("stale") stops.
  * A job that finds nobody leaves the order queued: its claim lease brings it
- * back in a couple of seconds. Redis errors restart the job from the load
- * after a backoff. */
+ * back in a couple of seconds.
+ *
+ * Redis failures (rerr.h): one that may pass restarts the job from the load
+ * after a backoff, a few times, without holding a claim slot while it
+ * waits; then the job ends and the claim lease brings the order back. One
+ * that no retry fixes parks the order (dispatch_park) when it is about the
+ * order, skips the courier when it is about the courier, and drops the job
+ * when it is about the shared courier index. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,11 +22,13 @@
 #include "batch.h"
 #include "dispatcher.h"
 #include "log.h"
+#include "rerr.h"
 #include "policy.h"
 
 #define DISPATCH_BACKOFF_MIN_MS 100
 #define DISPATCH_BACKOFF_MAX_MS 5000
-#define DISPATCH_JOBS_MAX 1000
+#define DISPATCH_RETRIES_MAX 3       /* in-job retries (0.1+0.2+0.4 s), below the 2 s lease */
+#define DISPATCH_BACKING_OFF_MAX 500 /* jobs waiting to retry; beyond, a failing job ends */
 #define DISPATCH_CLAIM_LIMIT "100"
 
 struct dispatch_job {
@@ -32,6 +40,8 @@ struct dispatch_job {
     policy_choice *choice;  /* eligible candidates, best first */
     size_t nc, nchoice, next;
     int backoff_ms;
+    int retries;
+    int waiting; /* the retry timer is armed (counted in d->backing_off) */
     struct event *retry;
     dispatch_job *next_running;
 };
@@ -64,6 +74,8 @@ static void dispatch_finish(dispatch_job *job)
     dispatcher *d = job->d;
     if (job->msg)
         service_msg_done(d->svc, d->consumer, job->msg);
+    if (job->waiting)
+        d->backing_off--;
     dispatch_unlink(job);
     dispatch_reset(job);
     if (job->retry)
@@ -76,7 +88,10 @@ static void dispatch_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    dispatch_load(arg);
+    dispatch_job *job = arg;
+    job->waiting = 0;
+    job->d->backing_off--;
+    dispatch_load(job);
 }
 
 const char *dispatch_reply_error(const redisReply *r, const char *err)
@@ -88,25 +103,84 @@ const char *dispatch_reply_error(const redisReply *r, const char *err)
     return "unexpected reply";
 }
 
-/* Redis failed us: start over from the load after a backoff. While shutting
- * down the job just ends: the order waits in <prefix>dispatch for the next
- * instance, so nothing is lost by not retrying. */
-static void dispatch_retry(dispatch_job *job, const char *err)
+rerr_kind dispatch_error_kind(const redisReply *r, const char *err)
+{
+    return rerr_classify(err ? err
+                         : r ? NULL
+                             : "no reply",
+                         r && r->type == REDIS_REPLY_ERROR ? r->str : NULL);
+}
+
+typedef struct dispatch_park_ctx {
+    dispatcher *d;
+    char oid[IDS_MAX + 1];
+} dispatch_park_ctx;
+
+static void dispatch_on_parked(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    dispatch_park_ctx *p = ctx;
+    if (!orders_status(reply))
+        log_event(LOG_ERROR, "dispatch_park_failed", "{s:s, s:s, s:s}", "order_id", p->oid, "error",
+                  dispatch_reply_error(reply, err), "action",
+                  "the order comes back once per lease; remove it from the queue by hand");
+    else
+        metric_add(p->d->m_parked, 1);
+    free(p);
+}
+
+void dispatch_park(dispatcher *d, const char *queue, const char *oid, const char *why)
+{
+    metric_add(d->m_failed, 1);
+    log_event(LOG_ERROR, "dispatch_failed", "{s:s, s:s, s:s, s:s}", "order_id", oid, "queue", queue,
+              "error", why, "action",
+              "the order is parked (<prefix>parked) and waits for an operator: look at its keys "
+              "with `rxctl order` and redis-cli, fix them, and put it back with ZADD");
+    dispatch_park_ctx *p = calloc(1, sizeof(*p));
+    if (!p)
+        return;
+    p->d = d;
+    snprintf(p->oid, sizeof(p->oid), "%s", oid);
+    char reason[256];
+    snprintf(reason, sizeof(reason), "store_error: %s", why);
+    const char *argv[] = {queue, oid, reason};
+    orders_call(d->svc->orders, dispatch_on_parked, p, "park", 3, argv);
+}
+
+/* Redis failed us about this order. A failure no retry fixes parks it. One
+ * that may pass starts over from the load after a backoff, a few times;
+ * then (or while shutting down, or when too many jobs wait already) the job
+ * just ends: the order waits in <prefix>dispatch and its lease brings it
+ * back, so nothing is lost by not retrying. */
+static void dispatch_retry(dispatch_job *job, const redisReply *reply, const char *err)
 {
     dispatcher *d = job->d;
+    const char *why = dispatch_reply_error(reply, err);
     metric_add(d->m_redis_errors, 1);
-    if (d->svc->stopping) {
+    if (dispatch_error_kind(reply, err) == RERR_FATAL) {
+        dispatch_park(d, "dispatch", job->oid, why);
         dispatch_finish(job);
         return;
     }
+    if (d->svc->stopping || job->retries >= DISPATCH_RETRIES_MAX ||
+        d->backing_off >= DISPATCH_BACKING_OFF_MAX) {
+        metric_add(d->m_deferred, 1);
+        log_event(LOG_WARN, "dispatch_deferred", "{s:s, s:s, s:i}", "order_id", job->oid, "error",
+                  why, "retries", job->retries);
+        dispatch_finish(job);
+        return;
+    }
+    job->retries++;
     job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : DISPATCH_BACKOFF_MIN_MS;
     if (job->backoff_ms > DISPATCH_BACKOFF_MAX_MS)
         job->backoff_ms = DISPATCH_BACKOFF_MAX_MS;
-    log_event(LOG_WARN, "dispatch_retry", "{s:s, s:s, s:i}", "order_id", job->oid, "error", err,
+    log_event(LOG_WARN, "dispatch_retry", "{s:s, s:s, s:i}", "order_id", job->oid, "error", why,
               "backoff_ms", job->backoff_ms);
     if (!job->retry)
         job->retry = evtimer_new(d->svc->base, dispatch_on_retry, job);
     struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
+    job->waiting = 1;
+    d->backing_off++;
     evtimer_add(job->retry, &tv);
 }
 
@@ -117,12 +191,22 @@ static void dispatch_on_assign(store *st, redisReply *reply, const char *err, vo
     (void)st;
     dispatch_job *job = ctx;
     const char *status = orders_status(reply);
-    if (!status) {
-        dispatch_retry(job, dispatch_reply_error(reply, err));
-        return;
-    }
     const policy_choice *ch = &job->choice[job->next];
     const char *courier = job->c[ch->courier].id;
+    if (!status && dispatch_error_kind(reply, err) == RERR_FATAL) {
+        /* this courier's keys, most likely: on to the next choice */
+        metric_add(job->d->m_redis_errors, 1);
+        log_event(LOG_ERROR, "assign_failed", "{s:s, s:s, s:s, s:s}", "order_id", job->oid,
+                  "courier_id", courier, "error", dispatch_reply_error(reply, err), "action",
+                  "look at the courier's keys (<prefix>co:<id>, ...:orders)");
+        job->next++;
+        dispatch_assign_next(job);
+        return;
+    }
+    if (!status) {
+        dispatch_retry(job, reply, err);
+        return;
+    }
     if (strcmp(status, "assigned") == 0) {
         metric_add(job->d->m_assigned, 1);
         log_event(LOG_INFO, "courier_assigned", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
@@ -218,10 +302,14 @@ void dispatch_fact_load(const redisReply *r, void *item, void *ctx)
 static void dispatch_on_facts(int failed, void *ctx)
 {
     dispatch_job *job = ctx;
-    if (failed)
-        dispatch_retry(job, "reading courier facts failed");
-    else
-        dispatch_rank_and_assign(job);
+    if (failed == RERR_RETRY) {
+        dispatch_retry(job, NULL, "reading courier facts failed");
+        return;
+    }
+    if (failed) /* those couriers' facts stay unread, so they are ineligible */
+        log_event(LOG_ERROR, "courier_facts_unreadable", "{s:s, s:s}", "order_id", job->oid,
+                  "action", "some courier's keys hold the wrong type; they are skipped: fix them");
+    dispatch_rank_and_assign(job);
 }
 
 void dispatch_gather_cmds(dispatcher *d, batch *b, policy_courier *c)
@@ -252,7 +340,18 @@ static void dispatch_on_search(store *st, redisReply *reply, const char *err, vo
     (void)st;
     dispatch_job *job = ctx;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        dispatch_retry(job, dispatch_reply_error(reply, err));
+        if (dispatch_error_kind(reply, err) == RERR_RETRY) {
+            dispatch_retry(job, reply, err);
+            return;
+        }
+        /* the shared index, not this order: drop the job, keep the order */
+        metric_add(job->d->m_redis_errors, 1);
+        metric_add(job->d->m_failed, 1);
+        log_event(LOG_ERROR, "dispatch_index_broken", "{s:s, s:s, s:s}", "order_id", job->oid,
+                  "error", dispatch_reply_error(reply, err), "action",
+                  "the courier geo index (<prefix>idx:co:geo) is not a geo set: delete it (the "
+                  "couriers' next positions rebuild it)");
+        dispatch_finish(job);
         return;
     }
     job->c = calloc(reply->elements ? reply->elements : 1, sizeof(*job->c));
@@ -271,7 +370,7 @@ void dispatch_search_prepare(const dispatcher *d, const policy_order *o, dispatc
     snprintf(a->r, sizeof(a->r), "%.0f", d->radius_m);
     snprintf(a->count, sizeof(a->count), "%lld", d->candidates_max);
     const char *argv[DISPATCH_SEARCH_ARGC] = {
-        "GEOSEARCH",  orders_key(d->svc->orders, a->key, "co:geo"),
+        "GEOSEARCH",  orders_key(d->svc->orders, a->key, "idx:co:geo"),
         "FROMLONLAT", a->lon,
         a->lat,       "BYRADIUS",
         a->r,         "m",
@@ -355,7 +454,7 @@ static void dispatch_on_loaded(store *st, redisReply *reply, const char *err, vo
     dispatch_reset(job);
     const char *status = dispatch_loaded_parse(reply, job->oid, &job->loaded);
     if (!status)
-        dispatch_retry(job, dispatch_reply_error(reply, err));
+        dispatch_retry(job, reply, err);
     else if (strcmp(status, "ok") != 0)
         dispatch_finish(job);
     else
@@ -428,7 +527,8 @@ void dispatch_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     dispatcher *d = arg;
-    if (d->jobs > DISPATCH_JOBS_MAX || d->svc->stopping)
+    /* jobs backing off hold no slot: failing jobs cannot stop the claims */
+    if (d->jobs - d->backing_off > DISPATCHER_JOBS_MAX || d->svc->stopping)
         return; /* busy: the orders stay queued */
     char lease[24];
     snprintf(lease, sizeof(lease), "%lld", d->lease_ms);

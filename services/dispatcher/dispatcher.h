@@ -10,6 +10,7 @@
 #include "batch.h"
 #include "kafka.h"
 #include "policy.h"
+#include "rerr.h"
 #include "service.h"
 
 typedef struct dispatch_job dispatch_job;
@@ -22,6 +23,7 @@ typedef struct dispatcher {
     struct event *round_soon;     /* batch: a round shortly after an order became ready */
     struct event *cdue_timer;     /* claims lapsed assignment deadlines */
     int jobs;                     /* dispatch jobs, deadline jobs and claims in flight */
+    int backing_off;              /* of jobs, those waiting to retry: they hold no claim slot */
     dispatch_job *running;        /* dispatch jobs in flight, one per order at most */
     dispatch_round *round;        /* the batch round in flight, if any */
     int round_again;              /* batch: a round was asked for while one ran */
@@ -39,7 +41,11 @@ typedef struct dispatcher {
     long long candidates_max;     /* GEOSEARCH COUNT */
     metric *m_consumed, *m_assigned, *m_busy, *m_no_courier, *m_expired, *m_unavailable;
     metric *m_redis_errors, *m_rounds, *m_round_orders, *m_bundled;
+    metric *m_failed, *m_parked, *m_deferred;
 } dispatcher;
+
+/* Claims stop while this many jobs (not counting those backing off) run. */
+#define DISPATCHER_JOBS_MAX 1000
 
 /* What dispatch_load says about one order. */
 typedef struct dispatch_loaded {
@@ -85,6 +91,13 @@ void dispatch_fact_load(const redisReply *r, void *item, void *ctx);
 void dispatch_assign_call(dispatcher *d, const char *oid, const char *courier, double dist_m,
                           store_reply_cb *cb, void *ctx);
 const char *dispatch_reply_error(const redisReply *r, const char *err);
+/* The class of a failed call (rerr.h): RERR_RETRY or RERR_FATAL. */
+rerr_kind dispatch_error_kind(const redisReply *r, const char *err);
+/* A Redis error no retry fixes, about order oid: takes it off queue
+ * ("dispatch" or "cdue") with the reason in <prefix>parked, logs it and
+ * counts it, so it stops coming back every lease. The order's state is not
+ * touched. Fire and forget. */
+void dispatch_park(dispatcher *d, const char *queue, const char *oid, const char *why);
 
 /* round.c: the batch round (RXD_DISPATCH_POLICY=batch), every window_ms
  * and gather_ms after a ready event (round_request). */

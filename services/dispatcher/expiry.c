@@ -31,12 +31,14 @@ static void expiry_finish(expiry_job *job)
 static void expiry_on_expired(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
-    (void)err;
     expiry_job *job = ctx;
     dispatcher *d = job->d;
     const char *status = orders_status(reply);
     if (!status) {
         metric_add(d->m_redis_errors, 1);
+        /* one that may pass: the lease brings the deadline back */
+        if (dispatch_error_kind(reply, err) == RERR_FATAL)
+            dispatch_park(d, "cdue", job->oid, dispatch_reply_error(reply, err));
     } else if (strcmp(status, "ok") == 0) {
         int benched = strcmp(orders_field(reply, 1), "unavailable") == 0;
         metric_add(d->m_expired, 1);
@@ -53,11 +55,12 @@ static void expiry_on_expired(store *st, redisReply *reply, const char *err, voi
 static void expiry_on_courier(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
-    (void)err;
     expiry_job *job = ctx;
     dispatcher *d = job->d;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         metric_add(d->m_redis_errors, 1);
+        if (dispatch_error_kind(reply, err) == RERR_FATAL)
+            dispatch_park(d, "cdue", job->oid, dispatch_reply_error(reply, err));
         expiry_finish(job);
         return;
     }
@@ -102,7 +105,7 @@ void expiry_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     dispatcher *d = arg;
-    if (d->jobs > EXPIRY_JOBS_MAX || d->svc->stopping)
+    if (d->jobs - d->backing_off > EXPIRY_JOBS_MAX || d->svc->stopping)
         return;
     char lease[24];
     snprintf(lease, sizeof(lease), "%lld", d->cdue_lease_ms);

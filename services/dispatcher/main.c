@@ -62,6 +62,13 @@ static void dispatcher_metrics(dispatcher *d)
                                        "couriers set unavailable after misses in a row");
     d->m_redis_errors =
         metrics_counter(m, "dispatcher_redis_errors_total", NULL, "redis calls that failed");
+    d->m_failed = metrics_counter(m, "dispatcher_jobs_failed_total", NULL,
+                                  "dispatch work that met a redis error no retry fixes");
+    d->m_parked = metrics_counter(m, "dispatcher_orders_parked_total", NULL,
+                                  "orders taken off a dispatch queue after such an error");
+    d->m_deferred =
+        metrics_counter(m, "dispatcher_jobs_deferred_total", NULL,
+                        "dispatch jobs ended after retries; the lease brings them back");
     d->m_rounds = metrics_counter(m, "dispatcher_rounds_total", NULL, "batch rounds matched");
     d->m_round_orders = metrics_counter(m, "dispatcher_round_orders_total", NULL,
                                         "orders considered by batch rounds");

@@ -10,18 +10,20 @@
  * the policy said. An order whose courier changed meanwhile ("busy") gets a
  * per-order job right after the round (the next courier by distance); an
  * order left without a courier stays queued and its lease brings it back to
- * a later round. A Redis error ends the round: every claimed order is still
- * in the queue. One round at a time per process; across processes the claim
- * lease and the atomic assign keep them apart. */
+ * a later round. A Redis error that may pass ends the round: every claimed
+ * order is still in the queue. One that no retry fixes never ends every
+ * round to come: an order whose load fails so is parked (dispatch_park), a
+ * courier whose facts or assignment fail so is skipped. One round at a time per process; across
+ * processes the claim lease and the atomic assign keep them apart. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "dispatcher.h"
 #include "log.h"
+#include "rerr.h"
 
 #define ROUND_CLAIM_LIMIT "100"
-#define ROUND_JOBS_MAX 1000
 
 /* One claimed order; ctx of its dispatch_load reply. */
 typedef struct round_slot {
@@ -85,17 +87,20 @@ static void round_assign_next(dispatch_round *r);
 static void round_on_assign(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
-    (void)err;
     dispatch_round *r = ctx;
     const policy_assignment *a = &r->a[r->next];
     const char *oid = r->slot[r->po_slot[a->order]].oid, *courier = r->c[a->courier].id;
     const char *status = orders_status(reply);
-    if (!status) {
+    if (!status && dispatch_error_kind(reply, err) == RERR_FATAL) {
+        metric_add(r->d->m_redis_errors, 1);
+        log_event(LOG_ERROR, "assign_failed", "{s:s, s:s, s:s, s:s}", "order_id", oid, "courier_id",
+                  courier, "error", dispatch_reply_error(reply, err), "action",
+                  "look at the courier's and the order's keys; the order stays queued");
+    } else if (!status) {
         r->failed = 1;
         round_end(r);
         return;
-    }
-    if (strcmp(status, "assigned") == 0) {
+    } else if (strcmp(status, "assigned") == 0) {
         metric_add(r->d->m_assigned, 1);
         log_event(LOG_INFO, "courier_assigned", "{s:s, s:s, s:i, s:i, s:s, s:s}", "order_id", oid,
                   "courier_id", courier, "pickup_distance_m", (int)a->dist_m, "bundle", a->bundle,
@@ -172,11 +177,15 @@ static void round_match(dispatch_round *r)
 static void round_on_facts(int failed, void *ctx)
 {
     dispatch_round *r = ctx;
-    r->failed = failed;
-    if (failed)
+    if (failed == RERR_RETRY) {
+        r->failed = 1;
         round_end(r);
-    else
-        round_match(r);
+        return;
+    }
+    if (failed) /* those couriers' facts stay unread, so they are ineligible */
+        log_event(LOG_ERROR, "courier_facts_unreadable", "{s:s}", "action",
+                  "some courier's keys hold the wrong type; they are skipped: fix them");
+    round_match(r);
 }
 
 static void round_add_courier(dispatch_round *r, const char *id)
@@ -222,6 +231,10 @@ static void round_on_searched(int failed, void *ctx)
 {
     dispatch_round *r = ctx;
     r->failed = failed;
+    if (failed == RERR_FATAL)
+        log_event(LOG_ERROR, "dispatch_index_broken", "{s:s}", "action",
+                  "the courier geo index (<prefix>idx:co:geo) is not a geo set: delete it (the "
+                  "couriers' next positions rebuild it)");
     if (failed || r->nc == 0) {
         if (!failed)
             metric_add(r->d->m_no_courier, (long long)round_waiting(r));
@@ -256,11 +269,12 @@ static void round_search(dispatch_round *r)
 static void round_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
-    (void)err;
     round_slot *s = ctx;
     dispatch_round *r = s->r;
     const char *status = dispatch_loaded_parse(reply, s->oid, &s->loaded);
-    if (!status)
+    if (!status && dispatch_error_kind(reply, err) == RERR_FATAL)
+        dispatch_park(r->d, "dispatch", s->oid, dispatch_reply_error(reply, err));
+    else if (!status)
         r->failed = 1;
     else
         s->ok = strcmp(status, "ok") == 0;
@@ -309,7 +323,7 @@ void round_on_timer(evutil_socket_t fd, short what, void *arg)
         d->round_again = 1; /* right after this one */
         return;
     }
-    if (d->jobs > ROUND_JOBS_MAX || d->svc->stopping)
+    if (d->jobs - d->backing_off > DISPATCHER_JOBS_MAX || d->svc->stopping)
         return; /* the orders stay queued for the next window */
     dispatch_round *r = calloc(1, sizeof(*r));
     if (!r)

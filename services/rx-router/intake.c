@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "rerr.h"
 #include "router.h"
 
 #define INTAKE_BACKOFF_MIN_MS 100
@@ -69,6 +70,28 @@ static void intake_job_retry(intake_job *job, const char *err)
     evtimer_add(job->retry, &tv);
 }
 
+static void intake_send_deadletter(intake_job *job);
+
+/* The state machine failed on this message. A failure that may pass is
+ * retried; one that no retry fixes (a script error, a key of the wrong
+ * type) would fail the same way for ever and hold the partition, so the
+ * message goes to the dead letter with the error as its reason. */
+static void intake_store_failed(intake_job *job, const redisReply *reply, const char *err)
+{
+    const char *rerr = reply && reply->type == REDIS_REPLY_ERROR ? reply->str : NULL;
+    if (rerr_classify(err ? err : reply ? NULL : "no reply", rerr) == RERR_RETRY) {
+        intake_job_retry(job, err ? err : rerr ? rerr : "bad reply");
+        return;
+    }
+    metric_add(job->rt->m_redis_errors, 1);
+    snprintf(job->why, sizeof(job->why), "the order store refused it: %.200s",
+             rerr ? rerr : "unexpected reply");
+    log_event(LOG_ERROR, "message_refused_by_store", "{s:s, s:I, s:s, s:s}", "topic",
+              job->msg->topic, "offset", (json_int_t)job->msg->offset, "error", job->why, "action",
+              "dead-lettered; look at the order store's keys for this prescription id");
+    intake_send_deadletter(job);
+}
+
 static void intake_on_deadletter(rd_kafka_resp_err_t err, void *ctx)
 {
     intake_job *job = ctx;
@@ -120,7 +143,7 @@ static void intake_on_created(store *st, redisReply *reply, const char *err, voi
     intake_job *job = ctx;
     const char *status = orders_status(reply);
     if (err || !status) {
-        intake_job_retry(job, err ? err : reply && reply->str ? reply->str : "bad reply");
+        intake_store_failed(job, reply, err);
         return;
     }
     const char *oid = orders_field(reply, 1), *state = orders_field(reply, 2);
@@ -185,7 +208,7 @@ static void intake_on_cancelled(store *st, redisReply *reply, const char *err, v
     intake_job *job = ctx;
     const char *status = orders_status(reply);
     if (err || !status) {
-        intake_job_retry(job, err ? err : reply && reply->str ? reply->str : "bad reply");
+        intake_store_failed(job, reply, err);
         return;
     }
     if (strcmp(status, "ok") == 0) {

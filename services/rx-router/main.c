@@ -65,6 +65,13 @@ static void router_metrics(router *rt)
     rt->m_cancelled = metrics_counter(m, "router_cancels_total", NULL, "cancellations applied");
     rt->m_redis_errors =
         metrics_counter(m, "router_redis_errors_total", NULL, "redis calls that failed");
+    rt->m_failed = metrics_counter(m, "router_jobs_failed_total", NULL,
+                                   "routing jobs that met a redis error no retry fixes");
+    rt->m_parked = metrics_counter(m, "router_orders_parked_total", NULL,
+                                   "orders taken off the routing queue after such an error");
+    rt->m_deferred =
+        metrics_counter(m, "router_jobs_deferred_total", NULL,
+                        "routing jobs ended after retries; the lease brings them back");
 }
 
 static int router_configure(router *rt, char *err, size_t errlen)

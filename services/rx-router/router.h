@@ -13,7 +13,8 @@ typedef struct router {
     service *svc;
     kafka_consumer *consumer;
     struct event *due_timer;
-    int jobs; /* routing jobs and intake work in flight */
+    int jobs;        /* routing jobs and intake work in flight */
+    int backing_off; /* of jobs, those waiting to retry: they hold no claim slot */
     double radii_m[ROUTER_RADII_MAX];
     int nradii;
     long long offer_deadline_ms;
@@ -21,8 +22,11 @@ typedef struct router {
     long long lease_ms;       /* how long a claimed work item is ours */
     long long candidates_max; /* GEOSEARCH COUNT per radius step */
     metric *m_consumed, *m_deadletter, *m_offered, *m_unroutable, *m_cancelled;
-    metric *m_redis_errors;
+    metric *m_redis_errors, *m_failed, *m_parked, *m_deferred;
 } router;
+
+/* Claims stop while this many jobs (not counting those backing off) run. */
+#define ROUTER_JOBS_MAX 1000
 
 /* intake.c: rx.approved and rx.cancelled messages. */
 void intake_on_message(kafka_msg *msg, void *ctx);

@@ -3,8 +3,16 @@
  * their facts (open, capacity, load, stock, cold chain, insurance), rank them
  * (common/route.c) and offer to the first; the state machine re-checks
  * everything atomically, so a candidate that filled up meanwhile is skipped
- * and a job that lost a race to another instance stops. Redis errors restart
- * the job from the load after a backoff. */
+ * and a job that lost a race to another instance stops.
+ *
+ * Redis failures (rerr.h): one that may pass restarts the job from the load
+ * after a backoff, a few times, without holding a claim slot while it waits;
+ * then the job ends and the order's claim lease brings it back. One that no
+ * retry fixes ends the order's routing: UNROUTABLE with reason store_error,
+ * or, when that cannot be written, the order is parked (taken off the queue,
+ * with the reason in <prefix>parked). A candidate whose facts cannot be read
+ * is skipped, and a broken shared index drops the job, so neither ends
+ * orders that have nothing wrong with them. */
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +21,7 @@
 #include "batch.h"
 #include "geo.h"
 #include "log.h"
+#include "rerr.h"
 #include "route.h"
 #include "router.h"
 
@@ -20,6 +29,11 @@
 #define ROUTING_BACKOFF_MAX_MS 5000
 #define ROUTING_ITEMS_MAX 100
 #define ROUTING_WINDOW_MIN 8 /* candidates whose facts are read at once */
+/* In-job retries (0.1 + 0.2 + 0.4 + 0.8 s) before the claim lease takes over. */
+#define ROUTING_RETRIES_MAX 4
+/* Jobs waiting to retry at once; beyond, a failing job ends at once. */
+#define ROUTING_BACKING_OFF_MAX 500
+#define ROUTING_STORE_ERROR "store_error"
 
 typedef struct route_job route_job;
 
@@ -41,6 +55,10 @@ struct route_job {
     int nc, next, eligible;
     int win_from, win_end; /* the window of c being weighed (route_window_end) */
     int backoff_ms;
+    int retries;
+    int waiting;   /* the retry timer is armed (counted in rt->backing_off) */
+    int offered;   /* loaded in OFFERED: an UNROUTABLE cannot be written */
+    int giving_up; /* a failure no retry fixes: ending the order's routing */
     struct event *retry;
 };
 
@@ -72,6 +90,8 @@ static void routing_finish(route_job *job)
     router *rt = job->rt;
     if (job->msg)
         service_msg_done(rt->svc, rt->consumer, job->msg);
+    if (job->waiting)
+        rt->backing_off--;
     routing_reset_order(job);
     if (job->retry)
         event_free(job->retry);
@@ -83,21 +103,18 @@ static void routing_on_retry(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    routing_load(arg);
+    route_job *job = arg;
+    job->waiting = 0;
+    job->rt->backing_off--;
+    routing_load(job);
 }
 
-static void routing_retry(route_job *job, const char *err)
+static rerr_kind routing_kind(const redisReply *r, const char *err)
 {
-    metric_add(job->rt->m_redis_errors, 1);
-    job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : ROUTING_BACKOFF_MIN_MS;
-    if (job->backoff_ms > ROUTING_BACKOFF_MAX_MS)
-        job->backoff_ms = ROUTING_BACKOFF_MAX_MS;
-    log_event(LOG_WARN, "routing_retry", "{s:s, s:s, s:i}", "order_id", job->oid, "error",
-              err ? err : "bad reply", "backoff_ms", job->backoff_ms);
-    if (!job->retry)
-        job->retry = evtimer_new(job->rt->svc->base, routing_on_retry, job);
-    struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
-    evtimer_add(job->retry, &tv);
+    return rerr_classify(err ? err
+                         : r ? NULL
+                             : "no reply",
+                         r && r->type == REDIS_REPLY_ERROR ? r->str : NULL);
 }
 
 static const char *routing_reply_error(const redisReply *r, const char *err)
@@ -109,17 +126,125 @@ static const char *routing_reply_error(const redisReply *r, const char *err)
     return "unexpected reply";
 }
 
+static void routing_give_up(route_job *job, const char *why);
+
+/* A failure that may pass: back off and start again from the load, a few
+ * times; then (or when too many jobs already wait, or while stopping) the
+ * job ends and the claim lease of the order brings it back later. */
+static void routing_retry_later(route_job *job, const char *why)
+{
+    router *rt = job->rt;
+    if (rt->svc->stopping || job->retries >= ROUTING_RETRIES_MAX ||
+        rt->backing_off >= ROUTING_BACKING_OFF_MAX) {
+        metric_add(rt->m_deferred, 1);
+        log_event(LOG_WARN, "routing_deferred", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
+                  "error", why, "retries", job->retries, "action",
+                  "none: the order's claim lease brings it back; check redis if this repeats");
+        routing_finish(job);
+        return;
+    }
+    job->retries++;
+    job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : ROUTING_BACKOFF_MIN_MS;
+    if (job->backoff_ms > ROUTING_BACKOFF_MAX_MS)
+        job->backoff_ms = ROUTING_BACKOFF_MAX_MS;
+    log_event(LOG_WARN, "routing_retry", "{s:s, s:s, s:i}", "order_id", job->oid, "error", why,
+              "backoff_ms", job->backoff_ms);
+    if (!job->retry)
+        job->retry = evtimer_new(rt->svc->base, routing_on_retry, job);
+    struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
+    job->waiting = 1;
+    rt->backing_off++;
+    evtimer_add(job->retry, &tv);
+}
+
+/* A Redis call about this order failed. */
+static void routing_retry(route_job *job, const redisReply *reply, const char *err)
+{
+    metric_add(job->rt->m_redis_errors, 1);
+    const char *why = routing_reply_error(reply, err);
+    if (routing_kind(reply, err) == RERR_FATAL && !job->giving_up)
+        routing_give_up(job, why);
+    else
+        routing_retry_later(job, why);
+}
+
+/* A call every order shares (the geo index) failed: nothing is wrong with
+ * this order, so a failure no retry fixes drops the job, not the order. */
+static void routing_shared_failed(route_job *job, const redisReply *reply, const char *err)
+{
+    if (routing_kind(reply, err) == RERR_RETRY) {
+        routing_retry(job, reply, err);
+        return;
+    }
+    metric_add(job->rt->m_redis_errors, 1);
+    metric_add(job->rt->m_failed, 1);
+    log_event(LOG_ERROR, "routing_index_broken", "{s:s, s:s, s:s}", "order_id", job->oid, "error",
+              routing_reply_error(reply, err), "action",
+              "the pharmacy geo index (<prefix>idx:ph:geo) is not a geo set: fix or rebuild it "
+              "(re-register the pharmacies); orders wait meanwhile");
+    routing_finish(job);
+}
+
+static void routing_on_parked(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    route_job *job = ctx;
+    if (!orders_status(reply))
+        log_event(LOG_ERROR, "routing_park_failed", "{s:s, s:s, s:s}", "order_id", job->oid,
+                  "error", routing_reply_error(reply, err), "action",
+                  "the order comes back once per lease; remove it from <prefix>due by hand");
+    else
+        metric_add(job->rt->m_parked, 1);
+    routing_finish(job);
+}
+
+static void routing_park(route_job *job, const char *why)
+{
+    char reason[256];
+    snprintf(reason, sizeof(reason), "%s: %s", ROUTING_STORE_ERROR, why);
+    const char *argv[] = {"due", job->oid, reason};
+    orders_call(job->rt->svc->orders, routing_on_parked, job, "park", 3, argv);
+}
+
+static void routing_unroutable(route_job *job, const char *reason);
+
+/* No retry fixes what happened: end the order's routing with a reason, as
+ * UNROUTABLE when its state allows, else parked. */
+static void routing_give_up(route_job *job, const char *why)
+{
+    metric_add(job->rt->m_failed, 1);
+    job->giving_up = 1;
+    log_event(LOG_ERROR, "routing_failed", "{s:s, s:s, s:s}", "order_id", job->oid, "error", why,
+              "action",
+              "the order ends UNROUTABLE (store_error) or is parked (<prefix>parked); look at its "
+              "keys with `rxctl order` and redis-cli, and resubmit the prescription if needed");
+    if (job->offered) {
+        routing_park(job, why);
+        return;
+    }
+    if (!job->attempt[0]) /* the load failed: whatever attempt it is at */
+        snprintf(job->attempt, sizeof(job->attempt), "*");
+    routing_unroutable(job, ROUTING_STORE_ERROR);
+}
+
 static void routing_on_unroutable(store *st, redisReply *reply, const char *err, void *ctx)
 {
     (void)st;
     route_job *job = ctx;
     const char *status = orders_status(reply);
     if (!status) {
-        routing_retry(job, routing_reply_error(reply, err));
+        if (job->giving_up) /* not even that can be written */
+            routing_park(job, routing_reply_error(reply, err));
+        else
+            routing_retry(job, reply, err);
         return;
     }
     if (strcmp(status, "ok") == 0)
         metric_add(job->rt->m_unroutable, 1);
+    else if (job->giving_up) { /* not in ROUTING: it would come back every lease */
+        routing_park(job, "the order left ROUTING while its keys failed");
+        return;
+    }
     routing_finish(job);
 }
 
@@ -138,11 +263,21 @@ static void routing_on_offer(store *st, redisReply *reply, const char *err, void
     (void)st;
     route_job *job = ctx;
     const char *status = orders_status(reply);
-    if (!status) {
-        routing_retry(job, routing_reply_error(reply, err));
+    const route_pharmacy *ph = &job->c[job->win_from + job->next];
+    if (!status && routing_kind(reply, err) == RERR_FATAL) {
+        /* this pharmacy's keys, most likely: on to the next candidate */
+        metric_add(job->rt->m_redis_errors, 1);
+        log_event(LOG_ERROR, "offer_failed", "{s:s, s:s, s:s, s:s}", "order_id", job->oid,
+                  "pharmacy_id", ph->id, "error", routing_reply_error(reply, err), "action",
+                  "look at the pharmacy's keys (<prefix>ph:<id>, ...:active, ...:offers)");
+        job->next++;
+        routing_offer_next(job);
         return;
     }
-    const route_pharmacy *ph = &job->c[job->win_from + job->next];
+    if (!status) {
+        routing_retry(job, reply, err);
+        return;
+    }
     if (strcmp(status, "offered") == 0) {
         metric_add(job->rt->m_offered, 1);
         log_event(LOG_INFO, "order_offered", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
@@ -229,10 +364,16 @@ static void routing_fact_stock(const redisReply *r, void *item, void *ctx)
 static void routing_on_facts(int failed, void *ctx)
 {
     route_job *job = ctx;
-    if (failed) {
-        routing_retry(job, "reading pharmacy facts failed");
+    if (failed == RERR_RETRY) {
+        metric_add(job->rt->m_redis_errors, 1);
+        routing_retry_later(job, "reading pharmacy facts failed");
         return;
     }
+    if (failed) /* the candidates whose facts failed stay unknown, so ineligible */
+        log_event(LOG_ERROR, "pharmacy_facts_unreadable", "{s:s, s:s}", "order_id", job->oid,
+                  "action",
+                  "some candidate's keys hold the wrong type; they are skipped: fix them "
+                  "(redis-cli TYPE <prefix>ph:<id> ...)");
     job->eligible = route_rank(&job->rq, job->c + job->win_from, job->win_end - job->win_from);
     job->next = 0;
     routing_offer_next(job);
@@ -285,7 +426,7 @@ static void routing_on_search(store *st, redisReply *reply, const char *err, voi
     (void)st;
     route_job *job = ctx;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        routing_retry(job, routing_reply_error(reply, err));
+        routing_shared_failed(job, reply, err);
         return;
     }
     double inner = job->radius > 0 ? job->rt->radii_m[job->radius - 1] : -1.0;
@@ -318,7 +459,7 @@ static void routing_search(route_job *job)
     snprintf(r, sizeof(r), "%.0f", job->rt->radii_m[job->radius]);
     snprintf(count, sizeof(count), "%lld", job->rt->candidates_max);
     const char *argv[] = {"GEOSEARCH",
-                          orders_key(job->rt->svc->orders, key, "ph:geo"),
+                          orders_key(job->rt->svc->orders, key, "idx:ph:geo"),
                           "FROMLONLAT",
                           lon,
                           lat,
@@ -339,7 +480,14 @@ static void routing_on_nominated(store *st, redisReply *reply, const char *err, 
     (void)st;
     route_job *job = ctx;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        routing_retry(job, routing_reply_error(reply, err));
+        if (routing_kind(reply, err) == RERR_RETRY) {
+            routing_retry(job, reply, err);
+            return;
+        }
+        /* the nomination cannot be read: it is skipped, not the order */
+        log_event(LOG_ERROR, "nominated_unreadable", "{s:s, s:s, s:s}", "order_id", job->oid,
+                  "pharmacy_id", job->nominated, "error", routing_reply_error(reply, err));
+        routing_offer_next(job);
         return;
     }
     const redisReply *plat = reply->element[0], *plon = reply->element[1];
@@ -400,7 +548,7 @@ static void routing_on_expired(store *st, redisReply *reply, const char *err, vo
     (void)st;
     route_job *job = ctx;
     if (!orders_status(reply)) {
-        routing_retry(job, routing_reply_error(reply, err));
+        routing_retry(job, reply, err);
         return;
     }
     if (strcmp(orders_status(reply), "ok") == 0)
@@ -430,7 +578,7 @@ static void routing_on_loaded(store *st, redisReply *reply, const char *err, voi
     route_job *job = ctx;
     const char *status = orders_status(reply);
     if (!status) {
-        routing_retry(job, routing_reply_error(reply, err));
+        routing_retry(job, reply, err);
         return;
     }
     if (strcmp(status, "ok") != 0) {
@@ -439,7 +587,8 @@ static void routing_on_loaded(store *st, redisReply *reply, const char *err, voi
     }
     const char *state = orders_field(reply, 1);
     snprintf(job->attempt, sizeof(job->attempt), "%s", orders_field(reply, 2));
-    if (strcmp(state, "OFFERED") == 0) {
+    job->offered = strcmp(state, "OFFERED") == 0;
+    if (job->offered) {
         if (atoll(orders_field(reply, 12)) > service_now_ms()) {
             routing_finish(job);
             return;
@@ -527,6 +676,8 @@ static void routing_on_claimed(store *st, redisReply *reply, const char *err, vo
     rt->jobs--;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
         metric_add(rt->m_redis_errors, 1);
+        log_event(LOG_WARN, "routing_claim_failed", "{s:s}", "error",
+                  routing_reply_error(reply, err));
         return;
     }
     for (size_t i = 0; i < reply->elements; i++)
@@ -539,7 +690,8 @@ void routing_on_due_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     router *rt = arg;
-    if (rt->jobs > 1000 || rt->svc->stopping)
+    /* jobs backing off hold no slot: failing jobs cannot stop the claims */
+    if (rt->jobs - rt->backing_off > ROUTER_JOBS_MAX || rt->svc->stopping)
         return; /* busy: the items stay due */
     char lease[24];
     snprintf(lease, sizeof(lease), "%lld", rt->lease_ms);

@@ -13,6 +13,7 @@
 #include "admin.h"
 #include "auth.h"
 #include "config.h"
+#include "ids.h"
 #include "kafka.h"
 #include "log.h"
 #include "orders.h"
@@ -88,7 +89,9 @@ static int rxctl_token(rxctl *c)
         return rxctl_fail("--ttl must be 1 second to 10 years, in seconds%s", "");
     char tok[512];
     if (!id || auth_token_make(secret, r, id, (long long)time(NULL) + ttl, tok, sizeof(tok)) < 0)
-        return rxctl_fail("--id must be 1-64 chars of [A-Za-z0-9._:-] (got '%s')", id ? id : "");
+        return rxctl_fail("--id must be " IDS_KEY_RULE
+                          " (no ':', it separates key names; got '%s')",
+                          id ? id : "");
     printf("%s\n", tok);
     return 0;
 }
@@ -279,6 +282,11 @@ static void rxctl_on_connected(store *st, int connected, void *ctx)
 static int rxctl_query_run(rxctl *c, const char *what, const char *id)
 {
     char err[256];
+    /* an id is never a way into another key ("ord-1:tl") */
+    if (strcmp(what, "order") == 0 && !ids_valid_key(id, strlen(id)))
+        return rxctl_fail("order ids are " IDS_KEY_RULE " (got '%s')", id);
+    if (strcmp(what, "order") != 0 && !ids_valid(id, strlen(id)))
+        return rxctl_fail("prescription ids are " IDS_REF_RULE " (got '%s')", id);
     store *st = store_new(c->base, config_str(c->cfg, "REDIS_URL", "redis://127.0.0.1:6379"), 3000,
                           err, sizeof(err));
     if (!st)

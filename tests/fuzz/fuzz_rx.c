@@ -32,6 +32,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(rx->items[i]->quantity >= 1 && rx->items[i]->quantity <= RX_QUANTITY_MAX);
         }
         FUZZ_CHECK(rx->delivery || rx->nominated_pharmacy_id[0]);
+        /* ids that reach our key names hold no ':' (common/ids.h) */
+        FUZZ_CHECK(!rx->nominated_pharmacy_id[0] ||
+                   ids_valid_key(rx->nominated_pharmacy_id, strlen(rx->nominated_pharmacy_id)));
+        FUZZ_CHECK(!rx->hospital_id[0] || ids_valid_key(rx->hospital_id, strlen(rx->hospital_id)));
         const char *r = rx_unroutable_reason(rx, FUZZ_NOW_MS);
         FUZZ_CHECK(!r || strcmp(r, "special_management_item") == 0 || strcmp(r, "expired") == 0);
         int cold = rx_needs_cold_chain(rx);

@@ -3,7 +3,7 @@
  * 1. auth_token_verify on the input as a token, with the fixed secret and
  *    clock the seed tokens in corpus/fuzz_token were made with.
  * 2. Round trip: the input (or, for inputs of 9+ bytes, the bytes after an
- *    8-byte little-endian exp) as an id; when ids_valid accepts it, a token
+ *    8-byte little-endian exp) as an id; when ids_valid_key accepts it, a token
  *    from auth_token_make must verify to the same role, id and exp, be
  *    refused once expired, under another secret, and when altered.
  * 3. The input as the signed payload ("<role>:<id>:<exp>"), signed here with
@@ -40,7 +40,7 @@ static void verify_any(const char *secret, const char *tok, size_t len, int64_t 
     if (rc == 0) {
         FUZZ_CHECK(why == NULL);
         FUZZ_CHECK(c.role <= AUTH_COURIER);
-        FUZZ_CHECK(ids_valid(c.id, strnlen(c.id, sizeof(c.id))));
+        FUZZ_CHECK(ids_valid_key(c.id, strnlen(c.id, sizeof(c.id))));
         FUZZ_CHECK(c.exp_s > now);
     } else {
         FUZZ_CHECK(known_reason(why));
@@ -95,7 +95,7 @@ static void round_trip(auth_role role, const char *id, int64_t exp)
 static void round_trips(const char *id, size_t len, int64_t exp)
 {
     char idbuf[AUTH_ID_MAX + 1];
-    int valid = ids_valid(id, len);
+    int valid = ids_valid_key(id, len);
     char tok[512];
     if (len > AUTH_ID_MAX) {
         FUZZ_CHECK(!valid);
@@ -104,8 +104,8 @@ static void round_trips(const char *id, size_t len, int64_t exp)
     memcpy(idbuf, id, len);
     idbuf[len] = '\0';
     if (!valid) {
-        /* make refuses what ids_valid refuses (as far as a C string shows it). */
-        if (!ids_valid(idbuf, strlen(idbuf)))
+        /* make refuses what ids_valid_key refuses (as far as a C string shows it). */
+        if (!ids_valid_key(idbuf, strlen(idbuf)))
             FUZZ_CHECK(auth_token_make(FUZZ_SECRET, AUTH_COURIER, idbuf, exp, tok, sizeof(tok)) ==
                        -1);
         return;

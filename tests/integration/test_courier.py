@@ -75,6 +75,15 @@ class CourierTestBase(StackTest):
         return self.stack.courier_api("POST", "/v1/orders/%s/courier/%s" % (oid, action), tok,
                                       body)
 
+    def pickup(self, oid, cid, tok):
+        """Pickup needs proof of presence (docs/courier-api.md): a fresh
+        position at the pharmacy first, then the pickup."""
+        code, out = self.stack.courier_api("PUT", "/v1/couriers/%s/location" % cid, tok,
+                                           {"lat": self.pt[0], "lon": self.pt[1],
+                                            "ts_ms": now_ms()})
+        self.assertEqual(code, 200, out)
+        return self.act(oid, tok, "pickup")
+
     def assignments(self, cid, tok, wait=0):
         code, out = self.stack.courier_api("GET", "/v1/couriers/%s/assignments?wait=%d"
                                            % (cid, wait), tok)
@@ -117,7 +126,7 @@ class CourierTest(CourierTestBase):
         self.assertEqual(self.assigned_to(oid), cid)
         code, out = self.act(oid, tok, "accept")
         self.assertEqual((code, out["state"]), (200, "COURIER_ASSIGNED"), out)
-        code, out = self.act(oid, tok, "pickup")
+        code, out = self.pickup(oid, cid, tok)
         self.assertEqual((code, out["state"]), (200, "PICKED_UP"), out)
         code, out = self.act(oid, tok, "deliver", {"handover_code": self.handover_code(oid)})
         self.assertEqual((code, out["state"]), (200, "DELIVERED"), out)
@@ -168,7 +177,7 @@ class CourierTest(CourierTestBase):
         self.assertEqual(len(self.assignments(cid, tok)), 2)
         # a delivery frees a place: the third order gets the courier
         first = self.assignments(cid, tok)[0]["order_id"]
-        self.assertEqual(self.act(first, tok, "pickup")[0], 200)
+        self.assertEqual(self.pickup(first, cid, tok)[0], 200)
         code, out = self.act(first, tok, "deliver", {"handover_code": self.handover_code(first)})
         self.assertEqual(code, 200, out)
         self.assertEqual(self.assigned_to(waiting[0]), cid)
@@ -194,7 +203,7 @@ class CourierTest(CourierTestBase):
         cid, tok = self.courier(300)
         oid = self.ready_order()
         self.assigned_to(oid)
-        self.assertEqual(self.act(oid, tok, "pickup")[0], 200)
+        self.assertEqual(self.pickup(oid, cid, tok)[0], 200)
         right = self.handover_code(oid)
         wrong = "%06d" % ((int(right) + 1) % 1000000)
         self.assertEqual(self.act(oid, tok, "deliver", {})[0], 400)
@@ -227,7 +236,7 @@ class CourierTest(CourierTestBase):
         self.assertEqual(self.act(oid, tok, "pickup")[0], 409)
         oid2 = self.ready_order()
         self.assigned_to(oid2)
-        self.assertEqual(self.act(oid2, tok, "pickup")[0], 200)
+        self.assertEqual(self.pickup(oid2, cid, tok)[0], 200)
         code, out = self.stack.pharmacy_api("POST", "/v1/orders/%s/cancel" % oid2, self.op_token)
         self.assertEqual(code, 409, out)
         self.assertEqual(self.stack.order(oid2)["state"], "PICKED_UP")
@@ -248,7 +257,7 @@ class CourierTest(CourierTestBase):
         text = json.dumps(a)
         for secret in (DRUG, "PZN-100", "pat-", ADDRESS):
             self.assertNotIn(secret, text)
-        self.assertEqual(self.act(oid, tok, "pickup")[0], 200)
+        self.assertEqual(self.pickup(oid, cid, tok)[0], 200)
         a = self.assignments(cid, tok)[0]
         self.assertEqual(a["address"], ADDRESS)
         for secret in (DRUG, "PZN-100", "pat-"):

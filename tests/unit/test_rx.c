@@ -120,6 +120,45 @@ static void test_bad_values_are_rejected(void **state)
     expect_rejected(&f, "fulfilment");
 }
 
+/* Ids that name keys of ours never hold ':' (no id can name another key);
+ * the prescription id keeps SPEC section 2's charset. One row per case. */
+static void test_id_rule_per_field(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *nominated, *hospital, *pid;
+        int ok;
+        const char *why;
+    } cases[] = {
+        {"ph-1", "hosp-1", "rx-1", 1, NULL},
+        {"", "", "rx:with:colons", 1, NULL},
+        {"geo", "", "rx-2", 1, NULL}, /* a plain id: indexes live under idx: */
+        {"P:stock", "", "rx-3", 0, "nominated_pharmacy_id must be 1-64 chars of [A-Za-z0-9._-]"},
+        {"ph 1", "", "rx-4", 0, "nominated_pharmacy_id"},
+        {"ph-1", "h:1", "rx-5", 0, "hospital_id must be 1-64 chars of [A-Za-z0-9._-]"},
+        {"ph-1",
+         "Klinik S\xc3\xbc"
+         "d",
+         "rx-6", 0, "hospital_id"},
+        {"", "", "rx/7", 0, "prescription_id must be 1-64 chars of [A-Za-z0-9._:-]"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        fixture f;
+        fixture_init(&f);
+        f.rx.nominated_pharmacy_id = (char *)cases[i].nominated;
+        f.rx.hospital_id = (char *)cases[i].hospital;
+        f.rx.prescription_id = (char *)cases[i].pid;
+        if (cases[i].ok) {
+            char why[256] = "";
+            rx_approved *rx = roundtrip(&f, why);
+            assert_non_null(rx);
+            rx_approved_free(rx);
+        } else {
+            expect_rejected(&f, cases[i].why);
+        }
+    }
+}
+
 static void test_too_many_items_rejected(void **state)
 {
     (void)state;
@@ -193,6 +232,7 @@ int main(void)
         cmocka_unit_test(test_pickup_needs_point_or_nominated),
         cmocka_unit_test(test_unroutable_reasons),
         cmocka_unit_test(test_utf8_rules),
+        cmocka_unit_test(test_id_rule_per_field),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
