@@ -6,7 +6,6 @@
 #include <string.h>
 
 #define FAIRUSE_BUCKETS 4096
-#define FAIRUSE_HOLDER_MAX 80 /* "role:id": ids are at most 64 chars */
 
 typedef struct fairuse_holder {
     char key[FAIRUSE_HOLDER_MAX + 1];

@@ -9,6 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* A holder is named "role:id" (ids are at most 64 chars). */
+#define FAIRUSE_HOLDER_MAX 80
+
 typedef enum fairuse_kind {
     FAIRUSE_REQUESTS = 0, /* HTTP requests of the holder */
     FAIRUSE_POSITIONS,    /* courier positions (a batch spends one per point) */

@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "listenguard.h"
+
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen)
 {
@@ -34,6 +36,7 @@ struct evhttp *http_listen(struct event_base *base, const char *addr, int port, 
         getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len);
         *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
+    listenguard_install(h);
     evhttp_set_max_body_size(h, (ev_ssize_t)(body_limit * 4));
     evhttp_set_max_headers_size(h, 16 * 1024);
     evhttp_set_timeout(h, timeout_s);
@@ -95,6 +98,14 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");
     const char *reason = code == 200 ? "OK" : code < 500 ? "Client Error" : "Server Error";
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        /* evhttp 2.1 would send the body of a HEAD reply without its
+         * length: the length only, and no body */
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(buf));
+        evhttp_add_header(h, "Content-Length", len);
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+    }
     evhttp_send_reply(req, code, reason, buf);
     evbuffer_free(buf);
 }

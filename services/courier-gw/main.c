@@ -16,6 +16,7 @@
 
 typedef struct cogw {
     long long max_wrong_codes; /* wrong handover codes before deliver locks */
+    long long future_ms;       /* how far ahead of our clock a position may be dated */
     locbatch positions;        /* position updates on their way to Redis */
 } cogw;
 
@@ -28,6 +29,25 @@ static const char *cogw_id(const gw_req *r)
 static void cogw_reply_400(gw_req *r, const char *why)
 {
     gw_req_reply_error(r, 400, "bad_request", "%s", why);
+}
+
+/* A position dated ahead of our clock by more than the allowed skew would
+ * keep its courier looking fresh until that date: 400. (Old positions are
+ * stored but cannot look fresh: freshness is judged from ts_ms.) */
+static int cogw_check_time(gw_req *r, const cogw *cg, int64_t ts_ms, size_t i, size_t n)
+{
+    long long ahead = (long long)ts_ms - service_now_ms();
+    if (ahead <= cg->future_ms)
+        return 0;
+    if (n > 1)
+        gw_req_reply_error(r, 400, "bad_request",
+                           "point %zu: ts_ms is %lld ms in the future; at most %lld ms allowed", i,
+                           ahead, cg->future_ms);
+    else
+        gw_req_reply_error(r, 400, "bad_request",
+                           "ts_ms is %lld ms in the future; at most %lld ms allowed", ahead,
+                           cg->future_ms);
+    return -1;
 }
 
 static void cogw_coord(char out[32], double v)
@@ -47,6 +67,8 @@ static void cogw_put_location(gw_req *r)
         cogw_reply_400(r, why);
         return;
     }
+    if (cogw_check_time(r, cg, p.ts_ms, 0, 1) || gw_req_take(r, FAIRUSE_POSITIONS, 1))
+        return;
     locbatch_add(&cg->positions, r, cogw_id(r), p.lat, p.lon, (long long)p.ts_ms);
 }
 
@@ -78,6 +100,7 @@ static char *cogw_points_json(const body_points *b)
  * in one atomic call, in the order sent */
 static void cogw_post_locations(gw_req *r)
 {
+    const cogw *cg = r->ctx;
     char why[BODY_WHY_MAX];
     if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
         return;
@@ -89,6 +112,17 @@ static void cogw_post_locations(gw_req *r)
     if (body_parse_points(r->body, b, why)) {
         free(b);
         cogw_reply_400(r, why);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (cogw_check_time(r, cg, b->pts[i].ts_ms, i, b->n)) {
+            free(b);
+            return;
+        }
+    /* a batch spends one position per point: batches are not a way round
+     * the position rate */
+    if (gw_req_take(r, FAIRUSE_POSITIONS, (double)b->n)) {
+        free(b);
         return;
     }
     char *pts = cogw_points_json(b);
@@ -188,9 +222,14 @@ static int cogw_init(service *svc, void *ctx, char *err, size_t errlen)
 {
     cogw *cg = ctx;
     cg->max_wrong_codes = service_int(svc, "HANDOVER_MAX_WRONG", 5);
+    cg->future_ms = service_int(svc, "POSITION_FUTURE_MS", 60000);
     locbatch_init(&cg->positions, svc->base, svc->orders);
     if (cg->max_wrong_codes < 1) {
         snprintf(err, errlen, "RXD_HANDOVER_MAX_WRONG must be at least 1");
+        return -1;
+    }
+    if (cg->future_ms < 0) {
+        snprintf(err, errlen, "RXD_POSITION_FUTURE_MS must be 0 or more");
         return -1;
     }
     return 0;
