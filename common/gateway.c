@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "body.h"
+#include "framing.h"
 #include "ids.h"
 #include "log.h"
 
@@ -35,6 +36,8 @@ struct gateway {
     void *ctx;
     char secret[256];
     size_t body_limit;
+    size_t header_limit;
+    framing *framing;
     char channel_prefix[ORDERS_PREFIX_MAX + 16];
     int inflight;
     int stopping;
@@ -375,6 +378,8 @@ static void gw_on_waiter_readable(evutil_socket_t fd, short what, void *arg)
 static void gw_waiter_watch(gw_waiter *w, struct evhttp_connection *conn)
 {
     struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    if (bev && bufferevent_get_underlying(bev)) /* the framing filter's socket */
+        bev = bufferevent_get_underlying(bev);
     evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
     if (fd < 0)
         return;
@@ -614,10 +619,26 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
         return NULL;
     }
     evhttp_set_gencb(gw->http, gw_on_request, gw);
+    gw->header_limit = (size_t)service_int(svc, "HEADER_LIMIT", 16 * 1024);
+    gw->framing =
+        framing_new(svc->base, gw->header_limit, gw->body_limit * 4, gw->body_limit, timeout);
+    if (!gw->framing || gw->header_limit < 1024) {
+        snprintf(err, errlen,
+                 gw->framing ? "RXD_HEADER_LIMIT must be at least 1024" : "out of memory");
+        framing_free(gw->framing);
+        evhttp_free(gw->http);
+        fairuse_free(gw->fair);
+        free(gw);
+        return NULL;
+    }
+    framing_install(gw->framing, gw->http);
+    /* the framing watch refuses first; evhttp's own limit is a backstop */
+    evhttp_set_max_headers_size(gw->http, (ev_ssize_t)gw->header_limit + 1024);
     gw->sub = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
                         (int)svc->redis_timeout_ms, err, errlen);
     if (!gw->sub) {
         evhttp_free(gw->http);
+        framing_free(gw->framing);
         fairuse_free(gw->fair);
         free(gw);
         return NULL;
@@ -676,6 +697,7 @@ void gateway_free(gateway *gw)
             free(w);
         }
     evhttp_free(gw->http);
+    framing_free(gw->framing); /* after the connections that use it */
     store_free(gw->sub);
     if (gw->sweep)
         event_free(gw->sweep);

@@ -158,6 +158,45 @@ class FairUseTest(StackTest):
         finally:
             s.close()
 
+    def test_oversized_headers_and_bodies_get_json(self):
+        """Headers over the limit: 431, a body announced over 4x the body
+        limit: 413, both as SPEC section 6 JSON, without reading the body;
+        a keep-alive connection with a normal request and then a big body
+        is framed right."""
+        path = "/v1/pharmacies/%s/status" % self.ph
+        host = host_of(self.ph_base)
+        for extra in (b"X-Pad: " + b"a" * 20000 + b"\r\n",
+                      b"".join(b"X-H%d: v\r\n" % i for i in range(3000))):
+            status, headers, body = raw_request(
+                self.ph_base, b"GET /v1/orders/x HTTP/1.1\r\nHost: " + host.encode() +
+                b"\r\n" + extra + b"\r\n")
+            error_of(self, status, json.loads(body), 431, "headers_too_large", "limit")
+            self.assertEqual(headers.get("content-type"), "application/json")
+        size = 20 * 1024 * 1024
+        head = ("PUT %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+                % (path, host, self.ph_tok, size)).encode()
+        status, headers, body = raw_request(self.ph_base, head + b"x" * 65536)
+        error_of(self, status, json.loads(body), 413, "body_too_large", str(size))
+        # keep-alive: good requests (a body sent in pieces), then an oversized
+        # one, on one connection: each is framed where evhttp frames it
+        good = json.dumps({"open": True}).encode()
+        one = ("PUT %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+               "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+               % (path, host, self.ph_tok, len(good))).encode() + good
+        s = socket.create_connection(addr(self.ph_base), timeout=10)
+        try:
+            for parts in ([one], [one[:20], one[20:-3], one[-3:]], [head]):
+                for part in parts:
+                    s.sendall(part)
+                    time.sleep(0.05)
+                status, _, body = read_reply(s)
+                self.assertEqual(status, 413 if parts == [head] else 200, body)
+        finally:
+            s.close()
+        code, body = self.stack.pharmacy_api("PUT", path, self.ph_tok, {"open": True})
+        self.assertEqual(code, 200, body)
+
     # ---- item 6: long-polls ----
 
     def test_longpolls_capped_per_holder_and_released_on_hang_up(self):
