@@ -351,6 +351,10 @@ static void gw_on_waiter_gone(struct evhttp_connection *conn, void *arg)
      * free; one still attached goes with the connection, right after this */
     if (evhttp_request_get_connection(w->r->req))
         w->r->req = NULL;
+    if (w->watch) { /* its descriptor is about to be closed */
+        event_free(w->watch);
+        w->watch = NULL;
+    }
     if (w->querying) {
         w->gone = 1; /* freed when its reply comes */
         return;

@@ -88,6 +88,21 @@ def abuse(base, path, tok, body, until):
     return seen
 
 
+def gateway_pid(stack, service):
+    """The pid of the service's process (scripts/stack may start it
+    through a shell)."""
+    pid = stack.pids()[service]
+    with open("/proc/%d/comm" % pid) as f:
+        if f.read().strip().startswith(service.split("-")[0]):
+            return pid
+    with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
+        return int(f.read().split()[0])
+
+
+def open_fds(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
 def p99(xs):
     xs = sorted(xs)
     return xs[min(len(xs) - 1, int(len(xs) * 0.99))]
@@ -226,6 +241,23 @@ class FairUseTest(StackTest):
                 s.close()
         self.settle()
 
+    def test_nothing_kept_after_clients_leave(self):
+        """Long-polls whose clients hang up, refused headers and bodies,
+        and short requests leave no socket behind in the gateway."""
+        pid = gateway_pid(self.stack, "pharmacy-gw")
+        path = "/v1/pharmacies/%s/orders" % self.ph
+        before = open_fds(pid)
+        host = host_of(self.ph_base).encode()
+        for _ in range(100):
+            s = park(self.ph_base, path, self.ph_tok)
+            time.sleep(0.005)
+            s.close()
+            raw_request(self.ph_base, b"GET /v1/orders/x HTTP/1.1\r\nHost: " + host +
+                        b"\r\nX-Pad: " + b"a" * 20000 + b"\r\n\r\n")
+        self.settle()
+        wait_until(lambda: open_fds(pid) <= before + 2, 10,
+                   "the gateway's descriptors to come back (%d before)" % before)
+
     def test_longpolls_capped_in_total(self):
         holders = []
         for _ in range(TOTAL // PER_HOLDER + 1):
@@ -312,14 +344,6 @@ class DescriptorLimitTest(StackTest):
     on it, and serves again once descriptors come back."""
     SERVICES = ["courier-gw"]
 
-    def gateway_pid(self):
-        pid = self.stack.pids()["courier-gw"]
-        with open("/proc/%d/comm" % pid) as f:
-            if f.read().strip().startswith("courier"):
-                return pid
-        with open("/proc/%d/task/%d/children" % (pid, pid)) as f:
-            return int(f.read().split()[0])
-
     def cpu_s(self, pid):
         with open("/proc/%d/stat" % pid) as f:
             fields = f.read().rsplit(")", 1)[1].split()
@@ -329,7 +353,7 @@ class DescriptorLimitTest(StackTest):
         base = self.stack.vars["RXD_COURIER_API"]
         co = uid("co")
         tok = self.stack.token("courier", co)
-        pid = self.gateway_pid()
+        pid = gateway_pid(self.stack, "courier-gw")
         with open("/proc/%d/limits" % pid) as f:
             old = [ln for ln in f if ln.startswith("Max open files")][0].split()[3:5]
         open_fds = len(os.listdir("/proc/%d/fd" % pid))
