@@ -4,13 +4,13 @@
 #include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
-#include <sys/socket.h>
 #include <stdarg.h>
 #include <stdint.h>
-#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include "body.h"
 #include "framing.h"
@@ -532,6 +532,12 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         }
     }
     gw_req *r = malloc(sizeof(*r));
+    if (!r) {
+        json_decref(body);
+        metric_add(gw->m_errors, 1);
+        http_reply_error(req, 503, "unavailable", "out of memory; retry");
+        return;
+    }
     *r = tmp;
     r->gw = gw;
     r->req = req;
