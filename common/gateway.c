@@ -1,12 +1,19 @@
 /* gateway.c - the shared HTTP front (see gateway.h). */
 #include "gateway.h"
 
+#include <errno.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
+#include "body.h"
+#include "framing.h"
 #include "ids.h"
 #include "log.h"
 
@@ -16,6 +23,10 @@ typedef struct gw_waiter gw_waiter;
  * looks at the waiters of one bucket, not at all of them (a pharmacy-gw
  * holds one long-poll per pharmacy: thousands). */
 #define GW_BUCKETS 4096
+/* Retry-After of a long-poll refused for the parked caps */
+#define GW_PARKED_RETRY_S 2
+/* how often holders that went quiet are forgotten */
+#define GW_SWEEP_S 60
 
 struct gateway {
     service *svc;
@@ -25,11 +36,15 @@ struct gateway {
     void *ctx;
     char secret[256];
     size_t body_limit;
+    size_t header_limit;
+    framing *framing;
     char channel_prefix[ORDERS_PREFIX_MAX + 16];
     int inflight;
     int stopping;
     gw_waiter *bucket[GW_BUCKETS];
-    metric *m_requests, *m_errors, *m_wakeups;
+    fairuse *fair;
+    struct event *sweep;
+    metric *m_requests, *m_errors, *m_wakeups, *m_limited;
 };
 
 /* A waiting long-poll. */
@@ -37,11 +52,15 @@ struct gw_waiter {
     gw_req *r;
     char op[24];
     char holder[IDS_MAX + 1];
+    char who[FAIRUSE_HOLDER_MAX + 1]; /* the token holder it is parked for */
     char field[24];
     struct event *timer;
+    struct event *watch;      /* the client's socket, to see it hang up */
     int querying;             /* a query is in flight */
     int dirty;                /* woken while querying: query again */
     int expired;              /* the wait is over: answer whatever comes */
+    int failed;               /* a query could not be queued: answer 503 */
+    int gone;                 /* the client hung up while a query was in flight */
     gw_waiter *next, **pprev; /* in its bucket */
 };
 
@@ -98,6 +117,37 @@ int gw_req_authorize(gw_req *r, auth_role role, const char *id)
     if (http_authorize(r->req, &r->who, role, id) == 0)
         return 0;
     metric_add(r->gw->m_errors, 1);
+    gw_req_free(r);
+    return -1;
+}
+
+/* 429 with Retry-After (whole seconds, at least 1) and the JSON error. */
+static void gw_reply_busy(gateway *gw, struct evhttp_request *req, int64_t retry_ms,
+                          const char *ecode, const char *msg)
+{
+    char after[24];
+    snprintf(after, sizeof(after), "%lld", (long long)(retry_ms + 999) / 1000);
+    if (retry_ms < 1000)
+        snprintf(after, sizeof(after), "1");
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Retry-After", after);
+    metric_add(gw->m_limited, 1);
+    metric_add(gw->m_errors, 1);
+    http_reply_error(req, 429, ecode, "%s; retry after %s s", msg, after);
+}
+
+int gw_req_take(gw_req *r, fairuse_kind kind, double n)
+{
+    int64_t retry_ms;
+    if (fairuse_take(r->gw->fair, kind, r->holder, n, service_now_ms(), &retry_ms) == 0)
+        return 0;
+    if (retry_ms < 0) {
+        gw_req_reply_error(r, 413, "too_many_items",
+                           "%.0f items at once is over this holder's burst; send fewer", n);
+        return -1;
+    }
+    gw_reply_busy(r->gw, r->req, retry_ms, "rate_limited",
+                  kind == FAIRUSE_POSITIONS ? "too many positions from this token"
+                                            : "too many requests from this token");
     gw_req_free(r);
     return -1;
 }
@@ -160,20 +210,74 @@ static void gw_on_call(store *st, redisReply *reply, const char *err, void *ctx)
 void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, gw_done_fn *done)
 {
     gw_call *c = malloc(sizeof(*c));
+    if (!c) {
+        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+        return;
+    }
     *c = (gw_call){r, done};
-    orders_call(r->gw->svc->orders, gw_on_call, c, op, argc, argv);
+    /* a call that cannot be queued never reaches gw_on_call: answer here,
+     * or the request would hold its socket for ever */
+    if (orders_call(r->gw->svc->orders, gw_on_call, c, op, argc, argv) != 0) {
+        free(c);
+        log_event(LOG_WARN, "state_machine_call_refused", "{s:s, s:i}", "op", op, "args", argc);
+        if (argc + 3 > ORDERS_ARGS_MAX)
+            gw_req_reply_error(r, 413, "too_many_items",
+                               "the request needs %d state-machine arguments; at most %d", argc,
+                               ORDERS_ARGS_MAX - 3);
+        else
+            gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+    }
 }
 
 /* ---- long-poll ---- */
 
+static void gw_on_waiter_gone(struct evhttp_connection *conn, void *arg);
+
+/* Takes w out of its bucket, the parked count and its connection's close
+ * notice, and frees it (not its request). */
 static void gw_waiter_unlink(gateway *gw, gw_waiter *w)
 {
-    (void)gw;
     *w->pprev = w->next;
     if (w->next)
         w->next->pprev = w->pprev;
+    fairuse_unpark(gw->fair, w->who);
     event_free(w->timer);
+    if (w->watch)
+        event_free(w->watch);
     free(w);
+}
+
+/* The close notice must not outlive the waiter: the connection may carry
+ * more requests after this one. */
+static void gw_waiter_forget_conn(gw_waiter *w)
+{
+    if (!w->r->req)
+        return;
+    struct evhttp_connection *conn = evhttp_request_get_connection(w->r->req);
+    if (conn)
+        evhttp_connection_set_closecb(conn, NULL, NULL);
+}
+
+static void gw_waiter_answer(gw_waiter *w, int code, json_t *body)
+{
+    gateway *gw = w->r->gw;
+    gw_waiter_forget_conn(w);
+    if (code == 200)
+        gw_req_reply_json(w->r, 200, body);
+    else
+        gw_req_reply_error(w->r, code, "unavailable", "the order store is not reachable; retry");
+    gw_waiter_unlink(gw, w);
+}
+
+/* The client left: free what the long-poll holds (its request, when
+ * gw_on_waiter_gone found it ours). */
+static void gw_waiter_drop(gw_waiter *w)
+{
+    gateway *gw = w->r->gw;
+    if (w->r->req)
+        evhttp_request_free(w->r->req);
+    gw_req_free(w->r);
+    gw_waiter_unlink(gw, w);
 }
 
 static void gw_waiter_query(gw_waiter *w);
@@ -185,10 +289,13 @@ static void gw_on_poll_reply(store *st, redisReply *reply, const char *err, void
     gw_waiter *w = ctx;
     gateway *gw = w->r->gw;
     w->querying = 0;
+    if (w->gone) {
+        gw_waiter_drop(w);
+        return;
+    }
     const char *status = orders_status(reply);
     if (!status || strcmp(status, "ok") != 0) {
-        gw_req_reply_error(w->r, 503, "unavailable", "the order store is not reachable; retry");
-        gw_waiter_unlink(gw, w);
+        gw_waiter_answer(w, 503, NULL);
         return;
     }
     const char *list = orders_field(reply, 1);
@@ -199,8 +306,7 @@ static void gw_on_poll_reply(store *st, redisReply *reply, const char *err, void
             json_decref(arr);
             arr = json_array();
         }
-        gw_req_reply_json(w->r, 200, json_pack("{s:o}", w->field, arr));
-        gw_waiter_unlink(gw, w);
+        gw_waiter_answer(w, 200, json_pack("{s:o}", w->field, arr));
         return;
     }
     if (w->dirty)
@@ -216,7 +322,12 @@ static void gw_waiter_query(gw_waiter *w)
     w->querying = 1;
     w->dirty = 0;
     const char *argv[] = {w->holder};
-    orders_call(w->r->gw->svc->orders, gw_on_poll_reply, w, w->op, 1, argv);
+    if (orders_call(w->r->gw->svc->orders, gw_on_poll_reply, w, w->op, 1, argv) != 0) {
+        /* answered from the timer: the caller may be walking the bucket */
+        w->querying = 0;
+        w->failed = 1;
+        event_active(w->timer, EV_TIMEOUT, 1);
+    }
 }
 
 static void gw_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
@@ -225,21 +336,96 @@ static void gw_on_waiter_timeout(evutil_socket_t fd, short what, void *arg)
     (void)what;
     gw_waiter *w = arg;
     w->expired = 1;
+    if (w->failed) {
+        gw_waiter_answer(w, 503, NULL);
+        return;
+    }
     gw_waiter_query(w);
+}
+
+static void gw_on_waiter_gone(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    gw_waiter *w = arg;
+    /* a request evhttp already detached from the connection is ours to
+     * free; one still attached goes with the connection, right after this */
+    if (evhttp_request_get_connection(w->r->req))
+        w->r->req = NULL;
+    if (w->watch) { /* its descriptor is about to be closed */
+        event_free(w->watch);
+        w->watch = NULL;
+    }
+    if (w->querying) {
+        w->gone = 1; /* freed when its reply comes */
+        return;
+    }
+    gw_waiter_drop(w);
+}
+
+/* evhttp 2.1 stops reading a connection while its request is answered, so
+ * it never sees a parked client hang up: the socket is watched here. EOF or
+ * an error closes the connection (its close notice drops the waiter);
+ * bytes of a next, pipelined request end the watch without a read. */
+static void gw_on_waiter_readable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)what;
+    gw_waiter *w = arg;
+    char c;
+    ssize_t n = recv(fd, &c, 1, MSG_PEEK);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return;
+    struct evhttp_connection *conn = w->r->req ? evhttp_request_get_connection(w->r->req) : NULL;
+    if (conn)
+        evhttp_connection_free(conn); /* runs gw_on_waiter_gone */
+}
+
+static void gw_waiter_watch(gw_waiter *w, struct evhttp_connection *conn)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    if (bev && bufferevent_get_underlying(bev)) /* the framing filter's socket */
+        bev = bufferevent_get_underlying(bev);
+    evutil_socket_t fd = bev ? bufferevent_getfd(bev) : -1;
+    if (fd < 0)
+        return;
+    w->watch = event_new(w->r->gw->svc->base, fd, EV_READ, gw_on_waiter_readable, w);
+    if (w->watch)
+        event_add(w->watch, NULL);
 }
 
 void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *field, int wait_s)
 {
     gateway *gw = r->gw;
+    int parked = fairuse_park(gw->fair, r->holder);
+    if (parked != FAIRUSE_PARKED) {
+        gw_reply_busy(gw, r->req, GW_PARKED_RETRY_S * 1000, "too_many_waits",
+                      parked == FAIRUSE_HOLDER_FULL
+                          ? "this token has as many long-polls waiting as it may"
+                          : "this gateway has as many long-polls waiting as it may");
+        gw_req_free(r);
+        return;
+    }
     gw_waiter *w = calloc(1, sizeof(*w));
+    if (w)
+        w->timer = evtimer_new(gw->svc->base, gw_on_waiter_timeout, w);
+    if (!w || !w->timer) {
+        fairuse_unpark(gw->fair, r->holder);
+        free(w);
+        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+        return;
+    }
     w->r = r;
     snprintf(w->op, sizeof(w->op), "%s", op);
     snprintf(w->holder, sizeof(w->holder), "%s", holder);
+    snprintf(w->who, sizeof(w->who), "%s", r->holder);
     snprintf(w->field, sizeof(w->field), "%s", field);
     w->expired = wait_s <= 0 || gw->stopping;
-    w->timer = evtimer_new(gw->svc->base, gw_on_waiter_timeout, w);
     struct timeval tv = {wait_s, 0};
     evtimer_add(w->timer, &tv);
+    struct evhttp_connection *conn = evhttp_request_get_connection(r->req);
+    if (conn) {
+        evhttp_connection_set_closecb(conn, gw_on_waiter_gone, w);
+        gw_waiter_watch(w, conn);
+    }
     /* registered before the first query, so a notice that lands while the
      * query is in flight triggers another one instead of being missed */
     gw_waiter_link(gw, w);
@@ -326,6 +512,16 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         metric_add(gw->m_errors, 1);
         return;
     }
+    /* per token holder, not per address: many apps share a carrier's NAT,
+     * and one holder's flood must not spend another's budget. Operators
+     * are staff tools and bulk jobs: not limited. */
+    snprintf(tmp.holder, sizeof(tmp.holder), "%s:%s", auth_role_name(tmp.who.role), tmp.who.id);
+    int64_t retry_ms;
+    if (tmp.who.role != AUTH_OPERATOR &&
+        fairuse_take(gw->fair, FAIRUSE_REQUESTS, tmp.holder, 1, service_now_ms(), &retry_ms)) {
+        gw_reply_busy(gw, req, retry_ms, "rate_limited", "too many requests from this token");
+        return;
+    }
     json_t *body = NULL;
     size_t blen = evbuffer_get_length(evhttp_request_get_input_buffer(req));
     if (route->body == GW_BODY || (route->body == GW_OPTIONAL_BODY && blen > 0)) {
@@ -336,6 +532,12 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         }
     }
     gw_req *r = malloc(sizeof(*r));
+    if (!r) {
+        json_decref(body);
+        metric_add(gw->m_errors, 1);
+        http_reply_error(req, 503, "unavailable", "out of memory; retry");
+        return;
+    }
     *r = tmp;
     r->gw = gw;
     r->req = req;
@@ -343,6 +545,57 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
     r->ctx = gw->ctx;
     gw->inflight++;
     route->fn(r);
+}
+
+/* The open-files limit bounds what may wait: each parked long-poll holds a
+ * socket, and the gateway needs some to spare for Redis, Kafka and new
+ * requests. */
+static long long gw_parked_default(void)
+{
+    struct rlimit rl;
+    long long cap = 8192;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (long long)rl.rlim_cur * 3 / 4 < cap)
+        cap = (long long)rl.rlim_cur * 3 / 4;
+    return cap;
+}
+
+/* The fair-use limits from RXD_* settings (see docs/configuration.md). */
+static int gw_fair_new(gateway *gw, char *err, size_t errlen)
+{
+    service *svc = gw->svc;
+    fairuse_limits l = {
+        .rate = {[FAIRUSE_REQUESTS] = {(double)service_int(svc, "RATE_REQUESTS_PER_S", 20),
+                                       (double)service_int(svc, "RATE_REQUESTS_BURST", 100)},
+                 [FAIRUSE_POSITIONS] = {(double)service_int(svc, "RATE_POSITIONS_PER_S", 2),
+                                        (double)service_int(svc, "RATE_POSITIONS_BURST", 1000)}},
+        .parked_per_holder = (int)service_int(svc, "LONGPOLL_PER_HOLDER", 4),
+        .parked_total = (int)service_int(svc, "LONGPOLL_MAX", gw_parked_default()),
+    };
+    if (l.rate[FAIRUSE_POSITIONS].per_s > 0 && l.rate[FAIRUSE_POSITIONS].burst < BODY_POINTS_MAX) {
+        snprintf(err, errlen,
+                 "RXD_RATE_POSITIONS_BURST must be at least %d (a full batch of positions)",
+                 BODY_POINTS_MAX);
+        return -1;
+    }
+    if (l.parked_per_holder < 1 || l.parked_total < 1) {
+        snprintf(err, errlen, "RXD_LONGPOLL_PER_HOLDER and RXD_LONGPOLL_MAX must be at least 1");
+        return -1;
+    }
+    gw->fair = fairuse_new(&l);
+    if (!gw->fair) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static void gw_on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gateway *gw = arg;
+    fairuse_sweep(gw->fair, service_now_ms());
 }
 
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
@@ -362,19 +615,41 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
     }
     snprintf(gw->secret, sizeof(gw->secret), "%s", secret);
     gw->body_limit = (size_t)service_int(svc, "BODY_LIMIT", 64 * 1024);
+    if (gw_fair_new(gw, err, errlen)) {
+        free(gw);
+        return NULL;
+    }
     int port = (int)service_int(svc, "HTTP_PORT", 8080);
     int timeout = (int)service_int(svc, "HTTP_TIMEOUT_S", 45);
     gw->http = http_listen(svc->base, config_str(svc->cfg, "HTTP_ADDR", "127.0.0.1"), port,
                            gw->body_limit, timeout, NULL, err, errlen);
     if (!gw->http) {
+        fairuse_free(gw->fair);
         free(gw);
         return NULL;
     }
     evhttp_set_gencb(gw->http, gw_on_request, gw);
+    gw->header_limit = (size_t)service_int(svc, "HEADER_LIMIT", 16 * 1024);
+    gw->framing =
+        framing_new(svc->base, gw->header_limit, gw->body_limit * 4, gw->body_limit, timeout);
+    if (!gw->framing || gw->header_limit < 1024) {
+        snprintf(err, errlen,
+                 gw->framing ? "RXD_HEADER_LIMIT must be at least 1024" : "out of memory");
+        framing_free(gw->framing);
+        evhttp_free(gw->http);
+        fairuse_free(gw->fair);
+        free(gw);
+        return NULL;
+    }
+    framing_install(gw->framing, gw->http);
+    /* the framing watch refuses first; evhttp's own limit is a backstop */
+    evhttp_set_max_headers_size(gw->http, (ev_ssize_t)gw->header_limit + 1024);
     gw->sub = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
                         (int)svc->redis_timeout_ms, err, errlen);
     if (!gw->sub) {
         evhttp_free(gw->http);
+        framing_free(gw->framing);
+        fairuse_free(gw->fair);
         free(gw);
         return NULL;
     }
@@ -388,6 +663,12 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
                                    "HTTP requests answered with an error");
     gw->m_wakeups = metrics_counter(svc->metrics, "longpoll_wakeups_total", NULL,
                                     "notifications that woke long-polls");
+    gw->m_limited = metrics_counter(svc->metrics, "http_limited_total", NULL,
+                                    "requests refused 429 by a per-holder limit");
+    struct timeval every = {GW_SWEEP_S, 0};
+    gw->sweep = event_new(svc->base, -1, EV_PERSIST, gw_on_sweep, gw);
+    if (gw->sweep)
+        event_add(gw->sweep, &every);
     return gw;
 }
 
@@ -419,13 +700,18 @@ void gateway_free(gateway *gw)
         while (gw->bucket[b]) {
             gw_waiter *w = gw->bucket[b];
             gw->bucket[b] = w->next;
+            gw_waiter_forget_conn(w); /* evhttp_free below closes it */
             event_free(w->timer);
             json_decref(w->r->body);
             free(w->r);
             free(w);
         }
     evhttp_free(gw->http);
+    framing_free(gw->framing); /* after the connections that use it */
     store_free(gw->sub);
+    if (gw->sweep)
+        event_free(gw->sweep);
+    fairuse_free(gw->fair);
     free(gw);
 }
 

@@ -9,6 +9,7 @@
 #include <jansson.h>
 
 #include "auth.h"
+#include "fairuse.h"
 #include "http.h"
 #include "service.h"
 
@@ -19,6 +20,7 @@ typedef struct gw_req {
     gateway *gw;
     struct evhttp_request *req;
     auth_claims who;
+    char holder[FAIRUSE_HOLDER_MAX + 1]; /* "role:id" of the token, for fair use */
     http_path path;
     json_t *body; /* NULL for a request without a body */
     void *ctx;    /* gateway_new's ctx */
@@ -64,6 +66,11 @@ void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt,
 /* 0 when the token's holder may act for (role, id); else replies 403. */
 int gw_req_authorize(gw_req *r, auth_role role, const char *id);
 
+/* 0 when the token's holder may spend n of kind now; else answers 429
+ * with Retry-After (413 when n is beyond what the holder may ever spend at
+ * once) and returns -1. */
+int gw_req_take(gw_req *r, fairuse_kind kind, double n);
+
 /* Runs a state-machine operation. A failed call answers 503, an "err"
  * reply answers its mapped status (404/403/409/429); otherwise done(r, reply)
  * answers (NULL: {"order_id":..,"state":..} from the path's order id and
@@ -72,7 +79,9 @@ typedef void gw_done_fn(gw_req *r, redisReply *reply);
 void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, gw_done_fn *done);
 
 /* Long-poll: answers {"<field>": [...]} from operation op(holder) as soon as
- * it is non-empty, or after wait_s seconds with what there is. */
+ * it is non-empty, or after wait_s seconds with what there is. Over the
+ * parked caps (per token holder, in total) it answers 429 at once; a
+ * long-poll whose client hangs up is dropped then, not at its deadline. */
 void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *field, int wait_s);
 
 #endif

@@ -10,6 +10,8 @@
 #include <strings.h>
 #include <time.h>
 
+#include "listenguard.h"
+
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen)
 {
@@ -34,6 +36,7 @@ struct evhttp *http_listen(struct event_base *base, const char *addr, int port, 
         getsockname(evhttp_bound_socket_get_fd(sock), (struct sockaddr *)&ss, &len);
         *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
+    listenguard_install(h);
     evhttp_set_max_body_size(h, (ev_ssize_t)(body_limit * 4));
     evhttp_set_max_headers_size(h, 16 * 1024);
     evhttp_set_timeout(h, timeout_s);
@@ -81,9 +84,29 @@ int http_path_parse(struct evhttp_request *req, http_path *p)
     return 0;
 }
 
+/* evhttp 2.1 sends the body of a HEAD reply without its length, which
+ * leaves the client unable to find the next reply: the length only, and no
+ * body. */
+static void http_send(struct evhttp_request *req, int code, const char *reason,
+                      struct evbuffer *buf)
+{
+    if (evhttp_request_get_command(req) == EVHTTP_REQ_HEAD) {
+        char len[24];
+        snprintf(len, sizeof(len), "%zu", evbuffer_get_length(buf));
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", len);
+        evbuffer_drain(buf, evbuffer_get_length(buf));
+    }
+    evhttp_send_reply(req, code, reason, buf);
+}
+
 void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 {
     struct evbuffer *buf = evbuffer_new();
+    if (!buf) { /* out of memory: an empty reply still answers */
+        json_decref(body);
+        evhttp_send_reply(req, code, "Server Error", NULL);
+        return;
+    }
     char *s = json_dumps(body, JSON_COMPACT);
     if (s) {
         evbuffer_add(buf, s, strlen(s));
@@ -95,7 +118,7 @@ void http_reply_json(struct evhttp_request *req, int code, json_t *body)
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Cache-Control", "no-store");
     const char *reason = code == 200 ? "OK" : code < 500 ? "Client Error" : "Server Error";
-    evhttp_send_reply(req, code, reason, buf);
+    http_send(req, code, reason, buf);
     evbuffer_free(buf);
 }
 
@@ -272,10 +295,14 @@ static void http_admin_on_request(struct evhttp_request *req, void *arg)
             http_reply_error(req, 503, "not_ready", "%s", why ? why : "not ready");
     } else if (strcmp(path, "/metrics") == 0) {
         struct evbuffer *buf = evbuffer_new();
+        if (!buf) {
+            http_reply_error(req, 503, "unavailable", "out of memory");
+            return;
+        }
         metrics_render(a->m, buf);
         evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                           "text/plain; version=0.0.4");
-        evhttp_send_reply(req, 200, "OK", buf);
+        http_send(req, 200, "OK", buf);
         evbuffer_free(buf);
     } else {
         http_reply_error(req, 404, "not_found", "admin port serves /healthz, /readyz, /metrics");

@@ -8,8 +8,6 @@
 
 #include "scripts.h"
 
-#define ORDERS_ARGS_MAX 520 /* courier_loc_many: 4 per point, 128 points */
-
 struct orders {
     store *st;
     int script;

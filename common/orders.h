@@ -26,7 +26,13 @@ const char *orders_prefix(const orders *o);
 const char *orders_key(const orders *o, char *buf, const char *suffix_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Runs operation op of orders.lua with NUL-terminated string arguments. */
+/* Arguments one call takes, the anchor key, prefix and op included
+ * (courier_loc_many: 4 per point, 128 points). */
+#define ORDERS_ARGS_MAX 520
+
+/* Runs operation op of orders.lua with NUL-terminated string arguments.
+ * -1 (and cb is never called) when argc + 3 > ORDERS_ARGS_MAX or out of
+ * memory; the caller answers for the call. */
 int orders_call(orders *o, store_reply_cb *cb, void *ctx, const char *op, int argc,
                 const char *const *argv);
 

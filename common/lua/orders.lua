@@ -374,6 +374,29 @@ ops.pharmacy_stock = function()
   return { 'ok', tostring((#A - 1) / 2) }
 end
 
+-- pharmacy_stock_all id items_json: pharmacy_stock for a whole catalogue in
+-- one atomic call ({"<code>": qty, ...}, up to the API's 2000 items), which
+-- the argument-per-item form cannot carry; HSET in slices so that unpack
+-- stays far below Lua's stack limit
+ops.pharmacy_stock_all = function()
+  local k = phkey(A[1])
+  if redis.call('EXISTS', k) == 0 then return { 'err', 'not_found', '' } end
+  redis.call('DEL', k .. ':stock')
+  local slice, n = {}, 0
+  for code, qty in pairs(cjson.decode(A[2])) do
+    slice[#slice + 1] = code
+    slice[#slice + 1] = tostring(qty)
+    n = n + 1
+    if #slice >= 400 then
+      redis.call('HSET', k .. ':stock', unpack(slice))
+      slice = {}
+    end
+  end
+  if #slice > 0 then redis.call('HSET', k .. ':stock', unpack(slice)) end
+  redis.call('HSET', k, 'stock_known', 1, 'updated_ms', NOW)
+  return { 'ok', tostring(n) }
+end
+
 -- ---- couriers (dispatch) ----
 
 -- Stores one position of courier c unless it is not newer than the stored

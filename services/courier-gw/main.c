@@ -19,6 +19,7 @@ typedef struct cogw {
     long long pickup_radius_m; /* a pickup needs the courier this near the pharmacy */
     long long pickup_age_s;    /* ... by a position at most this old */
     const char *pickup_proof;  /* "position" (or the pharmacy's handover) or "handover" only */
+    long long future_ms;       /* how far ahead of our clock a position may be dated */
     locbatch positions;        /* position updates on their way to Redis */
 } cogw;
 
@@ -31,6 +32,25 @@ static const char *cogw_id(const gw_req *r)
 static void cogw_reply_400(gw_req *r, const char *why)
 {
     gw_req_reply_error(r, 400, "bad_request", "%s", why);
+}
+
+/* A position dated ahead of our clock by more than the allowed skew would
+ * keep its courier looking fresh until that date: 400. (Old positions are
+ * stored but cannot look fresh: freshness is judged from ts_ms.) */
+static int cogw_check_time(gw_req *r, const cogw *cg, int64_t ts_ms, size_t i, size_t n)
+{
+    long long ahead = (long long)ts_ms - service_now_ms();
+    if (ahead <= cg->future_ms)
+        return 0;
+    if (n > 1)
+        gw_req_reply_error(r, 400, "bad_request",
+                           "point %zu: ts_ms is %lld ms in the future; at most %lld ms allowed", i,
+                           ahead, cg->future_ms);
+    else
+        gw_req_reply_error(r, 400, "bad_request",
+                           "ts_ms is %lld ms in the future; at most %lld ms allowed", ahead,
+                           cg->future_ms);
+    return -1;
 }
 
 static void cogw_coord(char out[32], double v)
@@ -50,6 +70,8 @@ static void cogw_put_location(gw_req *r)
         cogw_reply_400(r, why);
         return;
     }
+    if (cogw_check_time(r, cg, p.ts_ms, 0, 1) || gw_req_take(r, FAIRUSE_POSITIONS, 1))
+        return;
     locbatch_add(&cg->positions, r, cogw_id(r), p.lat, p.lon, (long long)p.ts_ms);
 }
 
@@ -81,6 +103,7 @@ static char *cogw_points_json(const body_points *b)
  * in one atomic call, in the order sent */
 static void cogw_post_locations(gw_req *r)
 {
+    const cogw *cg = r->ctx;
     char why[BODY_WHY_MAX];
     if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
         return;
@@ -92,6 +115,17 @@ static void cogw_post_locations(gw_req *r)
     if (body_parse_points(r->body, b, why)) {
         free(b);
         cogw_reply_400(r, why);
+        return;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        if (cogw_check_time(r, cg, b->pts[i].ts_ms, i, b->n)) {
+            free(b);
+            return;
+        }
+    /* a batch spends one position per point: batches are not a way round
+     * the position rate */
+    if (gw_req_take(r, FAIRUSE_POSITIONS, (double)b->n)) {
+        free(b);
         return;
     }
     char *pts = cogw_points_json(b);
@@ -237,6 +271,7 @@ static int cogw_init(service *svc, void *ctx, char *err, size_t errlen)
     cg->pickup_radius_m = service_int(svc, "PICKUP_RADIUS_M", 300);
     cg->pickup_age_s = service_int(svc, "PICKUP_POSITION_MAX_AGE_S", 120);
     cg->pickup_proof = config_str(svc->cfg, "PICKUP_PROOF", "position");
+    cg->future_ms = service_int(svc, "POSITION_FUTURE_MS", 60000);
     locbatch_init(&cg->positions, svc->base, svc->orders);
     if (cg->max_wrong_codes < 1) {
         snprintf(err, errlen, "RXD_HANDOVER_MAX_WRONG must be at least 1");
@@ -254,6 +289,10 @@ static int cogw_init(service *svc, void *ctx, char *err, size_t errlen)
         snprintf(err, errlen,
                  "RXD_PICKUP_PROOF must be position (a fresh position near the pharmacy, or "
                  "the pharmacy's confirmation) or handover (the pharmacy's confirmation only)");
+        return -1;
+    }
+    if (cg->future_ms < 0) {
+        snprintf(err, errlen, "RXD_POSITION_FUTURE_MS must be 0 or more");
         return -1;
     }
     return 0;

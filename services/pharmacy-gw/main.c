@@ -54,6 +54,22 @@ static void phgw_put_pharmacy(gw_req *r)
     gw_req_call(r, "pharmacy_put", 8, argv, phgw_on_registered);
 }
 
+/* The validated stock as the state machine's pharmacy_stock_all takes it:
+ * one JSON argument, so that a catalogue of BODY_STOCK_MAX items is written
+ * in one atomic call (an argument per item would pass the call's limit). */
+static char *phgw_stock_json(const body_stock *b)
+{
+    json_t *o = json_object();
+    for (size_t i = 0; o && i < b->n; i++)
+        if (json_object_set_new(o, b->items[i].code, json_integer(b->items[i].qty))) {
+            json_decref(o);
+            return NULL;
+        }
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    return s;
+}
+
 /* PUT /v1/pharmacies/{id}/stock (that pharmacy) */
 static void phgw_put_stock(gw_req *r)
 {
@@ -65,19 +81,15 @@ static void phgw_put_stock(gw_req *r)
         phgw_reply_400(r, why);
         return;
     }
-    const char **argv = calloc(1 + 2 * b.n, sizeof(char *));
-    char(*qty)[24] = calloc(b.n ? b.n : 1, sizeof(*qty));
-    argv[0] = phgw_id(r);
-    for (size_t i = 0; i < b.n; i++) {
-        snprintf(qty[i], sizeof(qty[i]), "%lld", b.items[i].qty);
-        argv[1 + 2 * i] = b.items[i].code;
-        argv[2 + 2 * i] = qty[i];
-    }
-    /* orders_call copies nothing after it returns: the argv is sent now */
-    gw_req_call(r, "pharmacy_stock", (int)(1 + 2 * b.n), argv, phgw_on_registered);
-    free(qty);
-    free(argv);
+    char *items = phgw_stock_json(&b);
     body_stock_free(&b);
+    if (!items) {
+        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+        return;
+    }
+    const char *argv[] = {phgw_id(r), items};
+    gw_req_call(r, "pharmacy_stock_all", 2, argv, phgw_on_registered);
+    free(items); /* the command was formatted by the call */
 }
 
 /* PUT /v1/pharmacies/{id}/status (that pharmacy) */
