@@ -10,15 +10,23 @@
 #define CITY_EARTH_M 6371000.0
 #define CITY_DEG (M_PI / 180.0)
 
-/* Codes look like German PZNs; the names stay inside this process (the
- * pharmacy API sees drug codes only). */
+/* A Chinese city's catalogue: codes shaped like NMPA approval numbers
+ * (guoyao zhunzi), names as a pharmacist there reads them. The names stay
+ * inside this process and in the message's item names (UTF-8 end to end);
+ * the pharmacy API sees drug codes only. */
 static const city_drug city_drugs[] = {
-    {"PZN-00001", "Ibuprofen 400", 0, 0},     {"PZN-00002", "Amoxicillin 500", 0, 0},
-    {"PZN-00003", "Metformin 850", 0, 0},     {"PZN-00004", "Ramipril 5", 0, 0},
-    {"PZN-00005", "Pantoprazol 20", 0, 0},    {"PZN-00006", "Simvastatin 20", 0, 0},
-    {"PZN-00007", "Levothyroxin 50", 0, 0},   {"PZN-00008", "Salbutamol spray", 0, 0},
-    {"PZN-00009", "Insulin glargin", 1, 0},   {"PZN-00010", "Adalimumab pen", 1, 0},
-    {"PZN-00011", "Methylphenidat 10", 0, 1}, {"PZN-00012", "Oxycodon 10", 0, 1},
+    {"GYZZ-H10900089", "布洛芬缓释胶囊 0.3g", 0, 0},
+    {"GYZZ-H44021351", "阿莫西林胶囊 0.25g", 0, 0},
+    {"GYZZ-H20023370", "盐酸二甲双胍片 0.5g", 0, 0},
+    {"GYZZ-H20000294", "雷米普利片 5mg", 0, 0},
+    {"GYZZ-H20055859", "泮托拉唑肠溶片 40mg", 0, 0},
+    {"GYZZ-H20013102", "辛伐他汀片 20mg", 0, 0},
+    {"GYZZ-H20010522", "左甲状腺素钠片 50μg", 0, 0},
+    {"GYZZ-H20043710", "硫酸沙丁胺醇气雾剂", 0, 0},
+    {"GYZZ-J20140052", "甘精胰岛素注射液", 1, 0},
+    {"GYZZ-S20180041", "阿达木单抗注射液", 1, 0},
+    {"GYZZ-H20050437", "盐酸哌甲酯缓释片", 0, 1},
+    {"GYZZ-H20130125", "盐酸羟考酮缓释片", 0, 1},
 };
 
 #define CITY_NDRUGS (sizeof(city_drugs) / sizeof(city_drugs[0]))
@@ -58,7 +66,7 @@ static int city_draw_pharmacy(city_pharmacy *p, const sim_opts *o, const char *r
                               rng *r, const char *secret, int64_t exp_s)
 {
     snprintf(p->id, sizeof(p->id), "%s-ph-%04d", run_id, i);
-    snprintf(p->name, sizeof(p->name), "Sim-Apotheke %d", i);
+    snprintf(p->name, sizeof(p->name), "模拟大药房 %d 号店", i);
     city_point(o, r, &p->lat, &p->lon);
     p->capacity = rng_range(r, 4, 12);
     p->cold_chain = rng_chance(r, 0.4);

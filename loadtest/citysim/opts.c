@@ -13,7 +13,7 @@ const char opts_usage[] =
     "  --drain S           seconds to wait for every order to finish (60)\n"
     "  --seed N            PRNG seed: same seed, same city and prescriptions (1)\n"
     "  --speedup X         simulated time runs X times faster (10)\n"
-    "  --centre LAT,LON    city centre (52.52,13.405: Berlin)\n"
+    "  --centre LAT,LON    city centre (30.657,104.066: Chengdu)\n"
     "  --radius-m M        city radius in metres (6000)\n"
     "  --max-conns N       connections per long-poll pool (512)\n"
     "  --run-id ID         prefix of every id of this run (default: derived)\n"
@@ -49,10 +49,10 @@ static int opts_double(const config *cfg, const char *name, double def, double l
 
 static int opts_centre(const config *cfg, sim_opts *o, char *err, size_t errlen)
 {
-    const char *s = config_str(cfg, "CENTRE", "52.52,13.405");
+    const char *s = config_str(cfg, "CENTRE", "30.657,104.066");
     if (sscanf(s, "%lf,%lf", &o->centre_lat, &o->centre_lon) != 2 || o->centre_lat < -80 ||
         o->centre_lat > 80 || o->centre_lon < -180 || o->centre_lon > 180) {
-        snprintf(err, errlen, "--centre must be LAT,LON in degrees, e.g. 52.52,13.405 (got '%s')",
+        snprintf(err, errlen, "--centre must be LAT,LON in degrees, e.g. 30.657,104.066 (got '%s')",
                  s);
         return -1;
     }
