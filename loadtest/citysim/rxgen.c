@@ -164,7 +164,8 @@ static void rxgen_draw(rxgen *g, rxgen_rx *x, long n, int64_t now)
     x->point = pinit;
     snprintf(x->pid, sizeof(x->pid), "%s-rx-%06ld", g->s->run_id, n);
     snprintf(x->patient, sizeof(x->patient), "%s-pt-%06ld", g->s->run_id, n);
-    snprintf(x->address, sizeof(x->address), "四川省成都市锦江区模拟路 %d 号", rng_range(&g->r, 1, 250));
+    snprintf(x->address, sizeof(x->address), "四川省成都市锦江区模拟路 %d 号",
+             rng_range(&g->r, 1, 250));
     snprintf(x->hospital, sizeof(x->hospital), "hosp-%d", rng_range(&g->r, 1, 8));
     city_point(g->s->opt, &g->r, &x->point.lat, &x->point.lon);
     x->msg.prescription_id = x->pid;
