@@ -10,7 +10,10 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "settings.h"
 #include "topic_check.h"
+
+extern char **environ;
 
 long long service_now_ms(void)
 {
@@ -271,6 +274,11 @@ service *service_new(const char *name, int argc, char **argv, int flags, char *e
     svc->name = name;
     svc->cfg = config_new(argc, argv, err, errlen);
     if (!svc->cfg) {
+        free(svc);
+        return NULL;
+    }
+    if (settings_check_env(environ, err, errlen) != 0) {
+        config_free(svc->cfg);
         free(svc);
         return NULL;
     }
