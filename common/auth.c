@@ -11,7 +11,15 @@
 #include "ids.h"
 
 #define AUTH_PREFIX "rxd1."
+#define AUTH_PREFIX_KID "rxd2."
 #define AUTH_PAYLOAD_MAX 128
+#define AUTH_LEGACY_KID "0" /* the plain secret's key: tokens in the rxd1 form */
+
+typedef struct auth_key {
+    char kid[AUTH_KID_MAX + 1];
+    const char *secret; /* points into the setting, not NUL-terminated */
+    size_t len;
+} auth_key;
 
 static const char *auth_role_names[] = {"operator", "pharmacy", "courier"};
 
@@ -85,29 +93,128 @@ static int auth_b64url_decode(const char *in, size_t n, unsigned char *out, size
     return (int)o;
 }
 
-static void auth_mac(const char *secret, const unsigned char *msg, size_t len, unsigned char *mac)
+static int auth_kid_valid(const char *s, size_t len)
 {
+    if (len == 0 || len > AUTH_KID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '_' || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* 1 when the setting is a key ring: a kid, then ':'. */
+static int auth_is_ring(const char *secrets)
+{
+    const char *colon = strchr(secrets, ':');
+    return colon && auth_kid_valid(secrets, (size_t)(colon - secrets));
+}
+
+/* Splits the setting into keys (no copies: they point into it). Returns
+ * the count, or -1 with err naming the bad entry. */
+static int auth_keys_parse(const char *secrets, auth_key *keys, char *err, size_t errlen)
+{
+    if (!secrets || !*secrets) {
+        snprintf(err, errlen, "the token secret is empty");
+        return -1;
+    }
+    if (!auth_is_ring(secrets)) {
+        snprintf(keys[0].kid, sizeof(keys[0].kid), "%s", AUTH_LEGACY_KID);
+        keys[0].secret = secrets;
+        keys[0].len = strlen(secrets);
+        return 1;
+    }
+    int n = 0;
+    for (const char *p = secrets;; n++) {
+        const char *end = p + strcspn(p, ",");
+        const char *colon = memchr(p, ':', (size_t)(end - p));
+        if (n == AUTH_KEYS_MAX) {
+            snprintf(err, errlen, "the token key ring holds more than %d keys", AUTH_KEYS_MAX);
+            return -1;
+        }
+        if (!colon || !auth_kid_valid(p, (size_t)(colon - p))) {
+            snprintf(err, errlen,
+                     "token key %d: expected kid:secret with a kid of 1-%d chars of "
+                     "[A-Za-z0-9_-]",
+                     n + 1, AUTH_KID_MAX);
+            return -1;
+        }
+        memcpy(keys[n].kid, p, (size_t)(colon - p));
+        keys[n].kid[colon - p] = '\0';
+        keys[n].secret = colon + 1;
+        keys[n].len = (size_t)(end - colon - 1);
+        if (keys[n].len < AUTH_SECRET_MIN) {
+            snprintf(err, errlen, "token key %s: the secret needs %d or more characters",
+                     keys[n].kid, AUTH_SECRET_MIN);
+            return -1;
+        }
+        for (int i = 0; i < n; i++) {
+            if (strcmp(keys[i].kid, keys[n].kid) == 0) {
+                snprintf(err, errlen, "token key id %s is given twice", keys[n].kid);
+                return -1;
+            }
+        }
+        if (!*end)
+            return n + 1;
+        p = end + 1;
+    }
+}
+
+int auth_keys_check(const char *secrets, char *err, size_t errlen)
+{
+    auth_key keys[AUTH_KEYS_MAX];
+    return auth_keys_parse(secrets, keys, err, errlen);
+}
+
+/* HMAC-SHA256 over [kid "."] payload: the kid is signed with the payload,
+ * so a token cannot be moved to another key's name. 0, or -1 on failure. */
+static int auth_mac(const auth_key *key, const unsigned char *payload, size_t len,
+                    unsigned char *mac)
+{
+    unsigned char msg[AUTH_KID_MAX + 1 + AUTH_PAYLOAD_MAX];
     unsigned int maclen = 32;
-    HMAC(EVP_sha256(), secret, (int)strlen(secret), msg, len, mac, &maclen);
+    size_t n = 0;
+    if (strcmp(key->kid, AUTH_LEGACY_KID) != 0) {
+        n = strlen(key->kid);
+        memcpy(msg, key->kid, n);
+        msg[n++] = '.';
+    }
+    if (len > AUTH_PAYLOAD_MAX)
+        return -1;
+    memcpy(msg + n, payload, len);
+    return HMAC(EVP_sha256(), key->secret, (int)key->len, msg, n + len, mac, &maclen) ? 0 : -1;
 }
 
 int auth_token_make(const char *secret, auth_role role, const char *id, int64_t exp_s, char *out,
                     size_t outlen)
 {
+    auth_key keys[AUTH_KEYS_MAX];
+    char err[128];
     /* the holder's id names its keys ("co:<id>"): the key rule, so a token
      * can never be made for an id that reaches another key */
-    if (!ids_valid_key(id, strlen(id)) || role > AUTH_COURIER || exp_s < 0 || exp_s > AUTH_EXP_MAX)
+    if (!ids_valid_key(id, strlen(id)) || role > AUTH_COURIER || exp_s < 0 ||
+        exp_s > AUTH_EXP_MAX || auth_keys_parse(secret, keys, err, sizeof(err)) < 1)
         return -1;
+    const auth_key *key = &keys[0]; /* the first key signs */
+    int legacy = strcmp(key->kid, AUTH_LEGACY_KID) == 0;
     char payload[AUTH_PAYLOAD_MAX];
     int plen = snprintf(payload, sizeof(payload), "%s:%s:%lld", auth_role_name(role), id,
                         (long long)exp_s);
     unsigned char mac[32];
-    auth_mac(secret, (unsigned char *)payload, (size_t)plen, mac);
-    size_t need = strlen(AUTH_PREFIX) + ((size_t)plen * 4 + 2) / 3 + 1 + 43 + 1;
+    if (auth_mac(key, (unsigned char *)payload, (size_t)plen, mac))
+        return -1;
+    size_t kidlen = legacy ? 0 : strlen(key->kid) + 1;
+    size_t need = strlen(AUTH_PREFIX) + kidlen + ((size_t)plen * 4 + 2) / 3 + 1 + 43 + 1;
     if (outlen < need)
         return -1;
     size_t o = strlen(AUTH_PREFIX);
-    memcpy(out, AUTH_PREFIX, o);
+    memcpy(out, legacy ? AUTH_PREFIX : AUTH_PREFIX_KID, o);
+    if (!legacy) {
+        memcpy(out + o, key->kid, kidlen - 1);
+        o += kidlen - 1;
+        out[o++] = '.';
+    }
     o += auth_b64url_encode((unsigned char *)payload, (size_t)plen, out + o);
     out[o++] = '.';
     o += auth_b64url_encode(mac, 32, out + o);
@@ -152,15 +259,41 @@ static int auth_parse_payload(const char *p, size_t n, auth_claims *claims)
     return 0;
 }
 
+/* The key a token names: "rxd1." is key 0, "rxd2.<kid>." any other.
+ * Returns the rest of the token (payload "." mac) or NULL. */
+static const char *auth_token_key(const char *token, size_t len, char *kid, size_t *rest)
+{
+    size_t plen = strlen(AUTH_PREFIX);
+    if (!token || len <= plen || len > 512)
+        return NULL;
+    if (memcmp(token, AUTH_PREFIX, plen) == 0) {
+        snprintf(kid, AUTH_KID_MAX + 1, "%s", AUTH_LEGACY_KID);
+        *rest = len - plen;
+        return token + plen;
+    }
+    if (memcmp(token, AUTH_PREFIX_KID, plen) != 0)
+        return NULL;
+    const char *k = token + plen, *dot = memchr(k, '.', len - plen);
+    size_t klen = dot ? (size_t)(dot - k) : 0;
+    /* key 0 has one form only (rxd1) */
+    if (!auth_kid_valid(k, klen) || (klen == 1 && k[0] == AUTH_LEGACY_KID[0]))
+        return NULL;
+    memcpy(kid, k, klen);
+    kid[klen] = '\0';
+    *rest = len - (size_t)(dot + 1 - token);
+    return dot + 1;
+}
+
 int auth_token_verify(const char *secret, const char *token, size_t len, int64_t now_s,
                       auth_claims *claims, const char **why)
 {
+    auth_key keys[AUTH_KEYS_MAX];
+    char kid[AUTH_KID_MAX + 1], err[128];
+    size_t blen;
     *why = "malformed token";
-    size_t plen = strlen(AUTH_PREFIX);
-    if (!token || len <= plen || len > 512 || memcmp(token, AUTH_PREFIX, plen) != 0)
+    const char *body = auth_token_key(token, len, kid, &blen);
+    if (!body)
         return -1;
-    const char *body = token + plen;
-    size_t blen = len - plen;
     const char *dot = memchr(body, '.', blen);
     if (!dot)
         return -1;
@@ -169,8 +302,18 @@ int auth_token_verify(const char *secret, const char *token, size_t len, int64_t
     int mn = auth_b64url_decode(dot + 1, blen - (size_t)(dot + 1 - body), mac, sizeof(mac));
     if (pn <= 0 || mn != 32)
         return -1;
-    auth_mac(secret, payload, (size_t)pn, want);
-    if (CRYPTO_memcmp(mac, want, 32) != 0) {
+    int n = auth_keys_parse(secret, keys, err, sizeof(err)), k = 0;
+    if (n < 1) {
+        *why = "token keys misconfigured";
+        return -1;
+    }
+    while (k < n && strcmp(keys[k].kid, kid) != 0)
+        k++;
+    if (k == n) { /* the kid is public: looking it up leaks nothing */
+        *why = "unknown key id";
+        return -1;
+    }
+    if (auth_mac(&keys[k], payload, (size_t)pn, want) || CRYPTO_memcmp(mac, want, 32) != 0) {
         *why = "bad signature";
         return -1;
     }

@@ -1,9 +1,20 @@
 /* auth.h - bearer tokens: who holds them and until when, signed with
- * HMAC-SHA256 under a secret the services share.
+ * HMAC-SHA256 under secrets the services share, each named by a key id
+ * (kid) so that two secrets can be valid while one replaces the other.
  *
- * Format: "rxd1." base64url("<role>:<id>:<exp_unix_s>") "." base64url(mac)
- * where mac = HMAC-SHA256(secret, the decoded payload). Pure functions: no
- * I/O, no clock (the caller passes now). */
+ * The secrets setting (RXD_TOKEN_SECRET) is either
+ *   - one secret, as before: it is key "0", or
+ *   - a key ring "kid:secret[,kid:secret...]" (kid: 1-16 chars of
+ *     [A-Za-z0-9_-]; secret: 16+ chars, no ','): the first key signs, every
+ *     key verifies. A value is a ring when it starts with a kid and ':';
+ *     plain secrets never do when they are hex (openssl rand -hex 32).
+ *
+ * Formats: key "0" (the plain secret, as ever):
+ *   "rxd1." base64url(payload) "." base64url(HMAC(secret, payload))
+ * any other key:
+ *   "rxd2." kid "." base64url(payload) "." base64url(HMAC(secret, kid "." payload))
+ * where payload = "<role>:<id>:<exp_unix_s>". Pure functions: no I/O, no
+ * clock (the caller passes now). */
 #ifndef RXD_AUTH_H
 #define RXD_AUTH_H
 
@@ -16,6 +27,9 @@ typedef enum { AUTH_OPERATOR = 0, AUTH_PHARMACY = 1, AUTH_COURIER = 2 } auth_rol
 /* Expiry in unix seconds: 0 .. 10^18-1 (at most 18 digits in the payload). */
 #define AUTH_EXP_MAX 999999999999999999LL
 #define AUTH_EXP_DIGITS 18
+#define AUTH_KID_MAX 16
+#define AUTH_KEYS_MAX 8    /* keys in a ring */
+#define AUTH_SECRET_MIN 16 /* bytes of a ring's secret */
 
 typedef struct auth_claims {
     auth_role role;
@@ -26,12 +40,18 @@ typedef struct auth_claims {
 int auth_role_parse(const char *s, auth_role *out);
 const char *auth_role_name(auth_role role);
 
-/* Writes a NUL-terminated token to out. Returns its length or -1 (bad id,
- * exp_s outside 0..AUTH_EXP_MAX, or out too small). */
+/* Checks a secrets setting: returns how many keys it holds (1 for a plain
+ * secret), or -1 with err naming the bad entry (never a secret). */
+int auth_keys_check(const char *secrets, char *err, size_t errlen);
+
+/* Writes a NUL-terminated token signed with the first key to out. Returns
+ * its length or -1 (bad id, exp_s outside 0..AUTH_EXP_MAX, a malformed key
+ * ring, or out too small). */
 int auth_token_make(const char *secret, auth_role role, const char *id, int64_t exp_s, char *out,
                     size_t outlen);
 /* Returns 0 and fills claims, or -1 with *why set to a static reason
- * ("malformed token", "bad signature", "token expired"). */
+ * ("malformed token", "unknown key id", "bad signature", "token expired").
+ * The MAC is compared in constant time; the kid is public. */
 int auth_token_verify(const char *secret, const char *token, size_t len, int64_t now_s,
                       auth_claims *claims, const char **why);
 

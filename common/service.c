@@ -135,7 +135,7 @@ static int service_admin_ready(void *ctx, const char **why)
         return 0;
     }
     if (!store_connected(svc->store)) {
-        *why = "redis not reachable";
+        *why = store_why(svc->store); /* e.g. an authentication failure, said as such */
         return 0;
     }
     if (svc->kafka_in_readiness && !service_kafka_ready(svc, why))

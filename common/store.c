@@ -10,6 +10,7 @@
  * store_free: code that touches the store after calling out checks a guard. */
 #include "store.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 #include <hiredis/async.h>
 #include <hiredis/adapters/libevent.h>
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 
 #include "log.h"
@@ -27,6 +29,7 @@
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 5000
 #define STORE_CONNECT_TIMEOUT_MIN_MS 1000
+#define STORE_SECRET_MAX 512 /* a password, as read from its file */
 
 typedef struct store_req store_req;
 struct store_req {
@@ -74,6 +77,11 @@ struct store {
     int db;
     char *addr; /* host:port, for logs */
     int timeout_ms;
+    char *user;                    /* ACL user for AUTH, NULL: the default user */
+    char *password;                /* from the url or RXD_REDIS_PASSWORD, else NULL */
+    char *password_file;           /* RXD_REDIS_PASSWORD_FILE: read on every connect */
+    char why[256];                 /* why the store is not ready (store_why) */
+    char secret[STORE_SECRET_MAX]; /* the file's password, from connect to AUTH */
 
     redisAsyncContext *ac; /* NULL between connections */
     int tcp_up;            /* connect callback succeeded on ac */
@@ -86,7 +94,6 @@ struct store {
     struct event *ev_connect_timeout;
     struct event *ev_tick;
     struct event *ev_fail;
-    struct event *ev_ready;
 
     store_list pending; /* in hiredis, callback not yet called */
     store_list failing; /* to fail on the next loop turn */
@@ -435,6 +442,8 @@ static int store_drop(store *st, const char *why)
     st->tcp_up = 0;
     evtimer_del(st->ev_connect_timeout);
     delay = store_schedule_reconnect(st);
+    if (!st->why[0])
+        snprintf(st->why, sizeof(st->why), "redis connection to %s dropped: %s", st->addr, why);
     log_event(LOG_WARN, "redis_dropped", "{s:s, s:s, s:i}", "addr", st->addr, "reason", why,
               "retry_ms", delay);
     store_guard_push(st, &g);
@@ -448,9 +457,10 @@ static int store_drop(store *st, const char *why)
 static void store_on_ready(store *st)
 {
     st->ready = 1;
+    st->why[0] = '\0';
     st->backoff_ms = STORE_BACKOFF_MIN_MS;
-    log_event(LOG_INFO, "redis_connected", "{s:s, s:i, s:i}", "addr", st->addr, "db", st->db,
-              "subscriptions", st->nsubs);
+    log_event(LOG_INFO, "redis_connected", "{s:s, s:s, s:i, s:i}", "addr", st->addr, "user",
+              st->user ? st->user : "default", "db", st->db, "subscriptions", st->nsubs);
     for (int i = 0; i < st->nsubs; i++) {
         store_sub *sub = st->subs[i];
         if (redisAsyncCommand(st->ac, store_on_pmessage, sub, "PSUBSCRIBE %s", sub->pattern) !=
@@ -461,13 +471,28 @@ static void store_on_ready(store *st)
     store_announce(st, 1);
 }
 
-static void store_on_ready_timer(evutil_socket_t fd, short what, void *arg)
+/* ---- handshake: what a new connection runs before it carries requests ---- */
+
+/* Sends one handshake command ahead of every request; the formatted command
+ * may hold the password, so it is wiped before it is freed. 0, or -1 when
+ * the connection was dropped. */
+static int store_handshake_send(store *st, store_reply_cb *cb, int argc, const char **argv,
+                                const size_t *argvlen)
 {
-    store *st = arg;
-    (void)fd;
-    (void)what;
-    if (st->ac && st->tcp_up && !st->ready)
-        store_on_ready(st);
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, argc, argv, argvlen);
+    store_req *req = store_req_new(st, st->timeout_ms, cb, NULL);
+    if (len < 0 || !req) {
+        free(req);
+        if (len >= 0)
+            redisFreeCommand(cmd);
+        store_drop(st, "out of memory");
+        return -1;
+    }
+    store_send(st, req, cmd, (size_t)len);
+    OPENSSL_cleanse(cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return 0;
 }
 
 static void store_on_select(store *st, redisReply *reply, const char *err, void *ctx)
@@ -477,6 +502,7 @@ static void store_on_select(store *st, redisReply *reply, const char *err, void 
     if (st->closing || !reply)
         return; /* timeout or disconnect: already handled */
     if (reply->type == REDIS_REPLY_ERROR) {
+        snprintf(st->why, sizeof(st->why), "redis SELECT %d failed: %s", st->db, reply->str);
         log_event(LOG_ERROR, "redis_select_failed", "{s:s, s:i, s:s, s:s}", "addr", st->addr, "db",
                   st->db, "error", reply->str, "action",
                   "check the /db number in the redis url (see `CONFIG GET databases`)");
@@ -484,6 +510,100 @@ static void store_on_select(store *st, redisReply *reply, const char *err, void 
         return;
     }
     store_on_ready(st);
+}
+
+/* The answer to AUTH (credentials configured) or PING (none: a server that
+ * wants a password says NOAUTH here, not on the first real request). */
+static void store_on_hello(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)err;
+    (void)ctx;
+    if (st->closing || !reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        int auth =
+            st->user || st->password || st->password_file || strncmp(reply->str, "NOAUTH", 6) == 0;
+        const char *action =
+            !auth ? "redis is not serving yet; retrying"
+            : st->user || st->password || st->password_file
+                ? "check the user in RXD_REDIS_URL and the password (url, RXD_REDIS_PASSWORD or "
+                  "RXD_REDIS_PASSWORD_FILE) against the server's ACL (`ACL LIST`; "
+                  "docs/operations.md, Credentials); retrying"
+                : "redis wants a password: give the ACL user in RXD_REDIS_URL "
+                  "(redis://user@host:port) and its password in RXD_REDIS_PASSWORD_FILE "
+                  "(docs/operations.md, Credentials); retrying";
+        snprintf(st->why, sizeof(st->why), "redis %s as user %s at %s: %s",
+                 auth ? "authentication failed" : "handshake failed",
+                 st->user ? st->user : "default", st->addr, reply->str);
+        log_event(LOG_ERROR, auth ? "redis_auth_failed" : "redis_handshake_failed",
+                  "{s:s, s:s, s:s, s:s}", "addr", st->addr, "user", st->user ? st->user : "default",
+                  "error", reply->str, "action", action);
+        store_drop(st, auth ? "authentication failed" : "handshake failed");
+        return;
+    }
+    if (st->db > 0) {
+        char db[16];
+        const char *argv[] = {"SELECT", db};
+        size_t argvlen[] = {6, (size_t)snprintf(db, sizeof(db), "%d", st->db)};
+        store_handshake_send(st, store_on_select, 2, argv, argvlen);
+        return;
+    }
+    store_on_ready(st);
+}
+
+/* Reads a password file (a Kubernetes secret: trailing newlines are not
+ * part of it) into buf. 0, or -1 with err saying what to do. */
+static int store_read_secret(const char *path, char *buf, size_t len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        store_seterr(err, errlen, "cannot read RXD_REDIS_PASSWORD_FILE %s: %s", path,
+                     strerror(errno));
+        return -1;
+    }
+    size_t n = fread(buf, 1, len, f);
+    fclose(f);
+    if (n == len) {
+        OPENSSL_cleanse(buf, len);
+        store_seterr(err, errlen, "RXD_REDIS_PASSWORD_FILE %s is longer than %zu bytes", path,
+                     len - 1);
+        return -1;
+    }
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+        n--;
+    buf[n] = '\0';
+    if (n == 0) {
+        store_seterr(err, errlen, "RXD_REDIS_PASSWORD_FILE %s is empty", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* AUTH [user] password as the first command when credentials are set
+ * (hiredis 0.14 has no AUTH of its own, and none for ACL users), else PING.
+ * A password file was read by store_connect into st->secret. */
+static void store_hello(store *st)
+{
+    const char *argv[3];
+    size_t argvlen[3];
+    int argc = 0;
+    if (!st->user && !st->password && !st->password_file) {
+        argv[0] = "PING";
+        argvlen[0] = 4;
+        store_handshake_send(st, store_on_hello, 1, argv, argvlen);
+        return;
+    }
+    const char *pw = st->password_file ? st->secret : st->password;
+    argv[argc] = "AUTH";
+    argvlen[argc++] = 4;
+    if (st->user) {
+        argv[argc] = st->user;
+        argvlen[argc++] = strlen(st->user);
+    }
+    argv[argc] = pw;
+    argvlen[argc++] = strlen(pw);
+    store_handshake_send(st, store_on_hello, argc, argv, argvlen);
+    OPENSSL_cleanse(st->secret, sizeof(st->secret));
 }
 
 static void store_on_connect(const redisAsyncContext *cac, int status)
@@ -494,7 +614,9 @@ static void store_on_connect(const redisAsyncContext *cac, int status)
     evtimer_del(st->ev_connect_timeout);
     if (status != REDIS_OK) {
         st->ac = NULL; /* hiredis frees it when we return */
+        OPENSSL_cleanse(st->secret, sizeof(st->secret));
         int delay = store_schedule_reconnect(st);
+        snprintf(st->why, sizeof(st->why), "redis not reachable at %s: %s", st->addr, cac->errstr);
         log_event(LOG_WARN, "redis_connect_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr,
                   "error", cac->errstr, "retry_ms", delay, "action",
                   "check that redis is running and reachable at the configured url");
@@ -502,24 +624,7 @@ static void store_on_connect(const redisAsyncContext *cac, int status)
     }
     st->tcp_up = 1;
     redisEnableKeepAlive(&st->ac->c);
-    if (st->db > 0) {
-        char *cmd;
-        int len = redisFormatCommand(&cmd, "SELECT %d", st->db);
-        store_req *req = store_req_new(st, st->timeout_ms, store_on_select, NULL);
-        if (len < 0 || !req) {
-            free(req);
-            if (len >= 0)
-                redisFreeCommand(cmd);
-            store_drop(st, "out of memory");
-            return;
-        }
-        store_send(st, req, cmd, (size_t)len);
-        redisFreeCommand(cmd);
-    } else {
-        /* Not from inside hiredis' connect handling: the state callback may
-         * free the store. */
-        evtimer_add(st->ev_ready, &store_zero_tv);
-    }
+    store_hello(st);
 }
 
 static void store_on_disconnect(const redisAsyncContext *ac, int status)
@@ -533,6 +638,9 @@ static void store_on_disconnect(const redisAsyncContext *ac, int status)
     st->ready = 0;
     st->tcp_up = 0;
     delay = store_schedule_reconnect(st);
+    if (!st->why[0])
+        snprintf(st->why, sizeof(st->why), "redis connection to %s lost: %s", st->addr,
+                 ac->err ? ac->errstr : "closed");
     log_event(LOG_WARN, "redis_disconnected", "{s:s, s:s, s:i}", "addr", st->addr, "error",
               ac->err ? ac->errstr : "closed", "retry_ms", delay);
     store_announce(st, 0);
@@ -549,20 +657,44 @@ static void store_on_connect_timeout(evutil_socket_t fd, short what, void *arg)
         return;
     st->ac = NULL;
     redisAsyncFree(ac); /* no callbacks: nothing sent, never connected */
+    OPENSSL_cleanse(st->secret, sizeof(st->secret));
+    snprintf(st->why, sizeof(st->why), "redis not reachable at %s: connect timed out", st->addr);
     delay = store_schedule_reconnect(st);
     log_event(LOG_WARN, "redis_connect_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr, "error",
               "connect timed out", "retry_ms", delay, "action",
               "check that redis is reachable at the configured url (firewall, address)");
 }
 
+/* Reads the password file ahead of a connection: a missing secret is
+ * reported and retried without connecting (and is picked up once mounted or
+ * rotated, without a restart). */
+static int store_load_secret(store *st)
+{
+    char err[256];
+    if (!st->password_file ||
+        store_read_secret(st->password_file, st->secret, sizeof(st->secret), err, sizeof(err)) == 0)
+        return 0;
+    int delay = store_schedule_reconnect(st);
+    snprintf(st->why, sizeof(st->why), "%s", err);
+    log_event(LOG_ERROR, "redis_auth_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr, "error",
+              err, "retry_ms", delay, "action",
+              "mount the redis user's password file or fix RXD_REDIS_PASSWORD_FILE; retrying");
+    return -1;
+}
+
 static void store_connect(store *st)
 {
+    if (store_load_secret(st))
+        return;
     redisAsyncContext *ac = redisAsyncConnect(st->host, st->port);
     int ms = st->timeout_ms > STORE_CONNECT_TIMEOUT_MIN_MS ? st->timeout_ms
                                                            : STORE_CONNECT_TIMEOUT_MIN_MS;
     struct timeval tv = store_tv(ms);
     if (!ac || ac->err || redisLibeventAttach(ac, st->base) != REDIS_OK) {
         int delay = store_schedule_reconnect(st);
+        OPENSSL_cleanse(st->secret, sizeof(st->secret));
+        snprintf(st->why, sizeof(st->why), "redis not reachable at %s: %s", st->addr,
+                 ac && ac->err ? ac->errstr : "out of memory");
         log_event(LOG_WARN, "redis_connect_failed", "{s:s, s:s, s:i, s:s}", "addr", st->addr,
                   "error", ac && ac->err ? ac->errstr : "out of memory", "retry_ms", delay,
                   "action", "check that redis is running and reachable at the configured url");
@@ -643,24 +775,102 @@ int store_psubscribe(store *st, const char *pattern, store_message_cb *cb, void 
 
 /* ---- url ---- */
 
-/* Parses redis://host[:port][/db] (host may be [ipv6]). */
-static int store_url_parse(store *st, const char *url, char *err, size_t errlen)
+static int store_hex(char c)
 {
-    static const char *expect = "expected redis://host[:port][/db]";
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* A percent-encoded part of the url's userinfo; NULL when malformed. */
+static char *store_url_decode(const char *s, size_t len)
+{
+    char *out = malloc(len + 1);
+    size_t o = 0;
+    if (!out)
+        return NULL;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] != '%') {
+            out[o++] = s[i];
+            continue;
+        }
+        int hi = i + 2 < len ? store_hex(s[i + 1]) : -1, lo = hi >= 0 ? store_hex(s[i + 2]) : -1;
+        if (lo < 0 || (hi == 0 && lo == 0)) {
+            free(out);
+            return NULL;
+        }
+        out[o++] = (char)(hi * 16 + lo);
+        i += 2;
+    }
+    out[o] = '\0';
+    return out;
+}
+
+void store_url_redact(const char *url, char *out, size_t outlen)
+{
+    const char *at = url ? strrchr(url, '@') : NULL;
+    const char *auth = url && strncmp(url, "redis://", 8) == 0 ? url + 8 : NULL;
+    if (!url) {
+        snprintf(out, outlen, "(null)");
+        return;
+    }
+    if (!at || !auth) {
+        snprintf(out, outlen, "%s", url);
+        return;
+    }
+    const char *colon = memchr(auth, ':', (size_t)(at - auth));
+    if (!colon) /* a user without a password: nothing secret */
+        snprintf(out, outlen, "%s", url);
+    else
+        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+/* The userinfo of redis://[user[:password]@]host...: an empty user is the
+ * default user (redis://:password@host). Returns the rest of the url. */
+static const char *store_url_userinfo(store *st, const char *url, const char *shown, char *err,
+                                      size_t errlen)
+{
+    const char *p = url + 8, *at = strrchr(p, '@');
+    if (!at)
+        return p;
+    const char *colon = memchr(p, ':', (size_t)(at - p));
+    size_t ulen = colon ? (size_t)(colon - p) : (size_t)(at - p);
+    if (ulen > 0 && !(st->user = store_url_decode(p, ulen))) {
+        store_seterr(err, errlen, "bad redis url \"%s\": bad %%-escape in the user", shown);
+        return NULL;
+    }
+    if (colon && !(st->password = store_url_decode(colon + 1, (size_t)(at - colon - 1)))) {
+        store_seterr(err, errlen, "bad redis url \"%s\": bad %%-escape in the password", shown);
+        return NULL;
+    }
+    if (st->password && !st->password[0]) {
+        free(st->password);
+        st->password = NULL;
+    }
+    if (st->user && strpbrk(st->user, " \t\r\n")) {
+        store_seterr(err, errlen, "bad redis url \"%s\": the user has white space", shown);
+        return NULL;
+    }
+    return at + 1;
+}
+
+/* Parses redis://[user[:password]@]host[:port][/db] (host may be [ipv6]);
+ * error messages show the url with its password replaced. */
+static int store_url_parse(store *st, const char *raw, char *err, size_t errlen)
+{
+    static const char *expect = "expected redis://[user[:password]@]host[:port][/db]";
     const char *p, *hs, *he;
     long v;
-    char *end;
+    char *end, url[512];
 
-    /* credentials first: a URL holding a password is never echoed */
-    if (url && strchr(url, '@')) {
-        store_seterr(err, errlen, "bad redis url: credentials are not supported; %s", expect);
+    store_url_redact(raw, url, sizeof(url));
+    if (!raw || strncmp(raw, "redis://", 8) != 0) {
+        store_seterr(err, errlen, "bad redis url \"%s\": %s", url, expect);
         return -1;
     }
-    if (!url || strncmp(url, "redis://", 8) != 0) {
-        store_seterr(err, errlen, "bad redis url \"%s\": %s", url ? url : "(null)", expect);
+    if (!(p = store_url_userinfo(st, raw, url, err, errlen)))
         return -1;
-    }
-    p = url + 8;
     if (*p == '[') {
         hs = p + 1;
         he = strchr(hs, ']');
@@ -716,6 +926,43 @@ static int store_url_parse(store *st, const char *url, char *err, size_t errlen)
     return 0;
 }
 
+/* The password when the url has none: RXD_REDIS_PASSWORD or a file named
+ * by RXD_REDIS_PASSWORD_FILE (read from the environment here, not through
+ * config: a flag would put the secret on a command line). One source only. */
+static int store_credentials(store *st, const char *shown, char *err, size_t errlen)
+{
+    const char *env = getenv("RXD_REDIS_PASSWORD"), *file = getenv("RXD_REDIS_PASSWORD_FILE");
+    int sources = (st->password != NULL) + (env && *env) + (file && *file);
+    if (sources > 1) {
+        store_seterr(err, errlen,
+                     "the redis password is given more than once (url, RXD_REDIS_PASSWORD, "
+                     "RXD_REDIS_PASSWORD_FILE): keep one");
+        return -1;
+    }
+    if (env && *env && !(st->password = store_strdup(env, strlen(env)))) {
+        store_seterr(err, errlen, "out of memory");
+        return -1;
+    }
+    if (file && *file) {
+        if (!(st->password_file = store_strdup(file, strlen(file)))) {
+            store_seterr(err, errlen, "out of memory");
+            return -1;
+        }
+        /* unreadable now: say so at start, not only in the retry log */
+        int rc = store_read_secret(file, st->secret, sizeof(st->secret), err, errlen);
+        OPENSSL_cleanse(st->secret, sizeof(st->secret));
+        return rc;
+    }
+    if (st->user && !st->password) {
+        store_seterr(err, errlen,
+                     "redis url \"%s\" names user %s without a password: set "
+                     "RXD_REDIS_PASSWORD_FILE (or RXD_REDIS_PASSWORD)",
+                     shown, st->user);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- public ---- */
 
 store *store_new(struct event_base *base, const char *url, int timeout_ms, char *err, size_t errlen)
@@ -733,7 +980,10 @@ store *store_new(struct event_base *base, const char *url, int timeout_ms, char 
     st->base = base;
     st->timeout_ms = timeout_ms;
     st->backoff_ms = STORE_BACKOFF_MIN_MS;
-    if (store_url_parse(st, url, err, errlen) != 0) {
+    char shown[512];
+    store_url_redact(url, shown, sizeof(shown));
+    if (store_url_parse(st, url, err, errlen) != 0 ||
+        store_credentials(st, shown, err, errlen) != 0) {
         store_free(st);
         return NULL;
     }
@@ -741,9 +991,7 @@ store *store_new(struct event_base *base, const char *url, int timeout_ms, char 
     st->ev_connect_timeout = evtimer_new(base, store_on_connect_timeout, st);
     st->ev_tick = evtimer_new(base, store_on_tick, st);
     st->ev_fail = evtimer_new(base, store_on_fail_timer, st);
-    st->ev_ready = evtimer_new(base, store_on_ready_timer, st);
-    if (!st->ev_reconnect || !st->ev_connect_timeout || !st->ev_tick || !st->ev_fail ||
-        !st->ev_ready) {
+    if (!st->ev_reconnect || !st->ev_connect_timeout || !st->ev_tick || !st->ev_fail) {
         store_seterr(err, errlen, "out of memory");
         store_free(st);
         return NULL;
@@ -761,6 +1009,13 @@ void store_on_state(store *st, store_state_cb *cb, void *ctx)
 int store_connected(const store *st)
 {
     return st->ready;
+}
+
+const char *store_why(const store *st)
+{
+    if (st->ready)
+        return NULL;
+    return st->why[0] ? st->why : "redis not connected yet";
 }
 
 void store_free(store *st)
@@ -797,8 +1052,6 @@ void store_free(store *st)
         event_free(st->ev_tick);
     if (st->ev_fail)
         event_free(st->ev_fail);
-    if (st->ev_ready)
-        event_free(st->ev_ready);
     for (int i = 0; i < st->nsubs; i++) {
         free(st->subs[i]->pattern);
         free(st->subs[i]);
@@ -809,6 +1062,12 @@ void store_free(store *st)
         free(st->scripts[i].source);
     }
     free(st->scripts);
+    if (st->password)
+        OPENSSL_cleanse(st->password, strlen(st->password));
+    OPENSSL_cleanse(st->secret, sizeof(st->secret));
+    free(st->password);
+    free(st->password_file);
+    free(st->user);
     free(st->host);
     free(st->addr);
     free(st);

@@ -21,9 +21,15 @@ typedef struct store store;
 typedef void store_reply_cb(store *st, redisReply *reply, const char *err, void *ctx);
 typedef void store_state_cb(store *st, int connected, void *ctx);
 
-/* url: redis://host[:port][/db] (port 6379, db 0 by default). timeout_ms
- * applies to each request. Connection failures are retried in the background;
- * NULL only for a bad url or arguments (err says why). */
+/* url: redis://[user[:password]@]host[:port][/db] (port 6379, db 0 by
+ * default; user and password %-encoded; no user: the default user). When the
+ * url has no password it comes from the environment: RXD_REDIS_PASSWORD, or
+ * the file named by RXD_REDIS_PASSWORD_FILE (re-read on every connect). Every
+ * connection starts with AUTH [user] password when credentials are set, else
+ * with PING, so a refused login shows as "not connected" (store_why) and is
+ * retried with backoff, never as failing requests. timeout_ms applies to each
+ * request. NULL only for a bad url, credentials or arguments (err says why,
+ * never with the password). */
 store *store_new(struct event_base *base, const char *url, int timeout_ms, char *err,
                  size_t errlen);
 /* Called on every connect and disconnect (optional). */
@@ -34,6 +40,11 @@ void store_free(store *st);
 
 /* 1 while connected. */
 int store_connected(const store *st);
+/* NULL while connected, else why not, for readiness and operators
+ * ("redis authentication failed as user rxd at ...: WRONGPASS ..."). */
+const char *store_why(const store *st);
+/* The url with its password as "***", for logs and messages. */
+void store_url_redact(const char *url, char *out, size_t outlen);
 
 /* Sends a command given as argv (binary safe). Returns 0; when not
  * connected the callback runs on the next loop turn with an error. The

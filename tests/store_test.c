@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 #include <openssl/sha.h>
@@ -170,19 +171,85 @@ static void run_cmd(test *t, store *st, result *res, const char *what, const cha
 
 static void test_bad_urls(test *t)
 {
-    static const char *const bad[] = {
-        "http://127.0.0.1:6379", "redis://",           "redis://:6379", "redis://h:0",
-        "redis://h:70000",       "redis://h:12x",      "redis://h:-5",  "redis://h/abc",
-        "redis://u:pw@h:6379",   "redis://h:6379/1/2", "redis://[::1",  NULL};
+    static const char *const bad[] = {"http://127.0.0.1:6379",
+                                      "redis://",
+                                      "redis://:6379",
+                                      "redis://h:0",
+                                      "redis://h:70000",
+                                      "redis://h:12x",
+                                      "redis://h:-5",
+                                      "redis://h/abc",
+                                      "redis://u:pw@h:99999",
+                                      "redis://h:6379/1/2",
+                                      "redis://[::1",
+                                      "redis://u:pw%zz@h",
+                                      NULL};
     char err[256];
     for (int i = 0; bad[i]; i++) {
         err[0] = '\0';
         store *st = store_new(t->base, bad[i], 100, err, sizeof(err));
         CHECK(!st, "store_new accepted bad url %s", bad[i]);
-        CHECK(strstr(err, "redis://host[:port][/db]"), "unhelpful error for %s: %s", bad[i], err);
+        CHECK(strstr(err, "host[:port][/db]") || strstr(err, "%-escape"),
+              "unhelpful error for %s: %s", bad[i], err);
         CHECK(!strstr(err, "pw"), "error leaks the password: %s", err);
     }
     CHECK(!store_new(t->base, "redis://h", 0, err, sizeof(err)), "timeout 0 accepted");
+    CHECK(!store_new(t->base, "redis://someone@h", 100, err, sizeof(err)) &&
+              strstr(err, "RXD_REDIS_PASSWORD_FILE"),
+          "a user without a password accepted or unexplained: %s", err);
+    char shown[128];
+    store_url_redact("redis://rxd:s3cret@10.0.0.1:6380/2", shown, sizeof(shown));
+    CHECK(strcmp(shown, "redis://rxd:***@10.0.0.1:6380/2") == 0, "redacted as %s", shown);
+    store_url_redact("redis://rxd@h:1", shown, sizeof(shown));
+    CHECK(strcmp(shown, "redis://rxd@h:1") == 0, "redacted as %s", shown);
+}
+
+/* An ACL user on the live server: the right password connects (AUTH is the
+ * first command of every connection, again after a kill), a wrong one leaves
+ * the store not connected with the server's reason, and a password file is
+ * re-read on every connect, so fixing it connects without a new store. */
+static void test_credentials(test *t, store *admin)
+{
+    result r;
+    conn c = {0}, c2 = {0};
+    char url[256], err[256];
+    const char *hp = strrchr(t->url, '/') + 1; /* host:port of redis://host:port */
+    run_cmd(t, admin, &r, "ACL SETUSER", "ACL SETUSER %s reset on >right-pw ~* &* +@all",
+            "store-test");
+    CHECK(r.type == REDIS_REPLY_STATUS, "ACL SETUSER: %s %s", r.str, r.err);
+
+    snprintf(url, sizeof(url), "redis://store-test:right-pw@%s", hp);
+    store *st = open_store(t, url, 1000, &c);
+    run_cmd(t, st, &r, "ACL WHOAMI", "ACL %s", "WHOAMI");
+    CHECK(strcmp(r.str, "store-test") == 0, "connected as %s, not store-test", r.str);
+    run_cmd(t, admin, &r, "CLIENT KILL", "CLIENT KILL USER %s", "store-test");
+    CHECK(wait_for(t, &c.ups, 2, 5000), "no re-authenticated reconnect after a kill");
+    run_cmd(t, st, &r, "ACL WHOAMI", "ACL %s", "WHOAMI");
+    CHECK(strcmp(r.str, "store-test") == 0, "reconnected as %s, not store-test", r.str);
+    store_free(st);
+
+    char path[] = "/tmp/store-test-pw-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0 && write(fd, "wrong-pw\n", 9) == 9, "cannot write %s", path);
+    close(fd);
+    snprintf(url, sizeof(url), "redis://store-test@%s", hp);
+    setenv("RXD_REDIS_PASSWORD_FILE", path, 1);
+    st = store_new(t->base, url, 1000, err, sizeof(err));
+    CHECK(st, "store_new(%s): %s", url, err);
+    store_on_state(st, on_state, &c2);
+    run_for(t, 500);
+    CHECK(!store_connected(st) && c2.ups == 0, "connected with a wrong password");
+    CHECK(strstr(store_why(st), "authentication failed") && strstr(store_why(st), "WRONGPASS") &&
+              !strstr(store_why(st), "wrong-pw"),
+          "not ready for an unclear reason: %s", store_why(st));
+    FILE *f = fopen(path, "w");
+    CHECK(f && fputs("right-pw\n", f) >= 0 && fclose(f) == 0, "cannot rewrite %s", path);
+    CHECK(wait_for(t, &c2.ups, 1, 8000), "the fixed password file was not picked up");
+    CHECK(store_why(st) == NULL, "connected but why is %s", store_why(st));
+    store_free(st);
+    unsetenv("RXD_REDIS_PASSWORD_FILE");
+    unlink(path);
+    run_cmd(t, admin, &r, "ACL DELUSER", "ACL DELUSER %s", "store-test");
 }
 
 static void test_not_connected(test *t)
@@ -481,6 +548,7 @@ int main(void)
     store *st = open_store(&t, t.url, 1000, &c);
     test_roundtrip(&t, st);
     test_select(&t, st);
+    test_credentials(&t, st);
     test_script(&t, st);
     test_psubscribe(&t, st);
     test_timeout(&t);

@@ -1,7 +1,7 @@
 /* rxctl - the operator's command line: tokens, submitting prescriptions,
  * reading orders and the event topics. Talks to the same Kafka and Redis as
- * the services (RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_TOKEN_SECRET; flags
- * override), through the same common code. */
+ * the services (RXD_KAFKA_BROKERS, RXD_REDIS_URL with RXD_REDIS_PASSWORD_FILE,
+ * RXD_TOKEN_SECRET; flags override), through the same common code. */
 #include <event2/event.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -41,7 +41,8 @@ static const char rxctl_usage[] =
     "  rxctl metadata [--topic T --partition P --leader 1 | --group G --coordinator 1]\n"
     "                                  the cluster as JSON, a partition's leader, a group's "
     "coordinator\n"
-    "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_TOKEN_SECRET (or --kafka-brokers ...)\n";
+    "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET\n"
+    "          (or --kafka-brokers ...; the redis password only from the environment)\n";
 
 typedef struct rxctl {
     config *cfg;
@@ -81,6 +82,9 @@ static int rxctl_token(rxctl *c)
     auth_role r;
     if (!secret)
         return rxctl_fail("%sRXD_TOKEN_SECRET (or --token-secret) is not set", "");
+    /* a ring signs with its first key: the current one during a rotation */
+    if (auth_keys_check(secret, err, sizeof(err)) < 1)
+        return rxctl_fail("RXD_TOKEN_SECRET: %s (docs/configuration.md)", err);
     if (!role || auth_role_parse(role, &r))
         return rxctl_fail("--role must be operator, pharmacy or courier (got '%s')",
                           role ? role : "");
@@ -302,9 +306,13 @@ static int rxctl_query_run(rxctl *c, const char *what, const char *id)
     struct timeval limit = {10, 0};
     event_base_loopexit(c->base, &limit);
     event_base_dispatch(c->base);
-    if (c->rc && !c->done)
-        fprintf(stderr, "rxctl: redis at %s did not answer\n",
-                config_str(c->cfg, "REDIS_URL", "redis://127.0.0.1:6379"));
+    if (c->rc && !c->done) {
+        char shown[512];
+        store_url_redact(config_str(c->cfg, "REDIS_URL", "redis://127.0.0.1:6379"), shown,
+                         sizeof(shown));
+        fprintf(stderr, "rxctl: redis at %s did not answer: %s\n", shown,
+                store_why(st) ? store_why(st) : "no reply in 10 s");
+    }
     orders_free(o);
     store_free(st);
     return c->rc;

@@ -332,6 +332,53 @@ class Kubernetes(unittest.TestCase):
                              env.get("RXD_" + topic_setting, code_default(svc, topic_setting)))
             self.assertEqual(meta["bootstrapServers"], env["RXD_KAFKA_BROKERS"])
 
+    def pod_labels(self, name):
+        kind = "Job" if name == "rxdispatch-kafka-topics" else "Deployment"
+        return self.of(kind)[name]["spec"]["template"]["metadata"]["labels"]
+
+    @staticmethod
+    def selects(selector, labels):
+        """A Kubernetes label selector (matchLabels, matchExpressions In)
+        against a pod's labels."""
+        if not selector:
+            return True
+        if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+            return False
+        for e in selector.get("matchExpressions", []):
+            assert e["operator"] == "In", e
+            if labels.get(e["key"]) not in e["values"]:
+                return False
+        return True
+
+    def test_only_the_services_reach_redis_and_kafka(self):
+        policies = self.of("NetworkPolicy")
+        redis_port = int(self.env("rx-router")["RXD_REDIS_URL"].rsplit(":", 1)[1])
+        kafka_port = int(self.env("rx-router")["RXD_KAFKA_BROKERS"].split(",")[0].rsplit(":", 1)[1])
+        ns = "rxdispatch"
+        for store, port, extra in (("redis", redis_port, set()),
+                                   ("kafka", kafka_port, {"rxdispatch-kafka-topics"})):
+            mine = [p for p in policies.values()
+                    if self.selects(p["spec"]["podSelector"], {"app.kubernetes.io/name": store})]
+            self.assertEqual(len(mine), 1, store)
+            spec = mine[0]["spec"]
+            self.assertEqual(spec["policyTypes"], ["Ingress"], store)
+            admitted = set()
+            for rule in spec["ingress"]:
+                # a rule without from (or an empty peer) admits every pod
+                self.assertTrue(rule.get("from"), (store, rule))
+                for peer in rule["from"]:
+                    self.assertTrue(peer.get("podSelector") or peer.get("namespaceSelector"))
+                    self.assertNotIn("ipBlock", peer, store)
+                    nsel = peer.get("namespaceSelector")
+                    if nsel and not self.selects(nsel, {"kubernetes.io/metadata.name": ns}):
+                        continue  # another namespace's pods (KEDA), not ours
+                    for name in SERVICES + ["rxdispatch-kafka-topics"]:
+                        if self.selects(peer.get("podSelector"), self.pod_labels(name)):
+                            self.assertIn(port, [p["port"] for p in rule["ports"]], (store, name))
+                            admitted.add(name)
+            # every service and nothing else of ours (the Job only to Kafka)
+            self.assertEqual(admitted, set(SERVICES) | extra, store)
+
     def test_the_token_secret_is_a_secret_not_a_config(self):
         self.assertIn("RXD_TOKEN_SECRET", self.of("Secret")["rxdispatch"]["stringData"])
         self.assertNotIn("RXD_TOKEN_SECRET", self.of("ConfigMap")["rxdispatch"]["data"])

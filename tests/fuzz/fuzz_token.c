@@ -8,7 +8,12 @@
  *    refused once expired, under another secret, and when altered.
  * 3. The input as the signed payload ("<role>:<id>:<exp>"), signed here with
  *    the fixed secret, so that the parser behind the MAC check is reached
- *    with arbitrary bytes: what it accepts must be a valid role/id/exp. */
+ *    with arbitrary bytes: what it accepts must be a valid role/id/exp.
+ * 4. Key rings (auth.h): every token above is also made under a ring whose
+ *    first key is named, and must verify under the ring, under the ring
+ *    with another key first (a rotation), never under a ring without its
+ *    key ("unknown key id"), and the input itself as a ring setting must
+ *    either be refused by auth_keys_check or sign tokens it verifies. */
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <stddef.h>
@@ -21,7 +26,12 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const char *const fuzz_reasons[] = {"malformed token", "bad signature", "token expired"};
+static const char *const fuzz_reasons[] = {"malformed token", "unknown key id", "bad signature",
+                                           "token expired", "token keys misconfigured"};
+
+#define FUZZ_RING "k1:" FUZZ_SECRET ",0:rxd-fuzz-old-secret-0123456789"
+#define FUZZ_RING_ROTATED "k2:rxd-fuzz-next-secret-0123456789," FUZZ_RING
+#define FUZZ_RING_WITHOUT_K1 "k2:rxd-fuzz-next-secret-0123456789,0:rxd-fuzz-old-secret-0123456789"
 
 static int known_reason(const char *why)
 {
@@ -79,6 +89,18 @@ static void round_trip(auth_role role, const char *id, int64_t exp)
 
     /* Another secret: never accepted. */
     rc = auth_token_verify("another-secret", tok, (size_t)n, FUZZ_NOW_S, &c, &why);
+    FUZZ_CHECK(rc == -1);
+
+    /* The same claims under a ring (key k1): valid during a rotation,
+     * refused once k1 is gone, never under the plain secret. */
+    char ktok[512];
+    int kn = auth_token_make(FUZZ_RING, role, id, exp, ktok, sizeof(ktok));
+    FUZZ_CHECK(kn > 0 && memcmp(ktok, "rxd2.k1.", 8) == 0);
+    rc = auth_token_verify(FUZZ_RING_ROTATED, ktok, (size_t)kn, FUZZ_NOW_S, &c, &why);
+    FUZZ_CHECK(exp > FUZZ_NOW_S ? rc == 0 && c.role == role && strcmp(c.id, id) == 0 : rc == -1);
+    rc = auth_token_verify(FUZZ_RING_WITHOUT_K1, ktok, (size_t)kn, FUZZ_NOW_S, &c, &why);
+    FUZZ_CHECK(rc == -1 && strcmp(why, "unknown key id") == 0);
+    rc = auth_token_verify(FUZZ_SECRET, ktok, (size_t)kn, FUZZ_NOW_S, &c, &why);
     FUZZ_CHECK(rc == -1);
 
     /* Any one character changed, or the token cut short: never accepted. */
@@ -165,11 +187,34 @@ static void signed_payload(const uint8_t *data, size_t size)
     }
 }
 
+/* The input as a secrets setting: refused, or a working key ring. */
+static void as_setting(const uint8_t *data, size_t size)
+{
+    char setting[300], err[160], tok[512];
+    if (size >= sizeof(setting))
+        return;
+    memcpy(setting, data, size);
+    setting[size] = '\0';
+    int n = auth_keys_check(setting, err, sizeof(err));
+    FUZZ_CHECK(n == -1 || (n >= 1 && n <= AUTH_KEYS_MAX));
+    int made = auth_token_make(setting, AUTH_COURIER, "c-1", FUZZ_NOW_S + 60, tok, sizeof(tok));
+    FUZZ_CHECK(n == -1 ? made == -1 : made > 0);
+    if (made > 0)
+        verify_any(setting, tok, (size_t)made, FUZZ_NOW_S);
+    if (made > 0) {
+        auth_claims c;
+        const char *why;
+        FUZZ_CHECK(auth_token_verify(setting, tok, (size_t)made, FUZZ_NOW_S, &c, &why) == 0);
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *s = (const char *)data;
 
     verify_any(FUZZ_SECRET, s, size, FUZZ_NOW_S);
+    verify_any(FUZZ_RING_ROTATED, s, size, FUZZ_NOW_S);
+    as_setting(data, size);
     verify_any("", s, size, 0);
     signed_payload(data, size);
 

@@ -129,6 +129,111 @@ static void test_colon_id_token_refused(void **state)
     assert_string_equal(c.id, "P-stock");
 }
 
+#define OLD_KEY "0123456789abcdef-old-secret"
+#define NEW_KEY "fedcba9876543210-new-secret"
+
+static int verify(const char *secrets, const char *tok, const char **why)
+{
+    auth_claims c;
+    return auth_token_verify(secrets, tok, strlen(tok), 1000, &c, why);
+}
+
+/* A rotation: tokens of the old key stay valid while both keys are set,
+ * new ones are signed with the first key, and the old key's tokens are
+ * refused once it is removed. */
+static void test_rotation(void **state)
+{
+    (void)state;
+    char old_tok[512], new_tok[512];
+    const char *why;
+    /* before: the plain secret, as today (key 0, the rxd1 form) */
+    assert_true(auth_token_make(OLD_KEY, AUTH_PHARMACY, "ph-1", 2000, old_tok, 512) > 0);
+    assert_memory_equal(old_tok, "rxd1.", 5);
+    /* during: the new key first, the old one still listed */
+    const char *both = "k2:" NEW_KEY ",0:" OLD_KEY;
+    assert_int_equal(auth_keys_check(both, NULL, 0), 2);
+    assert_int_equal(verify(both, old_tok, &why), 0);
+    assert_true(auth_token_make(both, AUTH_PHARMACY, "ph-1", 2000, new_tok, 512) > 0);
+    assert_memory_equal(new_tok, "rxd2.k2.", 8);
+    assert_int_equal(verify(both, new_tok, &why), 0);
+    /* gateways not yet given the new key refuse its tokens by name */
+    assert_int_equal(verify(OLD_KEY, new_tok, &why), -1);
+    assert_string_equal(why, "unknown key id");
+    /* after: the old key removed */
+    const char *after = "k2:" NEW_KEY;
+    assert_int_equal(verify(after, new_tok, &why), 0);
+    assert_int_equal(verify(after, old_tok, &why), -1);
+    assert_string_equal(why, "unknown key id");
+    /* the next rotation the same way, between two named keys */
+    char k3_tok[512];
+    assert_true(
+        auth_token_make("k3:" OLD_KEY "x,k2:" NEW_KEY, AUTH_COURIER, "c-1", 2000, k3_tok, 512) > 0);
+    assert_int_equal(verify("k3:" OLD_KEY "x,k2:" NEW_KEY, new_tok, &why), 0);
+    assert_int_equal(verify("k3:" OLD_KEY "x", new_tok, &why), -1);
+    assert_int_equal(verify("k3:" OLD_KEY "x", k3_tok, &why), 0);
+}
+
+/* Key 0 in a ring signs exactly the tokens the plain secret signs. */
+static void test_plain_secret_is_key_0(void **state)
+{
+    (void)state;
+    char a[512], b[512];
+    assert_true(auth_token_make(OLD_KEY, AUTH_COURIER, "c1", 2000, a, 512) > 0);
+    assert_true(auth_token_make("0:" OLD_KEY ",k2:" NEW_KEY, AUTH_COURIER, "c1", 2000, b, 512) > 0);
+    assert_string_equal(a, b);
+}
+
+static void test_unknown_and_forged_kid(void **state)
+{
+    (void)state;
+    char tok[512], forged[600];
+    const char *why;
+    const char *ring = "k1:" OLD_KEY ",k2:" NEW_KEY;
+    assert_true(auth_token_make("k9:" NEW_KEY, AUTH_OPERATOR, "op", 2000, tok, 512) > 0);
+    assert_int_equal(verify(ring, tok, &why), -1);
+    assert_string_equal(why, "unknown key id");
+    /* a k2 token relabelled k1 (or the other way) fails: the kid is signed */
+    assert_true(auth_token_make("k2:" NEW_KEY, AUTH_OPERATOR, "op", 2000, tok, 512) > 0);
+    snprintf(forged, sizeof(forged), "rxd2.k1.%s", tok + 8);
+    assert_int_equal(verify(ring, forged, &why), -1);
+    assert_string_equal(why, "bad signature");
+    /* a token of key k2 re-signed with the right secret but no kid in the
+     * MAC (the rxd1 construction) is refused */
+    char legacy[512];
+    assert_true(auth_token_make(NEW_KEY, AUTH_OPERATOR, "op", 2000, legacy, 512) > 0);
+    snprintf(forged, sizeof(forged), "rxd2.k2.%s", legacy + 5);
+    assert_int_equal(verify(ring, forged, &why), -1);
+    assert_string_equal(why, "bad signature");
+    /* key 0 has one form; bad kids are malformed */
+    const char *bad[] = {"rxd2.0.abc.def", "rxd2..abc.def", "rxd2.a*b.abc.def",
+                         "rxd2.kid-longer-than-16.abc.def"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        assert_int_equal(verify(ring, bad[i], &why), -1);
+        assert_string_equal(why, "malformed token");
+    }
+}
+
+static void test_ring_setting_checked(void **state)
+{
+    (void)state;
+    char err[160], tok[512];
+    const char *why;
+    assert_int_equal(auth_keys_check(OLD_KEY, err, sizeof(err)), 1);
+    const char *bad[] = {"k1:short", "k1:" OLD_KEY ",k1:" NEW_KEY, "k1:" OLD_KEY ",",
+                         "k1:" OLD_KEY ",bad kid:" NEW_KEY, ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err[0] = '\0';
+        assert_int_equal(auth_keys_check(bad[i], err, sizeof(err)), -1);
+        assert_true(err[0]);
+        assert_null(strstr(err, OLD_KEY)); /* never echoes a secret */
+        assert_null(strstr(err, NEW_KEY));
+        assert_int_equal(auth_token_make(bad[i], AUTH_COURIER, "c1", 2000, tok, 512), -1);
+    }
+    assert_true(auth_token_make(OLD_KEY, AUTH_COURIER, "c1", 2000, tok, 512) > 0);
+    assert_int_equal(verify("k1:short", tok, &why), -1);
+    assert_string_equal(why, "token keys misconfigured");
+}
+
 static void test_roles(void **state)
 {
     (void)state;
@@ -149,6 +254,10 @@ int main(void)
         cmocka_unit_test(test_bad_ids_refused),
         cmocka_unit_test(test_roles),
         cmocka_unit_test(test_colon_id_token_refused),
+        cmocka_unit_test(test_rotation),
+        cmocka_unit_test(test_plain_secret_is_key_0),
+        cmocka_unit_test(test_unknown_and_forged_kid),
+        cmocka_unit_test(test_ring_setting_checked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
