@@ -71,6 +71,9 @@ static int framing_body_too_large(framing_parser *p, framing_refusal *why, unsig
  * major.minor; no client of this API sends another). */
 static int framing_on_request_line(framing_parser *p, framing_refusal *why)
 {
+    if (p->spaces != 2)
+        return framing_refuse_with(p, why, 400, "bad_request",
+                                   "the request line must be '<method> <path> HTTP/1.1'");
     size_t m = 0, n = sizeof(framing_methods) / sizeof(framing_methods[0]);
     for (; m < n; m++) {
         size_t k = strlen(framing_methods[m].name);
@@ -82,9 +85,6 @@ static int framing_on_request_line(framing_parser *p, framing_refusal *why)
                                    "the method is not one of GET, HEAD, POST, PUT, PATCH, "
                                    "DELETE, OPTIONS");
     p->has_body = framing_methods[m].has_body;
-    if (p->spaces != 2)
-        return framing_refuse_with(p, why, 400, "bad_request",
-                                   "the request line must be '<method> <path> HTTP/1.1'");
     if (strcmp(p->tail, " HTTP/1.1") != 0 && strcmp(p->tail, " HTTP/1.0") != 0)
         return strncmp(p->tail, " HTTP/", 6) == 0
                    ? framing_refuse_with(p, why, 505, "http_version_not_supported",
