@@ -48,12 +48,6 @@ struct evhttp *http_listen(struct event_base *base, const char *addr, int port, 
     return h;
 }
 
-int http_path_parse(struct evhttp_request *req, http_path *p)
-{
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    return http_path_split(uri ? evhttp_uri_get_path(uri) : NULL, p);
-}
-
 int http_path_split(const char *path, http_path *p)
 {
     p->n = 0;

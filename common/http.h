@@ -29,11 +29,10 @@ typedef struct http_path {
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen);
 
-/* Splits the request path into decoded segments. -1 when it has too many
- * segments (the caller answers 404), -2 when a segment is too long or
- * decodes to a NUL byte (the caller answers 400). http_path_split is the
- * same on a path string (pure: the fuzzer drives it). */
-int http_path_parse(struct evhttp_request *req, http_path *p);
+/* Splits a request path (NULL: none) into decoded segments. -1 when it has
+ * too many segments (the caller answers 404), -2 when a segment is too long
+ * or decodes to a NUL byte (the caller answers 400). Pure: the fuzzer
+ * drives it. */
 int http_path_split(const char *path, http_path *p);
 
 /* Replies with body (reference stolen) and code. */
