@@ -1,8 +1,10 @@
-"""Hostile input (issue 4 item 3, SPEC sections 2, 6 and 7): every bad
-message or request gets a clear error - the dead-letter topic for Kafka, a
-JSON error for HTTP - and the service keeps serving: after each one a normal
-request is still answered, and the next valid prescription is still routed
-while nothing was created for the bad one.
+"""Hostile input (issue 4 item 3, issue 12 item 8, SPEC sections 2, 6 and
+7): every bad message or request gets a clear error - the dead-letter topic
+for Kafka, a JSON error for HTTP - and the service keeps serving: after each
+one a normal request is still answered, and the next valid prescription is
+still routed while nothing was created for the bad one. ATTACKS is the table
+of attack classes (docs/security.md lists the same), run by
+HttpHostileTest.test_attack_table.
 
 Kafka input is built by hand in the proto3 wire format (so that it can carry
 what rxctl submit would refuse: NaN, invalid UTF-8, NUL bytes), produced
