@@ -59,7 +59,7 @@ static const gw_route fuzz_routes[] = {
 };
 
 static const enum evhttp_cmd_type fuzz_methods[] = {
-    EVHTTP_REQ_GET,    EVHTTP_REQ_POST,  EVHTTP_REQ_PUT,   EVHTTP_REQ_HEAD,
+    EVHTTP_REQ_GET,    EVHTTP_REQ_POST,  EVHTTP_REQ_PUT,     EVHTTP_REQ_HEAD,
     EVHTTP_REQ_DELETE, EVHTTP_REQ_PATCH, EVHTTP_REQ_OPTIONS, EVHTTP_REQ_TRACE,
 };
 #define FUZZ_NMETHODS (sizeof(fuzz_methods) / sizeof(fuzz_methods[0]))
