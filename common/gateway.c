@@ -466,40 +466,43 @@ static int gw_match(const char *pattern, const http_path *p)
     return i == p->n ? 1 : 0;
 }
 
+int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const char *path,
+                  http_path *p, const gw_route **route)
+{
+    *route = NULL;
+    int split = http_path_split(path, p);
+    if (split)
+        return split == -2 ? 400 : 404;
+    int path_known = 0, bad_id = 0;
+    for (const gw_route *rt = routes; rt->pattern; rt++) {
+        int m = gw_match(rt->pattern, p);
+        bad_id |= m < 0;
+        if (m > 0) {
+            path_known = 1;
+            if (rt->method == method) {
+                *route = rt;
+                return 0;
+            }
+        }
+    }
+    return path_known ? 405 : bad_id ? 400 : 404;
+}
+
 static void gw_on_request(struct evhttp_request *req, void *arg)
 {
     gateway *gw = arg;
     metric_add(gw->m_requests, 1);
     gw_req tmp = {0};
-    int parsed = http_path_parse(req, &tmp.path);
-    if (parsed) {
-        metric_add(gw->m_errors, 1);
-        if (parsed == -2)
-            http_reply_error(req, 400, "bad_id", "ids in paths are 1-64 chars of [A-Za-z0-9._-]");
-        else
-            http_reply_error(req, 404, "not_found", "no such endpoint");
-        return;
-    }
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const gw_route *route = NULL;
-    int path_known = 0, bad_id = 0;
-    for (const gw_route *rt = gw->routes; rt->pattern; rt++) {
-        int m = gw_match(rt->pattern, &tmp.path);
-        bad_id |= m < 0;
-        if (m > 0) {
-            path_known = 1;
-            if (rt->method == method) {
-                route = rt;
-                break;
-            }
-        }
-    }
-    if (!route) {
+    int status = gw_route_find(gw->routes, evhttp_request_get_command(req),
+                               uri ? evhttp_uri_get_path(uri) : NULL, &tmp.path, &route);
+    if (status) {
         metric_add(gw->m_errors, 1);
-        if (path_known)
+        if (status == 405)
             http_reply_error(req, 405, "method_not_allowed", "method not allowed here");
-        else if (bad_id)
-            http_reply_error(req, 400, "bad_id", "ids in paths are 1-64 chars of [A-Za-z0-9._-]");
+        else if (status == 400)
+            http_reply_error(req, 400, "bad_id", "ids in paths are " IDS_KEY_RULE);
         else
             http_reply_error(req, 404, "not_found", "no such endpoint");
         return;

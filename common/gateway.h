@@ -37,6 +37,15 @@ typedef struct gw_route {
     int body;
 } gw_route;
 
+/* Which route of routes serves method on path (pure: no request needed,
+ * so the fuzzer drives what the gateway runs). Fills p with the path's
+ * decoded segments and *route, and returns 0; or the status to answer:
+ * 404 (no such path), 400 (a '*' segment that is not a key id, or a
+ * segment too long or with a NUL), 405 (the path exists for another
+ * method). */
+int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const char *path,
+                  http_path *p, const gw_route **route);
+
 /* notify_kind: "ph" or "co" (the state machine's notify:<kind>:<id>
  * channels). routes ends with an entry whose pattern is NULL. */
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,

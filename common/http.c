@@ -48,10 +48,8 @@ struct evhttp *http_listen(struct event_base *base, const char *addr, int port, 
     return h;
 }
 
-int http_path_parse(struct evhttp_request *req, http_path *p)
+int http_path_split(const char *path, http_path *p)
 {
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
-    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     p->n = 0;
     if (!path)
         return -1;
@@ -135,20 +133,29 @@ void http_reply_error(struct evhttp_request *req, int code, const char *ecode, c
     http_reply_json(req, code, body);
 }
 
-int http_authenticate(struct evhttp_request *req, const char *secret, auth_claims *claims)
+const char *http_bearer_token(const char *h, const char **why)
 {
-    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (!h) {
-        http_reply_error(req, 401, "unauthenticated",
-                         "missing Authorization: Bearer <token> header");
-        return -1;
+        *why = "missing Authorization: Bearer <token> header";
+        return NULL;
     }
     if (strncasecmp(h, "Bearer ", 7) != 0) {
-        http_reply_error(req, 401, "unauthenticated", "Authorization must be 'Bearer <token>'");
+        *why = "Authorization must be 'Bearer <token>'";
+        return NULL;
+    }
+    return h + 7;
+}
+
+int http_authenticate(struct evhttp_request *req, const char *secret, auth_claims *claims)
+{
+    const char *why = NULL;
+    const char *tok = http_bearer_token(
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization"), &why);
+    if (!tok) {
+        http_reply_error(req, 401, "unauthenticated", "%s", why);
         return -1;
     }
-    const char *why = NULL;
-    if (auth_token_verify(secret, h + 7, strlen(h + 7), (int64_t)time(NULL), claims, &why)) {
+    if (auth_token_verify(secret, tok, strlen(tok), (int64_t)time(NULL), claims, &why)) {
         http_reply_error(req, 401, "unauthenticated", "%s", why);
         return -1;
     }
@@ -197,7 +204,7 @@ int http_json_depth_ok(const char *s, size_t n)
 
 /* "application/json", then only whitespace before the end or a ';' that
  * starts the parameters. */
-static int http_media_type_is_json(const char *ct)
+int http_media_type_is_json(const char *ct)
 {
     if (strncasecmp(ct, "application/json", 16) != 0)
         return 0;
@@ -251,8 +258,13 @@ json_t *http_read_json(struct evhttp_request *req, size_t body_limit)
 int http_query_int(struct evhttp_request *req, const char *name, long def, long min, long max,
                    long *out)
 {
+    return http_query_int_parse(evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req)), name, def,
+                                min, max, out);
+}
+
+int http_query_int_parse(const char *q, const char *name, long def, long min, long max, long *out)
+{
     *out = def;
-    const char *q = evhttp_uri_get_query(evhttp_request_get_evhttp_uri(req));
     if (!q)
         return 0;
     struct evkeyvalq params;

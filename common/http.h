@@ -22,15 +22,18 @@ typedef struct http_path {
 } http_path;
 
 /* Binds evhttp to 127.0.0.1 or addr:port (port 0 picks one). body_limit
- * bounds request bodies (413 with a JSON error up to 4x the limit; beyond
- * that evhttp itself answers 413). timeout_s bounds slow clients. */
+ * bounds request bodies: evhttp refuses bodies over 4x the limit itself,
+ * with an HTML page, unless a framing watch (framing.h, installed by the
+ * gateways) refuses them first as JSON; up to 4x, http_read_json answers
+ * the JSON 413. timeout_s bounds slow clients. */
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen);
 
-/* Splits the request path into decoded segments. -1 when it has too many
- * segments (the caller answers 404), -2 when a segment is too long or
- * decodes to a NUL byte (the caller answers 400). */
-int http_path_parse(struct evhttp_request *req, http_path *p);
+/* Splits a request path (NULL: none) into decoded segments. -1 when it has
+ * too many segments (the caller answers 404), -2 when a segment is too long
+ * or decodes to a NUL byte (the caller answers 400). Pure: the fuzzer
+ * drives it. */
+int http_path_split(const char *path, http_path *p);
 
 /* Replies with body (reference stolen) and code. */
 void http_reply_json(struct evhttp_request *req, int code, json_t *body);
@@ -52,15 +55,26 @@ int http_authorize(struct evhttp_request *req, const auth_claims *claims, auth_r
 #define HTTP_JSON_DEPTH_MAX 16
 int http_json_depth_ok(const char *s, size_t n);
 
+/* 1 when a Content-Type header is application/json (any case), maybe with
+ * parameters such as charset. */
+int http_media_type_is_json(const char *ct);
+
+/* The token of an "Authorization: Bearer <token>" header value, or NULL
+ * with the reason in *why. */
+const char *http_bearer_token(const char *header, const char **why);
+
 /* Reads the body as a JSON object: 415 for a content type other than
  * application/json, 413 over body_limit, 400 for malformed JSON or a non-object
  * (with the parser's message). Returns the object or NULL after replying. */
 json_t *http_read_json(struct evhttp_request *req, size_t body_limit);
 
 /* Integer query parameter within [min,max]; -1 when malformed (the caller
- * answers 400). */
+ * answers 400). http_query_int_parse is the same on a query string (NULL:
+ * none). */
 int http_query_int(struct evhttp_request *req, const char *name, long def, long min, long max,
                    long *out);
+int http_query_int_parse(const char *query, const char *name, long def, long min, long max,
+                         long *out);
 
 /* Admin endpoints: /healthz (alive), /readyz (ready_fn says Kafka and Redis
  * are reachable; 503 otherwise), /metrics (Prometheus text). */

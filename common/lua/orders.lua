@@ -399,12 +399,23 @@ end
 
 -- ---- couriers (dispatch) ----
 
+-- Positions dated further ahead than this are not taken as fresh (a clock
+-- set wrong, or a position dated in 2100 to stay 'fresh' for ever).
+local FUTURE_SKEW_MS = 60000
+
 -- Stores one position of courier c unless it is not newer than the stored
 -- one (buffered batches and retries arrive late or twice). 1 when stored.
+-- Judged against the server's clock too: a point dated beyond the skew is
+-- never stored, and a stored one dated beyond it (kept from before the
+-- gateways refused them) gives way to any real point instead of blocking
+-- the courier's positions until its date.
 local function courier_put_point(c, lat, lon, ts)
   local k = cokey(c)
-  local last = tonumber(redis.call('HGET', k, 'ts_ms') or '-1')
-  if tonumber(ts) <= last then return 0 end
+  local t = tonumber(ts)
+  if not t or t > NOW + FUTURE_SKEW_MS then return 0 end
+  local last = tonumber(redis.call('HGET', k, 'ts_ms') or '-1') or -1
+  if last > NOW + FUTURE_SKEW_MS then last = -1 end
+  if t <= last then return 0 end
   redis.call('HSET', k, 'id', c, 'lat', lat, 'lon', lon, 'ts_ms', ts)
   redis.call('GEOADD', CO_GEO, lon, lat, c)
   return 1
@@ -510,10 +521,6 @@ local function distance_m(lat1, lon1, lat2, lon2)
   local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
   return 2 * 6372797.560856 * math.asin(math.min(1, math.sqrt(a)))
 end
-
--- Positions dated further ahead than this are not taken as fresh (a clock
--- set wrong, or a position dated in 2100 to stay 'fresh' for ever).
-local FUTURE_SKEW_MS = 60000
 
 -- Why courier c may not declare the pickup of an order at pharmacy ph, or
 -- nil when it may: its last position must be fresher than max_age_ms and
