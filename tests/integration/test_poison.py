@@ -127,6 +127,11 @@ class PoisonTest(StackTest):
         self.assert_letter(dl, data, truncated=True)
         self.assertIn("not a decodable", dl["error"])
         self.assertEqual(http_status(self.stack.vars["RXD_ADMIN_RX_ROUTER"] + "/readyz"), 200)
+        # a prefix is no message: replay-dlq never sends it back
+        out = self.stack.rxctl("replay-dlq", "--dry-run", "1", "--idle-ms", "800").stdout
+        mine = [json.loads(line) for line in out.splitlines() if '"key":"%s"' % key in line]
+        self.assertEqual([m["action"] for m in mine],
+                         ["skipped: truncated, the original is not in the letter"], out)
 
     def test_just_over_the_broker_limit(self):
         key = uid("rx")
