@@ -153,6 +153,46 @@ class PoisonTest(StackTest):
         self.assert_letter(dl, data, truncated=True)
 
 
+class BrokerRefusalTest(StackTest):
+    """The broker, not the producer, refuses the letter: rx-router's producer
+    may send 2 MB, the broker takes a record batch of at most 1048588 bytes.
+    A message that fits the broker (sent by a producer allowed 2 MB) no
+    longer fits with the letter's headers: the broker answers
+    MSG_SIZE_TOO_LARGE, the form cut to the producer's limit would keep it
+    all, so the letter goes cut to 64 KiB. Real Kafka only: the embedded
+    broker enforces no limit."""
+    SERVICES = ["rx-router", "pharmacy-gw"]
+    STACK_ENV = {"RXD_KAFKA_MESSAGE_MAX_BYTES": 2 * PRODUCER_MAX}
+
+    @classmethod
+    def setUpClass(cls):
+        if os.environ.get("RXD_STACK_KAFKA") != "kafka":
+            raise unittest.SkipTest("the embedded broker enforces no message size limit")
+        super().setUpClass()
+
+    setUp = PoisonTest.setUp
+    routed_behind = PoisonTest.routed_behind
+    letter = PoisonTest.letter
+
+    def test_refused_by_the_broker(self):
+        key = uid("rx")
+        # a record batch: 61 bytes of header, then the record (about 11 bytes
+        # of varints, the key, the value): this fits, with 8 bytes to spare
+        data = poison(BROKER_MAX - 61 - 11 - len(key) - 8)
+        p = produce(self.stack, "rx.approved", key, data)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.routed_behind(key)
+        dl = self.letter(key)
+        self.assertEqual(dl.get("truncated"), "1", dl)
+        self.assertEqual(dl["value_bytes"], 65536, dl)
+        self.assertEqual(dl.get("original-size"), str(len(data)), dl)
+        self.assertEqual(dl.get("original-sha256"), hashlib.sha256(data).hexdigest(), dl)
+        self.assertIn("MSG_SIZE_TOO_LARGE", dl.get("truncated-because", ""), dl)
+        # the refusal did not cost rx-router its producer (no fatal error)
+        self.assertEqual(http_status(self.stack.vars["RXD_ADMIN_RX_ROUTER"] + "/readyz"), 200)
+        self.assertNotIn("kafka_fatal", self.stack.log("rx-router"))
+
+
 class ShutdownTest(StackTest):
     SERVICES = ["rx-router", "pharmacy-gw"]
     STACK_ENV = {"RXD_SHUTDOWN_TIMEOUT_MS": SHUTDOWN_TIMEOUT_MS}
