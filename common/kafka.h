@@ -62,7 +62,7 @@ int kafka_consumer_ready(const kafka_consumer *kc);
 /* How long kafka_consumer_close waits for the group to let go (the final
  * revoke, the commit of the stored offsets, LeaveGroup) before it destroys
  * the handle without them. */
-#define KAFKA_CLOSE_TIMEOUT_MS 2000
+#define KAFKA_CLOSE_TIMEOUT_MS 1500
 /* Ends consumption within KAFKA_CLOSE_TIMEOUT_MS plus the handle's
  * destruction, whatever the service still holds: messages not yet done are
  * released (their value and key become NULL, topic ""; the service may

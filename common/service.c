@@ -2,11 +2,14 @@
 #include "service.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -88,6 +91,36 @@ static void service_on_drain_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The last resort of a bounded shutdown: librdkafka's handle destruction
+ * waits for requests to a broker that stopped answering (measured: about 7 s
+ * after its last answer, whatever the settings), so a thread ends the process
+ * if the exit has not happened by then. Safe as a SIGKILL is: nothing
+ * unfinished was committed (docs/operations.md, "Shutdown"). The deadline
+ * travels in the pointer, so the thread reads nothing the main thread frees. */
+static void *service_watchdog(void *arg)
+{
+    long long ms = (long long)(intptr_t)arg;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    log_event(LOG_WARN, "shutdown_forced", "{s:I, s:s}", "after_ms", (json_int_t)ms, "hint",
+              "the Kafka or Redis client did not close in time; unfinished work was not "
+              "committed and is consumed again after the restart");
+    _exit(SERVICE_EXIT_OK);
+}
+
+static void service_watchdog_start(service *svc)
+{
+    pthread_t t;
+    long long ms = svc->shutdown_timeout_ms + SERVICE_EXIT_BOUND_MS - SERVICE_FORCE_MARGIN_MS;
+    if (pthread_create(&t, NULL, service_watchdog, (void *)(intptr_t)ms) != 0) {
+        log_event(LOG_WARN, "shutdown_watchdog_failed", "{s:s}", "hint",
+                  "no thread for the shutdown deadline; the exit may take longer");
+        return;
+    }
+    pthread_detach(t);
+}
+
 static void service_on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -97,6 +130,7 @@ static void service_on_signal(evutil_socket_t sig, short what, void *arg)
     svc->stopping = 1;
     svc->stop_started_ms = service_now_ms();
     log_event(LOG_INFO, "shutdown_started", "{s:i}", "signal", (int)sig);
+    service_watchdog_start(svc);
     if (svc->on_stop)
         svc->on_stop(svc, svc->hook_ctx);
     struct timeval tv = {0, 50000};

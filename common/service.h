@@ -36,8 +36,11 @@ enum { SERVICE_PRODUCER = 1, SERVICE_RELAY = 2 };
 #define SERVICE_FLUSH_MS 1000
 /* What the exit may take beyond RXD_SHUTDOWN_TIMEOUT_MS: the drain timer's
  * tick, the consumer's close, the flush and purge, and the handles'
- * destruction (measured well under a second with a healthy broker). */
-#define SERVICE_EXIT_BOUND_MS 5000
+ * destruction (well under a second with a healthy broker). A watchdog
+ * started by the signal ends the process SERVICE_FORCE_MARGIN_MS before
+ * that if it is still running (log event shutdown_forced). */
+#define SERVICE_EXIT_BOUND_MS 6000
+#define SERVICE_FORCE_MARGIN_MS 500
 
 /* Exit codes (docs/operations.md): 0 after a graceful shutdown, 1 when the
  * admin port cannot listen, 2 for bad configuration, 3 after a fatal Kafka
