@@ -38,11 +38,14 @@
 
 /* ---- shared helpers ---------------------------------------------------- */
 
-/* A fatal error is process-wide: the handle cannot produce (or consume)
- * any more, so the process must restart. Set once, read on the loop. */
-static int kafka_fatal_flag;
-static kafka_fatal_fn *kafka_fatal_handler;
-static void *kafka_fatal_ctx;
+/* A client's fatal error: the handle cannot produce (or consume) any more,
+ * so the process must restart. Part of each client's struct (the opaque of
+ * its callbacks); set once, read on the loop. */
+typedef struct kafka_fatal_state {
+    int seen;
+    kafka_fatal_fn *fn;
+    void *ctx;
+} kafka_fatal_state;
 
 static void kafka_errf(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -194,10 +197,13 @@ typedef struct kafka_part {
     size_t n, cap;
 } kafka_part;
 
-/* What the service holds: kafka_msg first, so the pointer converts back. */
+/* What the service holds: kafka_msg first, so the pointer converts back.
+ * Linked into its consumer's list so a close can release every message. */
 typedef struct kafka_held {
     kafka_msg msg;
     uint64_t gen;
+    kafka_consumer *kc;
+    struct kafka_held *prev, *next;
 } kafka_held;
 
 struct kafka_consumer {
@@ -216,6 +222,9 @@ struct kafka_consumer {
     int held;         /* drain stopped at max_inflight; the next done resumes it */
     int paused;
     int broker_up;
+    int closed;      /* kafka_consumer_close ran: rk is gone */
+    kafka_held *out; /* messages handed out and not yet done */
+    kafka_fatal_state fatal;
 };
 
 static kafka_part *kafka_part_find(kafka_consumer *kc, const char *topic, int32_t partition)
@@ -333,7 +342,7 @@ static void kafka_consumer_store(kafka_consumer *kc, const char *topic, int32_t 
     rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
     rd_kafka_resp_err_t err;
 
-    if (kafka_fatal_flag) {
+    if (kc->fatal.seen) {
         rd_kafka_topic_partition_list_destroy(l);
         return;
     }
@@ -348,6 +357,31 @@ static void kafka_consumer_store(kafka_consumer *kc, const char *topic, int32_t 
     rd_kafka_topic_partition_list_destroy(l);
 }
 
+/* Gives back what the message holds in librdkafka; a held message keeps
+ * references that make rd_kafka_destroy wait for ever. */
+static void kafka_held_release(kafka_held *h)
+{
+    if (h->msg.rkm)
+        rd_kafka_message_destroy(h->msg.rkm);
+    h->msg.rkm = NULL;
+    h->msg.topic = "";
+    h->msg.key = h->msg.value = NULL;
+    h->msg.key_len = h->msg.value_len = 0;
+}
+
+static void kafka_held_forget(kafka_consumer *kc, kafka_held *h)
+{
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        kc->out = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    kafka_held_release(h);
+    free(h);
+    kc->inflight--;
+}
+
 void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg)
 {
     kafka_held *h = (kafka_held *)msg;
@@ -356,7 +390,7 @@ void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg)
 
     if (!msg)
         return;
-    p = kafka_part_find(kc, msg->topic, msg->partition);
+    p = kc->closed ? NULL : kafka_part_find(kc, msg->topic, msg->partition);
     /* A partition revoked (or revoked and re-assigned) since the hand-out is
      * no longer ours to commit: its new owner will process it again. */
     if (p && p->gen == h->gen) {
@@ -364,13 +398,24 @@ void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg)
         if (next >= 0)
             kafka_consumer_store(kc, msg->topic, msg->partition, next);
     }
-    rd_kafka_message_destroy(msg->rkm);
-    free(h);
-    kc->inflight--;
-    if (kc->held && kc->inflight < kc->max_inflight) {
+    kafka_held_forget(kc, h);
+    if (kc->held && !kc->closed && kc->inflight < kc->max_inflight) {
         kc->held = 0;
         event_active(kc->wake_ev, EV_READ, 0);
     }
+}
+
+void kafka_msg_done(kafka_msg *msg)
+{
+    if (msg)
+        kafka_consumer_done(((kafka_held *)msg)->kc, msg);
+}
+
+void kafka_consumer_drop(kafka_consumer *kc, kafka_msg *msg)
+{
+    /* its slot stays unfinished, so no offset of its partition passes it */
+    if (msg)
+        kafka_held_forget(kc, (kafka_held *)msg);
 }
 
 static void kafka_consumer_log_parts(const char *event, const char *protocol,
@@ -458,30 +503,19 @@ static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     }
 }
 
-void kafka_set_fatal_handler(kafka_fatal_fn *fn, void *ctx)
-{
-    kafka_fatal_handler = fn;
-    kafka_fatal_ctx = ctx;
-}
-
-int kafka_fatal_seen(void)
-{
-    return kafka_fatal_flag;
-}
-
-static void kafka_on_fatal(rd_kafka_t *rk)
+static void kafka_on_fatal(rd_kafka_t *rk, kafka_fatal_state *fs)
 {
     char buf[512];
     rd_kafka_resp_err_t orig = rd_kafka_fatal_error(rk, buf, sizeof(buf));
-    int first = !kafka_fatal_flag;
+    int first = !fs->seen;
 
     /* From here on no offset is stored: work in flight is unfinished and
      * must be consumed again after the restart. */
-    kafka_fatal_flag = 1;
+    fs->seen = 1;
     if (!first)
         return;
-    if (kafka_fatal_handler) {
-        kafka_fatal_handler(rd_kafka_name(rk), rd_kafka_err2name(orig), buf, kafka_fatal_ctx);
+    if (fs->fn) {
+        fs->fn(rd_kafka_name(rk), rd_kafka_err2name(orig), buf, fs->ctx);
         return;
     }
     log_event(LOG_ERROR, "kafka_fatal_error", "{s:s, s:s, s:s, s:s}", "client", rd_kafka_name(rk),
@@ -489,14 +523,13 @@ static void kafka_on_fatal(rd_kafka_t *rk)
               "the client cannot continue; restart the process");
 }
 
-static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque,
+static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, kafka_fatal_state *fs,
                            int *broker_up)
 {
-    (void)opaque;
     if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
         *broker_up = 0;
     if (err == RD_KAFKA_RESP_ERR__FATAL) {
-        kafka_on_fatal(rk);
+        kafka_on_fatal(rk, fs);
         return;
     }
     log_event(LOG_WARN, "kafka_error", "{s:s, s:s, s:s}", "client", rd_kafka_name(rk), "error",
@@ -506,7 +539,7 @@ static void kafka_on_error(rd_kafka_t *rk, int err, const char *reason, void *op
 static void kafka_consumer_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     kafka_consumer *kc = opaque;
-    kafka_on_error(rk, err, reason, opaque, &kc->broker_up);
+    kafka_on_error(rk, err, reason, &kc->fatal, &kc->broker_up);
 }
 
 static int kafka_consumer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
@@ -551,6 +584,11 @@ static void kafka_consumer_dispatch(kafka_consumer *kc, rd_kafka_message_t *rkm)
         return;
     }
     h->gen = p->gen;
+    h->kc = kc;
+    h->next = kc->out;
+    if (kc->out)
+        kc->out->prev = h;
+    kc->out = h;
     h->msg.topic = topic;
     h->msg.partition = rkm->partition;
     h->msg.offset = rkm->offset;
@@ -750,6 +788,8 @@ void kafka_consumer_pause(kafka_consumer *kc)
     rd_kafka_topic_partition_list_t *parts = NULL;
 
     kc->paused = 1;
+    if (kc->closed)
+        return;
     if (rd_kafka_assignment(kc->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
         if (parts->cnt > 0)
             rd_kafka_pause_partitions(kc->rk, parts);
@@ -767,30 +807,84 @@ int kafka_consumer_ready(const kafka_consumer *kc)
     return kc->broker_up;
 }
 
-void kafka_consumer_free(kafka_consumer *kc)
+void kafka_consumer_set_fatal_handler(kafka_consumer *kc, kafka_fatal_fn *fn, void *ctx)
 {
-    if (!kc)
+    kc->fatal.fn = fn;
+    kc->fatal.ctx = ctx;
+}
+
+/* Leaves the group through a queue of our own, serving the final revoke
+ * (kafka_on_rebalance) and the commit of the stored offsets, until done or
+ * until timeout_ms; returns 1 if the close completed. rd_kafka_consumer_close
+ * blocks without a bound while the coordinator does not answer. */
+static int kafka_consumer_leave(kafka_consumer *kc, int timeout_ms)
+{
+    rd_kafka_queue_t *q = rd_kafka_queue_new(kc->rk);
+    rd_kafka_error_t *error = rd_kafka_consumer_close_queue(kc->rk, q);
+    struct timeval start, now;
+    int waited = 0, closed;
+
+    if (error) {
+        log_event(LOG_WARN, "kafka_consumer_close_failed", "{s:s}", "error",
+                  rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    evutil_gettimeofday(&start, NULL);
+    while (!(closed = rd_kafka_consumer_closed(kc->rk)) && waited < timeout_ms) {
+        rd_kafka_queue_poll_callback(q, 50);
+        evutil_gettimeofday(&now, NULL);
+        waited = (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_usec - start.tv_usec) / 1000);
+    }
+    rd_kafka_queue_destroy(q);
+    return closed;
+}
+
+void kafka_consumer_close(kafka_consumer *kc)
+{
+    int released = 0, left;
+
+    if (!kc || kc->closed)
         return;
-    if (kc->inflight > 0)
-        log_event(LOG_WARN, "kafka_consumer_free_inflight", "{s:i, s:s}", "inflight", kc->inflight,
+    kc->closed = 1;
+    kc->paused = 1;
+    for (kafka_held *h = kc->out; h; h = h->next, released++)
+        kafka_held_release(h);
+    if (released > 0)
+        log_event(LOG_WARN, "kafka_consumer_close_inflight", "{s:i, s:s}", "inflight", released,
                   "hint",
-                  "messages not finished before shutdown are processed again after restart");
+                  "messages not finished before shutdown are processed again after restart; "
+                  "their offsets are not committed");
     if (kc->wake_ev)
         event_free(kc->wake_ev);
     if (kc->safety_ev)
         event_free(kc->safety_ev);
+    kc->wake_ev = kc->safety_ev = NULL;
     if (kc->queue) {
         rd_kafka_queue_io_event_enable(kc->queue, -1, NULL, 0);
         rd_kafka_queue_destroy(kc->queue);
+        kc->queue = NULL;
     }
-    if (kc->rk) {
-        /* Serves the final revoke and commits the stored offsets. */
-        rd_kafka_resp_err_t err = rd_kafka_consumer_close(kc->rk);
-        if (err)
-            log_event(LOG_WARN, "kafka_consumer_close_failed", "{s:s}", "error",
-                      rd_kafka_err2str(err));
-        rd_kafka_destroy(kc->rk);
-    }
+    if (!kc->rk)
+        return;
+    left = kafka_consumer_leave(kc, KAFKA_CLOSE_TIMEOUT_MS);
+    if (!left)
+        log_event(LOG_WARN, "kafka_consumer_close_timeout", "{s:i, s:s}", "timeout_ms",
+                  KAFKA_CLOSE_TIMEOUT_MS, "hint",
+                  "the group did not answer in time: offsets stored since the last auto-commit "
+                  "are not committed, so those messages are processed again after restart");
+    /* Without the flag a consumer that did not close would try again here,
+     * without a bound. */
+    rd_kafka_destroy_flags(kc->rk, left ? 0 : RD_KAFKA_DESTROY_F_NO_CONSUMER_CLOSE);
+    kc->rk = NULL;
+}
+
+void kafka_consumer_free(kafka_consumer *kc)
+{
+    if (!kc)
+        return;
+    kafka_consumer_close(kc);
+    while (kc->out)
+        kafka_held_forget(kc, kc->out);
     kafka_part_untrack_all(kc);
     free(kc->parts);
     if (kc->pipe_rd >= 0)
@@ -808,6 +902,7 @@ struct kafka_producer {
     int outstanding;
     int broker_up;
     rd_kafka_resp_err_t last_error; /* of the last kafka_produce that returned -1 */
+    kafka_fatal_state fatal;
 };
 
 /* Per-message opaque: whom to tell about the delivery. */
@@ -847,7 +942,7 @@ static void kafka_producer_on_delivery(rd_kafka_t *rk, const rd_kafka_message_t 
 static void kafka_producer_on_error(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
     kafka_producer *kp = opaque;
-    kafka_on_error(rk, err, reason, opaque, &kp->broker_up);
+    kafka_on_error(rk, err, reason, &kp->fatal, &kp->broker_up);
 }
 
 static int kafka_producer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
@@ -985,6 +1080,28 @@ int kafka_producer_ready(const kafka_producer *kp)
     return kp->broker_up;
 }
 
+size_t kafka_producer_max_message(const kafka_producer *kp)
+{
+    char buf[32];
+    size_t len = sizeof(buf);
+    /* librdkafka's default, should the lookup ever fail */
+    if (rd_kafka_conf_get(rd_kafka_conf(kp->rk), "message.max.bytes", buf, &len) !=
+        RD_KAFKA_CONF_OK)
+        return 1000000;
+    return (size_t)strtoull(buf, NULL, 10);
+}
+
+void kafka_producer_set_fatal_handler(kafka_producer *kp, kafka_fatal_fn *fn, void *ctx)
+{
+    kp->fatal.fn = fn;
+    kp->fatal.ctx = ctx;
+}
+
+int kafka_producer_fatal_seen(const kafka_producer *kp)
+{
+    return kp->fatal.seen;
+}
+
 void kafka_producer_free(kafka_producer *kp, int timeout_ms)
 {
     if (!kp)
@@ -999,7 +1116,7 @@ void kafka_producer_free(kafka_producer *kp, int timeout_ms)
                       kp->outstanding, "hint",
                       "messages not acknowledged before shutdown are reported as failed");
             rd_kafka_purge(kp->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-            for (int i = 0; i < 20 && kp->outstanding > 0; i++)
+            for (int i = 0; i < KAFKA_PURGE_SERVE_MS / 50 && kp->outstanding > 0; i++)
                 rd_kafka_poll(kp->rk, 50);
         }
         rd_kafka_destroy(kp->rk);

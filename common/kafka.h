@@ -30,7 +30,7 @@ typedef struct kafka_msg {
     size_t key_len;
     const void *value;
     size_t value_len;
-    rd_kafka_message_t *rkm; /* owned by the consumer; do not free */
+    rd_kafka_message_t *rkm; /* owned by the consumer; do not free; NULL once released */
 } kafka_msg;
 
 typedef void kafka_msg_cb(kafka_msg *msg, void *ctx);
@@ -44,15 +44,35 @@ kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, c
                                    char *err, size_t errlen);
 /* Marks msg as processed: stores offset+1 for commit and releases the message.
  * Messages of one partition may be finished out of order; the stored offset
- * only advances over a contiguous prefix of finished messages. */
+ * only advances over a contiguous prefix of finished messages. After
+ * kafka_consumer_close it only frees the message's bookkeeping. */
 void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg);
+/* kafka_consumer_done through the consumer that handed msg out. */
+void kafka_msg_done(kafka_msg *msg);
+/* Gives msg up unfinished (shutdown): its offset, and every later one of its
+ * partition, is never stored by this consumer, so it is consumed again
+ * after a restart. */
+void kafka_consumer_drop(kafka_consumer *kc, kafka_msg *msg);
 /* Stops fetching (used at shutdown before draining in-flight work). */
 void kafka_consumer_pause(kafka_consumer *kc);
 /* Number of messages handed out and not yet done. */
 int kafka_consumer_inflight(const kafka_consumer *kc);
 /* 1 once the group has assigned partitions or the broker answered metadata. */
 int kafka_consumer_ready(const kafka_consumer *kc);
-/* Commits stored offsets synchronously and closes the group membership. */
+/* How long kafka_consumer_close waits for the group to let go (the final
+ * revoke, the commit of the stored offsets, LeaveGroup) before it destroys
+ * the handle without them. */
+#define KAFKA_CLOSE_TIMEOUT_MS 1500
+/* Ends consumption within KAFKA_CLOSE_TIMEOUT_MS plus the handle's
+ * destruction, whatever the service still holds: messages not yet done are
+ * released (their value and key become NULL, topic ""; the service may
+ * still call kafka_consumer_done or _drop for them, which then store
+ * nothing), the stored offsets are committed if the group answers in time,
+ * and the handle is destroyed. Offsets of unfinished messages are never
+ * stored, so they are consumed again after a restart. Idempotent. */
+void kafka_consumer_close(kafka_consumer *kc);
+/* Closes (if not yet closed) and frees the consumer with the bookkeeping of
+ * messages never done: none of its messages may be touched afterwards. */
 void kafka_consumer_free(kafka_consumer *kc);
 
 /* Result of one produce: err is RD_KAFKA_RESP_ERR_NO_ERROR on success. */
@@ -79,18 +99,33 @@ rd_kafka_resp_err_t kafka_producer_last_error(const kafka_producer *kp);
 int kafka_producer_outstanding(const kafka_producer *kp);
 /* 1 when the producer has seen broker metadata recently. */
 int kafka_producer_ready(const kafka_producer *kp);
-/* Flushes up to timeout_ms, then destroys. */
+/* The largest message the producer accepts (its message.max.bytes): key,
+ * value and headers plus librdkafka's per-record overhead (KAFKA_RECORD_OVERHEAD). */
+size_t kafka_producer_max_message(const kafka_producer *kp);
+/* librdkafka's worst-case record overhead besides key, value and headers
+ * (length, attributes, timestamp and offset deltas, key, value and header
+ * counts as varints): a message is refused locally with MSG_SIZE_TOO_LARGE
+ * when key + value + headers + this exceed message.max.bytes. */
+#define KAFKA_RECORD_OVERHEAD 36
+/* Flushes up to timeout_ms, then purges what is left (its delivery
+ * callbacks report _PURGE_QUEUE/_PURGE_INFLIGHT, served for at most
+ * KAFKA_PURGE_SERVE_MS) and destroys. */
+#define KAFKA_PURGE_SERVE_MS 1000
 void kafka_producer_free(kafka_producer *kp, int timeout_ms);
 
 /* Fatal errors (rd_kafka_fatal_error: e.g. the idempotent producer lost
  * its sequence): the handle is unusable and the process must restart. fn is
- * called once, on the loop thread (error callbacks are served by our poll
- * calls), with the client name, the underlying error name and the reason;
- * without a handler the error is only logged. From the first fatal error on,
- * kafka_consumer_done stores no offsets (the work in flight is unfinished). */
+ * called once per client, on the loop thread (error callbacks are served by
+ * our poll calls), with the client name, the underlying error name and the
+ * reason; without a handler the error is only logged. From a consumer's
+ * first fatal error on, kafka_consumer_done stores no offsets (the work in
+ * flight is unfinished). The state is the client's own: a consumer stores
+ * offsets only for messages whose effects Kafka acknowledged, which a
+ * producer's fatal error does not make untrue. */
 typedef void kafka_fatal_fn(const char *client, const char *error, const char *reason, void *ctx);
-void kafka_set_fatal_handler(kafka_fatal_fn *fn, void *ctx);
-int kafka_fatal_seen(void);
+void kafka_producer_set_fatal_handler(kafka_producer *kp, kafka_fatal_fn *fn, void *ctx);
+void kafka_consumer_set_fatal_handler(kafka_consumer *kc, kafka_fatal_fn *fn, void *ctx);
+int kafka_producer_fatal_seen(const kafka_producer *kp);
 
 /* Asks the cluster (one metadata request for all topics, which never
  * creates a topic, bounded by timeout_ms) whether every topic of `topics`

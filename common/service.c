@@ -2,11 +2,14 @@
 #include "service.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -49,23 +52,25 @@ const char *service_topic(const service *svc, const char *which)
     return config_str(svc->cfg, name, which);
 }
 
-typedef struct service_done_ctx {
-    kafka_consumer *kc;
-    kafka_msg *msg;
-} service_done_ctx;
-
 static void service_on_acked(void *arg)
 {
-    service_done_ctx *d = arg;
-    kafka_consumer_done(d->kc, d->msg);
-    free(d);
+    kafka_msg_done(arg);
 }
 
 void service_msg_done(service *svc, kafka_consumer *kc, kafka_msg *msg)
 {
-    service_done_ctx *d = malloc(sizeof(*d));
-    *d = (service_done_ctx){kc, msg};
-    outbox_acks_wait(svc->acks, service_on_acked, d);
+    if (svc->closed)
+        kafka_consumer_drop(kc, msg);
+    else
+        outbox_acks_wait(svc->acks, service_on_acked, msg);
+}
+
+void service_msg_finish(service *svc, kafka_consumer *kc, kafka_msg *msg)
+{
+    if (svc->closed)
+        kafka_consumer_drop(kc, msg);
+    else
+        kafka_consumer_done(kc, msg);
 }
 
 /* Two phases: first the work in flight (and its acknowledgements, which
@@ -89,6 +94,36 @@ static void service_on_drain_timer(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The last resort of a bounded shutdown: librdkafka's handle destruction
+ * waits for requests to a broker that stopped answering (measured: about 7 s
+ * after its last answer, whatever the settings), so a thread ends the process
+ * if the exit has not happened by then. Safe as a SIGKILL is: nothing
+ * unfinished was committed (docs/operations.md, "Shutdown"). The deadline
+ * travels in the pointer, so the thread reads nothing the main thread frees. */
+static void *service_watchdog(void *arg)
+{
+    long long ms = (long long)(intptr_t)arg;
+    struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+    log_event(LOG_WARN, "shutdown_forced", "{s:I, s:s}", "after_ms", (json_int_t)ms, "hint",
+              "the Kafka or Redis client did not close in time; unfinished work was not "
+              "committed and is consumed again after the restart");
+    _exit(SERVICE_EXIT_OK);
+}
+
+static void service_watchdog_start(service *svc)
+{
+    pthread_t t;
+    long long ms = svc->shutdown_timeout_ms + SERVICE_EXIT_BOUND_MS - SERVICE_FORCE_MARGIN_MS;
+    if (pthread_create(&t, NULL, service_watchdog, (void *)(intptr_t)ms) != 0) {
+        log_event(LOG_WARN, "shutdown_watchdog_failed", "{s:s}", "hint",
+                  "no thread for the shutdown deadline; the exit may take longer");
+        return;
+    }
+    pthread_detach(t);
+}
+
 static void service_on_signal(evutil_socket_t sig, short what, void *arg)
 {
     (void)what;
@@ -98,6 +133,7 @@ static void service_on_signal(evutil_socket_t sig, short what, void *arg)
     svc->stopping = 1;
     svc->stop_started_ms = service_now_ms();
     log_event(LOG_INFO, "shutdown_started", "{s:i}", "signal", (int)sig);
+    service_watchdog_start(svc);
     if (svc->on_stop)
         svc->on_stop(svc, svc->hook_ctx);
     struct timeval tv = {0, 50000};
@@ -157,8 +193,13 @@ static void service_on_kafka_fatal(const char *client, const char *error, const 
     event_active(svc->fatal_ev, EV_TIMEOUT, 0);
 }
 
+void service_watch_consumer(service *svc, kafka_consumer *kc)
+{
+    kafka_consumer_set_fatal_handler(kc, service_on_kafka_fatal, svc);
+}
+
 /* No drain: the client cannot deliver what is in flight. Offsets of that
- * work are not stored (kafka_fatal_seen), so it is consumed again after the
+ * work are not stored (its fatal state), so it is consumed again after the
  * supervisor's restart. */
 static void service_on_fatal_event(evutil_socket_t fd, short what, void *arg)
 {
@@ -234,7 +275,7 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
         return -1;
     svc->m_kafka_up =
         metrics_gauge(svc->metrics, "kafka_up", NULL, "1 while the Kafka producer sees a broker");
-    kafka_set_fatal_handler(service_on_kafka_fatal, svc);
+    kafka_producer_set_fatal_handler(svc->producer, service_on_kafka_fatal, svc);
     if (!(flags & SERVICE_RELAY))
         return 0;
     svc->kafka_in_readiness = 1;
@@ -364,6 +405,7 @@ int service_run(service *svc)
     }
     log_event(LOG_INFO, "started", "{s:s, s:i}", "instance", svc->instance, "admin_port", bound);
     event_base_dispatch(svc->base);
+    svc->closed = 1;
     log_event(LOG_INFO, "stopped", "{s:i}", "exit_code", svc->exit_code);
     return svc->exit_code;
 }
@@ -373,9 +415,11 @@ void service_free(service *svc)
     if (!svc)
         return;
     topic_check_free(svc->topics); /* before the producer it asks through */
-    /* after a fatal error nothing can be delivered: do not wait for it */
+    /* after a fatal error nothing can be delivered: do not wait for it;
+     * otherwise the drain had RXD_SHUTDOWN_TIMEOUT_MS already */
     if (svc->producer)
-        kafka_producer_free(svc->producer, kafka_fatal_seen() ? 0 : 5000);
+        kafka_producer_free(svc->producer,
+                            svc->exit_code == SERVICE_EXIT_KAFKA_FATAL ? 0 : SERVICE_FLUSH_MS);
     outbox_relay_free(svc->relay);
     http_admin_free(svc->admin);
     if (svc->drain_timer)

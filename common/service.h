@@ -6,7 +6,12 @@
  * keeps running until the busy hook reports no work in flight and no message
  * waits for its events' acknowledgement, then until the relay has no
  * unacknowledged entries (or until RXD_SHUTDOWN_TIMEOUT_MS passes); then the
- * loop ends and the caller commits and closes. */
+ * loop ends and the caller closes its consumer (kafka_consumer_close: bounded
+ * by KAFKA_CLOSE_TIMEOUT_MS), then service_free flushes the producer for at
+ * most SERVICE_FLUSH_MS. Work still in flight then is dropped, its offsets
+ * not stored, so it is consumed again after the restart. The whole exit
+ * takes at most RXD_SHUTDOWN_TIMEOUT_MS + SERVICE_EXIT_BOUND_MS
+ * (docs/operations.md, "Shutdown"). */
 #ifndef RXD_SERVICE_H
 #define RXD_SERVICE_H
 
@@ -25,6 +30,17 @@
  * gateways, whose work needs Redis only. SERVICE_RELAY: a producer with the
  * outbox relay; Kafka (broker, topics, produce health) is part of readiness. */
 enum { SERVICE_PRODUCER = 1, SERVICE_RELAY = 2 };
+
+/* After the drain: the last flush of the producer, then the purge of what
+ * is left (KAFKA_PURGE_SERVE_MS). */
+#define SERVICE_FLUSH_MS 1000
+/* What the exit may take beyond RXD_SHUTDOWN_TIMEOUT_MS: the drain timer's
+ * tick, the consumer's close, the flush and purge, and the handles'
+ * destruction (well under a second with a healthy broker). A watchdog
+ * started by the signal ends the process SERVICE_FORCE_MARGIN_MS before
+ * that if it is still running (log event shutdown_forced). */
+#define SERVICE_EXIT_BOUND_MS 6000
+#define SERVICE_FORCE_MARGIN_MS 500
 
 /* Exit codes (docs/operations.md): 0 after a graceful shutdown, 1 when the
  * admin port cannot listen, 2 for bad configuration, 3 after a fatal Kafka
@@ -70,6 +86,7 @@ struct service {
     long long redis_timeout_ms;
     long long shutdown_timeout_ms;
     int stopping;
+    int closed; /* the loop has ended: work still in flight is dropped */
     struct event *sig_term, *sig_int, *drain_timer;
     long long stop_started_ms;
     service_stop_fn *on_stop;
@@ -96,6 +113,13 @@ void service_free(service *svc);
  * stored once the events those writes put in the outbox are acknowledged by
  * Kafka (SPEC section 7). Needs SERVICE_RELAY. */
 void service_msg_done(service *svc, kafka_consumer *kc, kafka_msg *msg);
+/* Same as service_msg_done without the wait, for a message whose effects
+ * are already durable (its dead letter acknowledged); after the loop has
+ * ended both drop the message instead (kafka_consumer_drop). */
+void service_msg_finish(service *svc, kafka_consumer *kc, kafka_msg *msg);
+/* A fatal error of kc's client ends the process as a producer's does
+ * (exit code SERVICE_EXIT_KAFKA_FATAL). */
+void service_watch_consumer(service *svc, kafka_consumer *kc);
 
 /* Adds topics the service consumes or produces (besides the relay's, which
  * are added by SERVICE_RELAY) to the start-up check: until each exists the

@@ -132,6 +132,8 @@ static int dispatcher_configure(dispatcher *d, char *err, size_t errlen)
     d->consumer = kafka_consumer_new(svc->base, svc->cfg,
                                      config_str(svc->cfg, "DISPATCHER_GROUP", "dispatcher"), topics,
                                      intake_on_message, d, err, errlen);
+    if (d->consumer)
+        service_watch_consumer(svc, d->consumer);
     return d->consumer ? 0 : -1;
 }
 
@@ -171,10 +173,12 @@ int main(int argc, char **argv)
     service_set_hooks(svc, dispatcher_on_stop, dispatcher_busy, dispatcher_ready, &d);
     dispatcher_start_timers(&d);
     int rc = service_run(svc);
-    kafka_consumer_free(d.consumer);
+    /* bounded whatever is in flight (docs/operations.md, "Shutdown") */
+    kafka_consumer_close(d.consumer);
     event_free(d.dispatch_timer);
     event_free(d.round_soon);
     event_free(d.cdue_timer);
     service_free(svc);
+    kafka_consumer_free(d.consumer);
     return rc;
 }

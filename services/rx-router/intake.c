@@ -4,13 +4,17 @@
  * dead-letter topic. A message is finished (its offset stored) only after
  * its effects are in Redis and their events acknowledged by Kafka, or after
  * its dead letter is acknowledged; Redis errors are retried with backoff, so
- * a message is never skipped. */
+ * a message is never skipped. A dead letter that is refused as it is goes
+ * out truncated (common/deadletter.h), so no message holds its partition.
+ * After the loop has ended (shutdown), a job is dropped at its next step:
+ * its message is not finished and is consumed again after the restart. */
 #include <jansson.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deadletter.h"
 #include "log.h"
 #include "rerr.h"
 #include "router.h"
@@ -22,30 +26,65 @@ typedef enum { INTAKE_APPROVED, INTAKE_CANCELLED } intake_kind;
 
 typedef struct intake_job {
     router *rt;
+    struct intake_job *prev, *next; /* rt->intake: every job, for intake_close */
     kafka_msg *msg;
     intake_kind kind;
     rx_approved *rx;
     rx_cancelled *rc;
     char why[256]; /* dead-letter reason, when set */
+    deadletter *dl;
     int backoff_ms;
     struct event *retry;
 } intake_job;
 
 static void intake_step(intake_job *job);
 
-static void intake_job_finish(intake_job *job)
+static void intake_job_free(intake_job *job)
 {
     router *rt = job->rt;
-    if (job->msg && job->why[0])
-        kafka_consumer_done(rt->consumer, job->msg); /* its dead letter is acknowledged */
-    else if (job->msg)
-        service_msg_done(rt->svc, rt->consumer, job->msg);
+    if (job->prev)
+        job->prev->next = job->next;
+    else
+        rt->intake = job->next;
+    if (job->next)
+        job->next->prev = job->prev;
+    deadletter_free(job->dl);
     rx_approved_free(job->rx);
     rx_cancelled_free(job->rc);
     if (job->retry)
         event_free(job->retry);
     free(job);
     rt->jobs--;
+}
+
+static void intake_job_finish(intake_job *job)
+{
+    router *rt = job->rt;
+    if (job->msg && job->why[0])
+        service_msg_finish(rt->svc, rt->consumer, job->msg); /* its dead letter is acknowledged */
+    else if (job->msg)
+        service_msg_done(rt->svc, rt->consumer, job->msg);
+    intake_job_free(job);
+}
+
+/* Shutdown: the message stays unfinished, to be consumed again. */
+static void intake_job_drop(intake_job *job)
+{
+    if (job->msg)
+        kafka_consumer_drop(job->rt->consumer, job->msg);
+    intake_job_free(job);
+}
+
+void intake_close(router *rt)
+{
+    intake_job *job = rt->intake, *next;
+    /* jobs in a Redis call or a produce are dropped by its callback, which
+     * the store's and the producer's teardown still call */
+    for (; job; job = next) {
+        next = job->next;
+        if (job->retry && evtimer_pending(job->retry, NULL))
+            intake_job_drop(job);
+    }
 }
 
 static void intake_on_retry(evutil_socket_t fd, short what, void *arg)
@@ -58,6 +97,10 @@ static void intake_on_retry(evutil_socket_t fd, short what, void *arg)
 /* Redis or Kafka said no for now: the same step runs again later. */
 static void intake_job_retry(intake_job *job, const char *err)
 {
+    if (job->rt->svc->closed) {
+        intake_job_drop(job);
+        return;
+    }
     metric_add(job->rt->m_redis_errors, 1);
     job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : INTAKE_BACKOFF_MIN_MS;
     if (job->backoff_ms > INTAKE_BACKOFF_MAX_MS)
@@ -92,25 +135,37 @@ static void intake_store_failed(intake_job *job, const redisReply *reply, const 
     intake_send_deadletter(job);
 }
 
-static void intake_on_deadletter(rd_kafka_resp_err_t err, void *ctx)
+/* Sent or given up (no form of the letter is taken, which is logged):
+ * either way the message is finished and its partition moves on. */
+static void intake_on_deadletter(deadletter_result r, void *ctx)
 {
     intake_job *job = ctx;
-    if (err) {
-        intake_job_retry(job, rd_kafka_err2str(err));
+    if (r == DEADLETTER_RETRY) {
+        intake_job_retry(job, deadletter_error(job->dl));
         return;
     }
-    metric_add(job->rt->m_deadletter, 1);
+    if (r == DEADLETTER_SENT)
+        metric_add(job->rt->m_deadletter, 1);
     intake_job_finish(job);
 }
 
 static void intake_send_deadletter(intake_job *job)
 {
-    kafka_msg *m = job->msg;
-    kafka_header h[] = {{"error", job->why, strlen(job->why)},
-                        {"source-topic", m->topic, strlen(m->topic)}};
-    if (kafka_produce(job->rt->svc->producer, service_topic(job->rt->svc, "DEADLETTER"), m->key,
-                      m->key_len, m->value, m->value_len, h, 2, intake_on_deadletter, job))
-        intake_job_retry(job, "producer queue full");
+    if (job->rt->svc->closed) { /* the producer may be gone already */
+        intake_job_drop(job);
+        return;
+    }
+    if (!job->dl)
+        job->dl = deadletter_new(job->msg, job->why);
+    if (!job->dl) {
+        intake_job_retry(job, "out of memory for the dead letter");
+        return;
+    }
+    deadletter_result r =
+        deadletter_send(job->dl, job->rt->svc->producer, service_topic(job->rt->svc, "DEADLETTER"),
+                        intake_on_deadletter, job);
+    if (r != DEADLETTER_QUEUED)
+        intake_on_deadletter(r, job);
 }
 
 static void intake_handover_code(char out[7])
@@ -247,6 +302,10 @@ void intake_on_message(kafka_msg *msg, void *ctx)
     intake_job *job = calloc(1, sizeof(*job));
     job->rt = rt;
     job->msg = msg;
+    job->next = rt->intake;
+    if (rt->intake)
+        rt->intake->prev = job;
+    rt->intake = job;
     rt->jobs++;
     int cancelled = strcmp(msg->topic, service_topic(rt->svc, "CANCELLED")) == 0;
     job->kind = cancelled ? INTAKE_CANCELLED : INTAKE_APPROVED;

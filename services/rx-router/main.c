@@ -96,6 +96,8 @@ static int router_configure(router *rt, char *err, size_t errlen)
     rt->consumer =
         kafka_consumer_new(svc->base, svc->cfg, config_str(svc->cfg, "ROUTER_GROUP", "rx-router"),
                            topics, intake_on_message, rt, err, errlen);
+    if (rt->consumer)
+        service_watch_consumer(svc, rt->consumer);
     return rt->consumer ? 0 : -1;
 }
 
@@ -119,8 +121,12 @@ int main(int argc, char **argv)
     rt.due_timer = event_new(svc->base, -1, EV_PERSIST, routing_on_due_timer, &rt);
     event_add(rt.due_timer, &tv);
     int rc = service_run(svc);
-    kafka_consumer_free(rt.consumer);
+    /* bounded whatever is in flight; jobs ending from here on drop their
+     * messages (docs/operations.md, "Shutdown") */
+    intake_close(&rt);
+    kafka_consumer_close(rt.consumer);
     event_free(rt.due_timer);
     service_free(svc);
+    kafka_consumer_free(rt.consumer);
     return rc;
 }

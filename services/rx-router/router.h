@@ -9,8 +9,11 @@
 
 #define ROUTER_RADII_MAX 8
 
+struct intake_job;
+
 typedef struct router {
     service *svc;
+    struct intake_job *intake; /* intake jobs in flight (intake.c) */
     kafka_consumer *consumer;
     struct event *due_timer;
     int jobs;        /* routing jobs and intake work in flight */
@@ -30,6 +33,9 @@ typedef struct router {
 
 /* intake.c: rx.approved and rx.cancelled messages. */
 void intake_on_message(kafka_msg *msg, void *ctx);
+/* After the loop has ended: drops the jobs waiting to retry (their
+ * messages are consumed again after the restart). */
+void intake_close(router *rt);
 
 /* routing.c: route order oid (a new one, a rejected one, or one whose offer
  * lapsed). msg, when not NULL, is finished once the order has left ROUTING. */

@@ -415,7 +415,9 @@ static int rxctl_events(rxctl *c)
 /* ---- replaying the dead-letter topic ---- */
 
 /* Dead letters are the received bytes with headers `error` and
- * `source-topic`. Replaying sends the bytes unchanged to the source topic,
+ * `source-topic` (docs/kafka.md, "Dead letters"); a letter with header
+ * `truncated: 1` holds only a prefix and is never replayed. Replaying sends
+ * the bytes unchanged to the source topic,
  * e.g. after a fix to validation; rx-router is idempotent by
  * prescription_id, so a replay twice does no harm, and input that is still
  * invalid comes back to the dead-letter topic. */
@@ -459,11 +461,12 @@ static void rxctl_on_dead_letter(kafka_msg *m, void *ctx)
 {
     rxctl_replay *r = ctx;
     rxctl *c = r->c;
-    char error[256], source[256];
+    char error[256], source[256], cut[8];
     c->last_ms = rxctl_now_ms();
     r->read++;
     const char *why = rxctl_header(m, "error", error, sizeof(error));
     const char *to = rxctl_header(m, "source-topic", source, sizeof(source));
+    const char *truncated = rxctl_header(m, "truncated", cut, sizeof(cut));
     /* only back to the inputs, never to a topic a header happens to name */
     int input = to && (strcmp(to, config_str(c->cfg, "TOPIC_APPROVED", "rx.approved")) == 0 ||
                        strcmp(to, config_str(c->cfg, "TOPIC_CANCELLED", "rx.cancelled")) == 0);
@@ -473,6 +476,9 @@ static void rxctl_on_dead_letter(kafka_msg *m, void *ctx)
     int64_t at_ms = rd_kafka_message_timestamp(m->rkm, NULL);
     if (at_ms >= r->started_ms) {
         action = "skipped: newer than this replay";
+        r->skipped++;
+    } else if (truncated && strcmp(truncated, "1") == 0) {
+        action = "skipped: truncated, the original is not in the letter";
         r->skipped++;
     } else if (!input) {
         action = "skipped: source-topic is not an input topic";
