@@ -90,7 +90,7 @@ static int body_coords(const json_t *j, double *lat, double *lon, char *why)
 
 int body_parse_pharmacy(const json_t *j, body_pharmacy *out, char *why)
 {
-    long long cap;
+    long long cap = 0; /* set whenever body_int succeeds; gcc -O3 cannot see it */
     if (body_text(j, "name", BODY_NAME_MAX, 1, out->name, why) ||
         body_coords(j, &out->lat, &out->lon, why) || body_bool(j, "open", 0, 1, &out->open, why) ||
         body_int(j, "capacity", 0, BODY_CAPACITY_MAX, &cap, why) ||
@@ -158,7 +158,7 @@ int body_parse_point(const json_t *j, body_point *out, char *why)
 {
     if (!json_is_object(j))
         return body_fail(why, "a point must be an object with lat, lon and ts_ms");
-    long long ts;
+    long long ts = 0;
     if (body_coords(j, &out->lat, &out->lon, why) ||
         body_int(j, "ts_ms", 0, 4102444800000LL, &ts, why))
         return -1;
