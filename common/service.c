@@ -135,7 +135,7 @@ static int service_admin_ready(void *ctx, const char **why)
         return 0;
     }
     if (!store_connected(svc->store)) {
-        *why = "redis not reachable";
+        *why = store_problem(svc->store) ? store_problem(svc->store) : "redis not reachable";
         return 0;
     }
     if (svc->kafka_in_readiness && !service_kafka_ready(svc, why))
