@@ -1,4 +1,31 @@
-# Turns a text file into a C string constant: cmake -DIN=.. -DOUT=.. -DVAR=.. -P embed.cmake
-file(READ ${IN} content HEX)
+# Turns text files into one C string constant:
+#   cmake -DIN=a.lua,b.lua -DOUT=x.c -DVAR=name [-DHEAD=line] [-DTEXT=x.lua]
+#         [-DVERSION_VAR=name] -P embed.cmake
+# IN: comma-separated files joined in order (after the line HEAD, if given);
+# TEXT: also write the joined text there (for tests and operators);
+# VERSION_VAR: also define that constant as the version the text declares
+# in a line "local VERSION = 'M.m'" (the build fails when there is none).
+string(REPLACE "," ";" files "${IN}")
+set(text "")
+if(DEFINED HEAD)
+  string(APPEND text "${HEAD}\n")
+endif()
+foreach(f ${files})
+  file(READ ${f} part)
+  string(APPEND text "${part}")
+endforeach()
+if(NOT DEFINED TEXT)
+  set(TEXT ${OUT}.txt)
+endif()
+file(WRITE ${TEXT} "${text}")
+file(READ ${TEXT} content HEX)
 string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," bytes "${content}")
-file(WRITE ${OUT} "/* generated from ${IN} */\nconst char ${VAR}[] = {${bytes} 0x00};\n")
+set(c "/* generated from ${IN} */\nconst char ${VAR}[] = {${bytes} 0x00};\n")
+if(DEFINED VERSION_VAR)
+  string(REGEX MATCH "\nlocal VERSION = '([0-9]+\\.[0-9]+)'" found "${text}")
+  if(NOT found)
+    message(FATAL_ERROR "${IN}: no line local VERSION = 'major.minor'")
+  endif()
+  string(APPEND c "const char ${VERSION_VAR}[] = \"${CMAKE_MATCH_1}\";\n")
+endif()
+file(WRITE ${OUT} "${c}")

@@ -1,4 +1,5 @@
-/* orders.c - the C side of the order state machine (see orders.h). */
+/* orders.c - the C side of the order state machine (see orders.h): the
+ * rxd_orders function library registered on the store, and calls into it. */
 #include "orders.h"
 
 #include <stdarg.h>
@@ -10,7 +11,7 @@
 
 struct orders {
     store *st;
-    int script;
+    int lib;
     char prefix[ORDERS_PREFIX_MAX];
     char anchor[ORDERS_PREFIX_MAX + 8];
 };
@@ -38,9 +39,10 @@ orders *orders_new(store *st, const char *region, char *err, size_t errlen)
     o->st = st;
     snprintf(o->prefix, sizeof(o->prefix), "rxd:{%s}:", region);
     snprintf(o->anchor, sizeof(o->anchor), "%sanchor", o->prefix);
-    o->script = store_script_add(st, "orders", scripts_orders_lua);
-    if (o->script < 0) {
-        snprintf(err, errlen, "cannot register the orders script");
+    o->lib = store_lib_add(st, ORDERS_LIBRARY, scripts_orders_lib, scripts_orders_version,
+                           "rxd_version");
+    if (o->lib < 0) {
+        snprintf(err, errlen, "cannot register the %s function library", ORDERS_LIBRARY);
         free(o);
         return NULL;
     }
@@ -50,6 +52,11 @@ orders *orders_new(store *st, const char *region, char *err, size_t errlen)
 void orders_free(orders *o)
 {
     free(o);
+}
+
+const char *orders_version(void)
+{
+    return scripts_orders_version;
 }
 
 const char *orders_prefix(const orders *o)
@@ -70,18 +77,18 @@ const char *orders_key(const orders *o, char *buf, const char *suffix_fmt, ...)
 int orders_call(orders *o, store_reply_cb *cb, void *ctx, const char *op, int argc,
                 const char *const *argv)
 {
-    if (argc + 3 > ORDERS_ARGS_MAX)
+    char fn[64];
+    if (argc + 3 > ORDERS_ARGS_MAX || snprintf(fn, sizeof(fn), "rxd_%s", op) >= (int)sizeof(fn))
         return -1;
     const char *a[ORDERS_ARGS_MAX];
     size_t al[ORDERS_ARGS_MAX];
     a[0] = o->anchor;
     a[1] = o->prefix;
-    a[2] = op;
     for (int i = 0; i < argc; i++)
-        a[3 + i] = argv[i];
-    for (int i = 0; i < argc + 3; i++)
+        a[2 + i] = argv[i];
+    for (int i = 0; i < argc + 2; i++)
         al[i] = strlen(a[i]);
-    return store_eval(o->st, o->script, cb, ctx, 1, argc + 3, a, al);
+    return store_fcall(o->st, o->lib, fn, cb, ctx, 1, argc + 2, a, al);
 }
 
 const char *orders_status(const redisReply *r)

@@ -1,5 +1,6 @@
-/* orders.h - calls into the order state machine (lua/orders.lua) and the
- * names of the Redis keys around it.
+/* orders.h - calls into the order state machine (the rxd_orders Redis
+ * Functions library built from common/lua/) and the names of the Redis keys
+ * around it.
  *
  * Keys of a region share the hash tag {region}: "rxd:{region}:ord:<id>" etc.,
  * so that a Redis Cluster keeps a region on one slot and the state machine's
@@ -16,7 +17,14 @@
 
 typedef struct orders orders;
 
-/* region: 1-32 chars of [a-z0-9-]; NULL gives "default". */
+#define ORDERS_LIBRARY "rxd_orders"
+
+/* The library version this build carries ("major.minor"). */
+const char *orders_version(void);
+
+/* region: 1-32 chars of [a-z0-9-]; NULL gives "default". Registers the
+ * library on st: st reports connected only once a compatible version is
+ * loaded (see store_lib_add). */
 orders *orders_new(store *st, const char *region, char *err, size_t errlen);
 void orders_free(orders *o);
 
@@ -30,9 +38,10 @@ const char *orders_key(const orders *o, char *buf, const char *suffix_fmt, ...)
  * (courier_loc_many: 4 per point, 128 points). */
 #define ORDERS_ARGS_MAX 520
 
-/* Runs operation op of orders.lua with NUL-terminated string arguments.
- * -1 (and cb is never called) when argc + 3 > ORDERS_ARGS_MAX or out of
- * memory; the caller answers for the call. */
+/* Runs operation op (FCALL rxd_<op> with the anchor key and the prefix
+ * before argv) with NUL-terminated string arguments. -1 (and cb is never
+ * called) when argc + 3 > ORDERS_ARGS_MAX, op is too long or out of memory;
+ * the caller answers for the call. */
 int orders_call(orders *o, store_reply_cb *cb, void *ctx, const char *op, int argc,
                 const char *const *argv);
 

@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,9 +42,11 @@ struct store_req {
     int done;              /* callback already called: drop the late reply */
     const char *fail;      /* reason, while on the failure queue */
     int script;            /* script handle for EVALSHA requests, else -1 */
-    int fallback;          /* already resent as EVAL */
-    int argc;              /* EVALSHA argv kept for the EVAL fallback; */
-    const char **argv;     /* argv[0..1] are set at send time, the rest owned */
+    int lib;               /* library handle for FCALL requests, else -1 */
+    int fallback;          /* already resent (EVAL, or FCALL after a load) */
+    int argc;              /* EVALSHA/FCALL argv kept for the resend; */
+    const char **argv;     /* argv[0..owned-1] static, the rest owned */
+    int owned;
     size_t *argvlen;
     store_req *prev, *next;
 };
@@ -57,6 +60,16 @@ typedef struct store_script {
     char *source;
     char sha[41];
 } store_script;
+
+/* A Redis Functions library: loaded, replaced or refused on every connect
+ * (store_lib_check), reloaded when a call finds its function gone. */
+typedef struct store_lib {
+    char *name;
+    char *source;
+    char *version;    /* "major.minor", as declared by the source */
+    char *version_fn; /* the library's function that returns its version */
+    int major, minor;
+} store_lib;
 
 typedef struct store_sub {
     char *pattern;
@@ -103,6 +116,9 @@ struct store {
 
     store_script *scripts;
     int nscripts;
+    store_lib *libs;
+    int nlibs;
+    int lib_tries; /* library checks of this connection (load races) */
     store_sub **subs;
     int nsubs;
 
@@ -198,13 +214,14 @@ static store_req *store_req_new(store *st, int timeout_ms, store_reply_cb *cb, v
     req->ctx = ctx;
     req->timeout_ms = timeout_ms;
     req->script = -1;
+    req->lib = -1;
     return req;
 }
 
 static void store_req_free(store_req *req)
 {
     if (req->argv) {
-        for (int i = 2; i < req->argc; i++)
+        for (int i = req->owned; i < req->argc; i++)
             free((char *)req->argv[i]);
         free(req->argv);
         free(req->argvlen);
@@ -354,6 +371,29 @@ static int store_resend_eval(store *st, redisAsyncContext *ac, store_req *req)
                : -1;
 }
 
+static int store_lib_load(store *st, int lib, int replace, store_reply_cb *cb, void *ctx);
+static void store_on_lib_reloaded(store *st, redisReply *reply, const char *err, void *ctx);
+
+/* 1 when an FCALL failed because its library is gone (FUNCTION FLUSH, or a
+ * restart from a snapshot without it). */
+static int store_function_missing(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "Function not found") != NULL;
+}
+
+/* Loads the library of a failed FCALL and resends the call behind it on the
+ * same connection (so Redis runs the load first); 0 when both were sent. */
+static int store_resend_fcall(store *st, redisAsyncContext *ac, store_req *req)
+{
+    req->fallback = 1;
+    if (ac != st->ac || store_lib_load(st, req->lib, 0, store_on_lib_reloaded, NULL) != 0)
+        return -1;
+    return redisAsyncCommandArgv(ac, store_on_reply, req, req->argc, req->argv, req->argvlen) ==
+                   REDIS_OK
+               ? 0
+               : -1;
+}
+
 static void store_on_reply(redisAsyncContext *ac, void *r, void *privdata)
 {
     store_req *req = privdata;
@@ -369,6 +409,11 @@ static void store_on_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (reply && req->script >= 0 && !req->fallback && reply->type == REDIS_REPLY_ERROR &&
         strncmp(reply->str, "NOSCRIPT", 8) == 0) {
         if (store_resend_eval(st, ac, req) == 0)
+            return; /* still pending, same deadline */
+        reply = NULL;
+    }
+    if (reply && req->lib >= 0 && !req->fallback && store_function_missing(reply)) {
+        if (store_resend_fcall(st, ac, req) == 0)
             return; /* still pending, same deadline */
         reply = NULL;
     }
@@ -454,7 +499,8 @@ static int store_drop(store *st, const char *why)
     return store_announce(st, 0);
 }
 
-static void store_on_ready(store *st)
+/* The connection carries commands from now on: tell the user. */
+static void store_on_usable(store *st)
 {
     st->ready = 1;
     st->why[0] = '\0';
@@ -469,6 +515,167 @@ static void store_on_ready(store *st)
                       "pattern", sub->pattern);
     }
     store_announce(st, 1);
+}
+
+/* ---- function libraries: checked on every connect ----
+ *
+ * FCALL <version_fn> 0 answers the loaded version "major.minor". None
+ * loaded: FUNCTION LOAD. Same: nothing. An older minor of our major:
+ * FUNCTION LOAD REPLACE. A newer minor: kept (a newer release loaded it
+ * during a rolling upgrade; within a major functions only grow). Another
+ * major: refused, the store stays not connected and checks again on the
+ * next reconnect (docs/operations.md, "Upgrading the state machine
+ * library"). */
+
+#define STORE_LIB_TRIES 4 /* checks per connection: loads racing other services */
+
+static void store_lib_check(store *st, int lib);
+
+/* Sends FUNCTION LOAD [REPLACE] of library lib; 0 when sent. */
+static int store_lib_load(store *st, int lib, int replace, store_reply_cb *cb, void *ctx)
+{
+    const char *argv[4] = {"FUNCTION", "LOAD", "REPLACE", st->libs[lib].source};
+    size_t argvlen[4] = {8, 4, 7, strlen(st->libs[lib].source)};
+    char *cmd;
+    int len;
+    store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
+    if (!req)
+        return -1;
+    if (!replace) {
+        argv[2] = argv[3];
+        argvlen[2] = argvlen[3];
+    }
+    len = redisFormatCommandArgv(&cmd, replace ? 4 : 3, argv, argvlen);
+    if (len < 0) {
+        free(req);
+        return -1;
+    }
+    store_send(st, req, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return 0;
+}
+
+static void store_on_lib_reloaded(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)err;
+    (void)ctx;
+    /* "already exists": another service loaded it first, as good */
+    if (reply)
+        log_event(reply->type == REDIS_REPLY_ERROR ? LOG_WARN : LOG_INFO, "redis_library_reload",
+                  "{s:s, s:s, s:s}", "addr", st->addr, "reason", "function not found", "result",
+                  reply->type == REDIS_REPLY_ERROR ? reply->str : "loaded");
+}
+
+/* Parses "major.minor"; 0 when it is one. */
+static int store_lib_version(const char *s, int *major, int *minor)
+{
+    char end;
+    return s && sscanf(s, "%d.%d%c", major, minor, &end) == 2 ? 0 : -1;
+}
+
+/* Leaves the connection unused for now: the next connect checks again. */
+static void store_lib_refuse(store *st, int lib, const char *why)
+{
+    snprintf(st->why, sizeof(st->why), "redis function library %s: %s", st->libs[lib].name, why);
+    store_drop(st, "function library refused");
+}
+
+static void store_on_lib_loaded(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    int lib = (int)(intptr_t)ctx;
+    (void)err;
+    if (st->closing || !reply)
+        return; /* timeout or disconnect: already handled */
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strstr(reply->str, "already exists") && ++st->lib_tries < STORE_LIB_TRIES) {
+            store_lib_check(st, lib); /* another service loaded it meanwhile */
+            return;
+        }
+        log_event(LOG_ERROR, "redis_library_load_failed", "{s:s, s:s, s:s, s:s}", "addr", st->addr,
+                  "library", st->libs[lib].name, "error", reply->str, "action",
+                  "this build's library does not load into this redis: it needs Redis 7 or "
+                  "newer with Lua functions enabled; see docs/operations.md");
+        store_lib_refuse(st, lib, "does not load (see the log)");
+        return;
+    }
+    log_event(LOG_INFO, "redis_library_loaded", "{s:s, s:s, s:s}", "addr", st->addr, "library",
+              st->libs[lib].name, "version", st->libs[lib].version);
+    if (lib + 1 < st->nlibs)
+        store_lib_check(st, lib + 1);
+    else
+        store_on_usable(st);
+}
+
+static void store_on_lib_version(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    int lib = (int)(intptr_t)ctx;
+    store_lib *l = &st->libs[lib];
+    int major, minor;
+    char why[200];
+    (void)err;
+    if (st->closing || !reply)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "Function not found")) {
+        if (store_lib_load(st, lib, 0, store_on_lib_loaded, ctx) != 0)
+            store_drop(st, "out of memory");
+        return;
+    }
+    if (reply->type != REDIS_REPLY_STRING || store_lib_version(reply->str, &major, &minor) != 0) {
+        snprintf(why, sizeof(why), "%s answers %s, not a version", l->version_fn,
+                 reply->type == REDIS_REPLY_ERROR ? reply->str : "something else");
+    } else if (major == l->major && minor < l->minor) {
+        log_event(LOG_INFO, "redis_library_upgrade", "{s:s, s:s, s:s, s:s}", "addr", st->addr,
+                  "library", l->name, "loaded", reply->str, "ours", l->version);
+        if (store_lib_load(st, lib, 1, store_on_lib_loaded, ctx) != 0)
+            store_drop(st, "out of memory");
+        return;
+    } else if (major == l->major) {
+        if (minor > l->minor)
+            log_event(LOG_INFO, "redis_library_newer", "{s:s, s:s, s:s, s:s, s:s}", "addr",
+                      st->addr, "library", l->name, "loaded", reply->str, "ours", l->version,
+                      "action", "none: a newer minor of the same major serves every call of ours");
+        if (lib + 1 < st->nlibs)
+            store_lib_check(st, lib + 1);
+        else
+            store_on_usable(st);
+        return;
+    } else {
+        snprintf(why, sizeof(why), "version %s is loaded, this build needs major %d (%s)",
+                 reply->str, l->major, l->version);
+    }
+    log_event(LOG_ERROR, "redis_library_incompatible", "{s:s, s:s, s:s, s:s}", "addr", st->addr,
+              "library", l->name, "error", why, "action",
+              "not ready until the versions agree: finish or roll back the upgrade so that "
+              "every service runs one major, then FUNCTION DELETE the old library once none "
+              "of its services runs (docs/operations.md, Upgrading the state machine library)");
+    store_lib_refuse(st, lib, why);
+}
+
+static void store_lib_check(store *st, int lib)
+{
+    const char *argv[3] = {"FCALL", st->libs[lib].version_fn, "0"};
+    char *cmd;
+    int len = redisFormatCommandArgv(&cmd, 3, argv, NULL);
+    store_req *req = store_req_new(st, st->timeout_ms, store_on_lib_version, (void *)(intptr_t)lib);
+    if (len < 0 || !req) {
+        free(req);
+        if (len >= 0)
+            redisFreeCommand(cmd);
+        store_drop(st, "out of memory");
+        return;
+    }
+    store_send(st, req, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+}
+
+/* SELECT done (or not needed): check the libraries, then announce. */
+static void store_on_ready(store *st)
+{
+    st->lib_tries = 0;
+    if (st->nlibs > 0)
+        store_lib_check(st, 0);
+    else
+        store_on_usable(st);
 }
 
 /* ---- handshake: what a new connection runs before it carries requests ---- */
@@ -1068,6 +1275,13 @@ void store_free(store *st)
     free(st->password);
     free(st->password_file);
     free(st->user);
+    for (int i = 0; i < st->nlibs; i++) {
+        free(st->libs[i].name);
+        free(st->libs[i].source);
+        free(st->libs[i].version);
+        free(st->libs[i].version_fn);
+    }
+    free(st->libs);
     free(st->host);
     free(st->addr);
     free(st);
@@ -1166,6 +1380,7 @@ int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys
         return 0;
     }
     req->script = script;
+    req->owned = 2;
     req->argc = n;
     req->argv = calloc((size_t)n, sizeof(*req->argv));
     req->argvlen = calloc((size_t)n, sizeof(*req->argvlen));
@@ -1192,4 +1407,83 @@ int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys
 oom:
     store_req_free(req);
     return -1;
+}
+
+int store_lib_add(store *st, const char *name, const char *source, const char *version,
+                  const char *version_fn)
+{
+    store_lib *libs, *l;
+    int major, minor;
+    if (!name || !source || !version_fn || store_lib_version(version, &major, &minor) != 0)
+        return -1;
+    libs = realloc(st->libs, sizeof(*libs) * (size_t)(st->nlibs + 1));
+    if (!libs)
+        return -1;
+    st->libs = libs;
+    l = &st->libs[st->nlibs];
+    l->name = store_strdup(name, strlen(name));
+    l->source = store_strdup(source, strlen(source));
+    l->version = store_strdup(version, strlen(version));
+    l->version_fn = store_strdup(version_fn, strlen(version_fn));
+    l->major = major;
+    l->minor = minor;
+    if (!l->name || !l->source || !l->version || !l->version_fn) {
+        free(l->name);
+        free(l->source);
+        free(l->version);
+        free(l->version_fn);
+        return -1;
+    }
+    return st->nlibs++;
+}
+
+int store_fcall(store *st, int lib, const char *fn, store_reply_cb *cb, void *ctx, int numkeys,
+                int argc, const char **argv, const size_t *argvlen)
+{
+    store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
+    char nk[16], *cmd;
+    int n = argc + 3, len;
+    if (!req)
+        return -1;
+    if (lib < 0 || lib >= st->nlibs || !fn) {
+        store_fail_later(st, req, "unknown library handle: register it with store_lib_add");
+        return 0;
+    }
+    if (argc < 0 || numkeys < 0 || numkeys > argc || (argc > 0 && !argv)) {
+        store_fail_later(st, req, "store_fcall: numkeys must be between 0 and argc");
+        return 0;
+    }
+    req->lib = lib;
+    req->owned = 1;
+    req->argc = n;
+    req->argv = calloc((size_t)n, sizeof(*req->argv));
+    req->argvlen = calloc((size_t)n, sizeof(*req->argvlen));
+    if (!req->argv || !req->argvlen)
+        goto oom;
+    req->argv[0] = "FCALL";
+    req->argvlen[0] = 5;
+    req->argvlen[1] = strlen(fn);
+    req->argvlen[2] = (size_t)snprintf(nk, sizeof(nk), "%d", numkeys);
+    if (!(req->argv[1] = store_strdup(fn, req->argvlen[1])) ||
+        !(req->argv[2] = store_strdup(nk, req->argvlen[2])))
+        goto oom;
+    for (int i = 0; i < argc; i++) {
+        req->argvlen[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
+        if (!(req->argv[i + 3] = store_strdup(argv[i], req->argvlen[i + 3])))
+            goto oom;
+    }
+    len = redisFormatCommandArgv(&cmd, n, req->argv, req->argvlen);
+    if (len < 0)
+        goto oom;
+    store_submit(st, req, cmd, (size_t)len);
+    redisFreeCommand(cmd);
+    return 0;
+oom:
+    store_req_free(req);
+    return -1;
+}
+
+const char *store_problem(const store *st)
+{
+    return st->why[0] ? st->why : NULL;
 }

@@ -5,7 +5,10 @@
  * has no command timeouts, so every request carries its own deadline: a
  * request not answered in time gets its callback with a timeout error, and the
  * connection is dropped and rebuilt (its late reply is discarded). Lua scripts
- * are registered once and run with EVALSHA, falling back to EVAL on NOSCRIPT. */
+ * are registered once and run with EVALSHA, falling back to EVAL on NOSCRIPT.
+ * Redis Functions libraries are registered with their version, checked on
+ * every connect (the store reports connected only when a compatible version
+ * is loaded) and run with FCALL, reloaded when a call finds them gone. */
 #ifndef RXD_STORE_H
 #define RXD_STORE_H
 
@@ -65,6 +68,25 @@ int store_script_add(store *st, const char *name, const char *source);
 /* Runs script `script` with numkeys keys followed by args (all in argv). */
 int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys, int argc,
                const char **argv, const size_t *argvlen);
+
+/* Registers a Redis Functions library (source begins "#!lua name=<name>")
+ * of version "major.minor", whose function version_fn answers the version
+ * loaded. On every connect, before the store reports connected: none loaded
+ * is loaded; an older minor of the same major is replaced; the same or a
+ * newer minor is used as it is; another major is refused: the store stays
+ * not connected (store_problem says why, the log says what to do) and
+ * checks again on each reconnect. Returns a handle (>= 0) for store_fcall,
+ * -1 for a bad version or out of memory. */
+int store_lib_add(store *st, const char *name, const char *source, const char *version,
+                  const char *version_fn);
+/* FCALL fn numkeys args... of library lib (keys first in argv). A call that
+ * finds its function gone (FUNCTION FLUSH, a restart from an old snapshot)
+ * loads the library and is sent once more. */
+int store_fcall(store *st, int lib, const char *fn, store_reply_cb *cb, void *ctx, int numkeys,
+                int argc, const char **argv, const size_t *argvlen);
+/* Why the store refuses to report connected although Redis answers (an
+ * incompatible function library), or NULL. */
+const char *store_problem(const store *st);
 
 /* Turns st into a subscription connection (it then carries no other
  * commands: use a second store for those). Pattern messages are handed to cb

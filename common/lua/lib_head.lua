@@ -1,0 +1,221 @@
+-- lib_head.lua: the shared part of the rxd_orders Redis Functions library
+-- (the order state machine of SPEC section 3): its version, the key names,
+-- the argument checks every function runs, and the outbox writer.
+--
+-- The build joins lib_head.lua, transitions.lua, registries.lua,
+-- queues.lua and views.lua, in that order, under the '#!lua' line into one
+-- library (cmake/lualib.cmake); later files use the locals defined here.
+--
+-- Every change to an order, a pharmacy's or a courier's holdings happens in
+-- one of the functions, atomically. Each state change appends the event to
+-- the outbox stream in the same step (the relay publishes it to
+-- order.events and patient.notify), so the state and its events can never
+-- disagree, whichever process crashes when.
+--
+-- Every function is called as FCALL rxd_<op> 1 <anchor> <prefix> args...:
+-- keys[1] is the region's anchor key (it carries the region's hash tag, so a
+-- Redis Cluster sends the call to the slot that holds the whole region),
+-- args[1] the key prefix ("rxd:{region}:"), then the operation's arguments.
+-- Replies are arrays whose first element is a status word.
+
+-- major.minor. Within one major, functions and replies only grow (a new
+-- function, a new trailing reply field, a new outbox field), so a service
+-- runs against any minor of its major at least as new as its own; a change
+-- of a reply, an argument or a stored format that old callers would misread
+-- bumps the major (docs/operations.md, "Upgrading the state machine library").
+local VERSION = '2.0'
+
+-- Per call context: cx.p the key prefix, cx.now Redis' clock in ms (one
+-- reading per call, so every time a call writes is the same).
+local function call_context(prefix)
+  local t = redis.call('TIME')
+  return { p = prefix, now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) }
+end
+
+-- Key names: a kind, ':', an id, and maybe ':' and a part. Ids of ours
+-- hold no ':' (common/ids.h), so 'ph:<id>' can never be another
+-- pharmacy's part, and the indexes live under 'idx:', a kind no id
+-- reaches, so no id names them (a pharmacy called 'geo' is 'ph:geo').
+local function okey(P, oid) return P .. 'ord:' .. oid end
+local function phkey(P, ph) return P .. 'ph:' .. ph end
+local function cokey(P, c) return P .. 'co:' .. c end
+local function ph_geo(P) return P .. 'idx:ph:geo' end
+local function co_geo(P) return P .. 'idx:co:geo' end
+
+-- The work queues (sorted sets of order ids by due time).
+-- Positions dated further ahead than this are not taken as fresh (a clock
+-- set wrong, or a position dated in 2100 to stay 'fresh' for ever).
+local FUTURE_SKEW_MS = 60000
+
+local WORK_QUEUES = { due = true, dispatch = true, cdue = true }
+
+-- Argument kinds: a test and what the error says the argument must be.
+-- 'id' is the key id rule of common/ids.h (a caller that skipped the check
+-- gets an error, not a phantom key), 'ref' the prescription id rule.
+local function is_int(s) return s:match('^%-?%d+$') ~= nil end
+local ARG_KINDS = {
+  id = { function(s) return #s >= 1 and #s <= 64 and s:match('^[%w%._%-]+$') ~= nil end,
+         'an id of 1-64 chars of [A-Za-z0-9._-]' },
+  ref = { function(s) return #s >= 1 and #s <= 64 and s:match('^[%w%._:%-]+$') ~= nil end,
+          'an id of 1-64 chars of [A-Za-z0-9._:-]' },
+  int = { is_int, 'an integer' },
+  num = { function(s)
+            local n = tonumber(s)
+            return n ~= nil and n == n and n ~= math.huge and n ~= -math.huge
+          end, 'a number' },
+  attempt = { function(s) return s == '*' or is_int(s) end, "an integer or '*'" },
+  queue = { function(s) return WORK_QUEUES[s] ~= nil end, 'one of due, dispatch, cdue' },
+  str = { function() return true end, 'a string' },
+}
+
+-- Parses 'name:kind' or 'name:kind?' (optional, only at the end).
+local function arg_spec(s)
+  local name, kind, opt = s:match('^([%w_]+):(%a+)(%??)$')
+  if not (name and ARG_KINDS[kind]) then error('bad argument spec ' .. s) end
+  return { name = name, kind = kind, optional = opt == '?' }
+end
+
+-- What the arity error says the function expects.
+local function arity_text(fixed, nreq, rest, rest_min)
+  local names = {}
+  for _, a in ipairs(fixed) do names[#names + 1] = a.name .. (a.optional and '?' or '') end
+  if #rest > 0 then
+    for _, a in ipairs(rest) do names[#names + 1] = a.name end
+    names[#names + 1] = '...'
+    local many = (rest_min > 0 and rest_min .. '+' or '0+') .. ' groups of ' .. #rest
+    if nreq > 0 then many = nreq .. ' + ' .. many end
+    return many .. ' arguments (' .. table.concat(names, ', ') .. ')'
+  end
+  local n = tostring(nreq)
+  if #fixed > nreq then n = nreq .. '-' .. #fixed end
+  return n .. ' arguments (' .. table.concat(names, ', ') .. ')'
+end
+
+-- Parses an operation's spec (below) into its argument list.
+local function parse_spec(fname, spec)
+  local fixed, rest, nreq = {}, {}, 0
+  for _, s in ipairs(spec) do
+    fixed[#fixed + 1] = arg_spec(s)
+    if not fixed[#fixed].optional then nreq = #fixed end
+  end
+  for _, s in ipairs(spec.rest or {}) do rest[#rest + 1] = arg_spec(s) end
+  local rest_min = spec.rest_min or 0
+  return { fname = fname, fixed = fixed, rest = rest, nreq = nreq, rest_min = rest_min,
+           expects = arity_text(fixed, nreq, rest, rest_min) }
+end
+
+-- The arguments of a call as the operation takes them (the prefix taken
+-- off), or nil and the error reply that says what is wrong.
+local function check_args(f, keys, args)
+  local fname, fixed, rest, nreq = f.fname, f.fixed, f.rest, f.nreq
+  if #keys ~= 1 or #args < 1 then
+    return nil, redis.error_reply('ERR ' .. fname .. ': call as FCALL ' .. fname ..
+      ' 1 <anchor key> <key prefix> arguments...')
+  end
+  local n = #args - 1
+  local ok
+  if #rest > 0 then
+    ok = n >= nreq + f.rest_min * #rest and (n - nreq) % #rest == 0
+  else
+    ok = n >= nreq and n <= #fixed
+  end
+  if not ok then
+    return nil, redis.error_reply('ERR ' .. fname .. ': expects ' .. f.expects .. ', got ' .. n)
+  end
+  local A = {}
+  for i = 1, n do
+    local a = args[i + 1]
+    local s = fixed[i] or rest[(i - nreq - 1) % #rest + 1]
+    if not ARG_KINDS[s.kind][1](a) then
+      return nil, redis.error_reply(string.format("ERR %s: argument %d (%s) must be %s, got '%s'",
+        fname, i, s.name, ARG_KINDS[s.kind][2], a:sub(1, 64)))
+    end
+    A[i] = a
+  end
+  return A
+end
+
+-- Registers rxd_<op>: checks the call's arity and argument kinds, then runs
+-- fn(cx, A) with A the operation's arguments. spec: a list of
+-- 'name:kind[?]' ('?': optional, at the end), and optionally rest = a group
+-- of them repeated rest_min or more times after the fixed ones. The spec is
+-- parsed on the first call: loading a library runs with no Lua globals but
+-- the redis API (no ipairs, string, table).
+local function register(op, spec, fn)
+  local fname = 'rxd_' .. op
+  local parsed
+  redis.register_function(fname, function(keys, args)
+    parsed = parsed or parse_spec(fname, spec)
+    local A, bad = check_args(parsed, keys, args)
+    if not A then return bad end
+    return fn(call_context(args[1]), A)
+  end)
+end
+
+redis.register_function('rxd_version', function() return VERSION end)
+
+-- Appends one event of order oid (state after it, what happened, extras)
+-- to the outbox and the order's timeline; a state change also tells the
+-- patient. Every entry carries the library version that wrote it ('v').
+-- Returns the event's sequence number.
+local function emit(cx, oid, state, kind, reason, deadline)
+  local P, NOW = cx.p, cx.now
+  local k = okey(P, oid)
+  local prev = redis.call('HGET', k, 'state')
+  local seq = redis.call('HINCRBY', k, 'seq', 1)
+  redis.call('HSET', k, 'state', state, 'updated_ms', NOW, 't_' .. state, NOW)
+  if prev ~= state then
+    if prev then redis.call('HINCRBY', P .. 'stats', prev, -1) end
+    redis.call('HINCRBY', P .. 'stats', state, 1)
+  end
+  local o = redis.call('HMGET', k, 'rx', 'pharmacy', 'courier', 'dist_m', 'fulfilment',
+    'cold', 'attempt', 'priority', 'patient', 'code')
+  local ph = o[2] or ''
+  local plat, plon = '', ''
+  if ph ~= '' then
+    local pp = redis.call('HMGET', phkey(P, ph), 'lat', 'lon')
+    plat, plon = pp[1] or '', pp[2] or ''
+  end
+  redis.call('XADD', P .. 'outbox', '*', 't', 'ev', 'order_id', oid, 'rx', o[1] or '',
+    'seq', seq, 'at', NOW, 'state', state, 'kind', kind, 'pharmacy', ph,
+    'courier', o[3] or '', 'reason', reason or '', 'dist_m', o[4] or '0',
+    'fulfilment', o[5] or '0', 'cold', o[6] or '0', 'attempt', o[7] or '0',
+    'deadline', deadline or 0, 'plat', plat, 'plon', plon, 'priority', o[8] or '0', 'v', VERSION)
+  redis.call('RPUSH', k .. ':tl', cjson.encode({ seq = seq, at_ms = NOW, state = state,
+    kind = kind, pharmacy = ph, courier = o[3] or '', reason = reason or '' }))
+  if prev ~= state then
+    local code = ''
+    if state == 'ACCEPTED' then code = o[10] or '' end
+    redis.call('XADD', P .. 'outbox', '*', 't', 'pn', 'order_id', oid, 'rx', o[1] or '',
+      'state', state, 'patient', o[9] or '', 'code', code, 'at', NOW, 'reason', reason or '',
+      'v', VERSION)
+  end
+  return seq
+end
+
+local function notify_pharmacy(P, ph, oid)
+  if ph and ph ~= '' then redis.call('PUBLISH', P .. 'notify:ph:' .. ph, oid) end
+end
+
+local function notify_courier(P, c, oid)
+  if c and c ~= '' then redis.call('PUBLISH', P .. 'notify:co:' .. c, oid) end
+end
+
+-- Lets go of everything the order holds at its pharmacy and courier.
+local function release_pharmacy(cx, oid, ph)
+  local P, NOW = cx.p, cx.now
+  if ph and ph ~= '' then
+    redis.call('SREM', phkey(P, ph) .. ':offers', oid)
+    redis.call('SREM', phkey(P, ph) .. ':active', oid)
+    notify_pharmacy(P, ph, oid)
+  end
+end
+
+local function release_courier(cx, oid, c)
+  local P, NOW = cx.p, cx.now
+  if c and c ~= '' then
+    redis.call('SREM', cokey(P, c) .. ':orders', oid)
+    notify_courier(P, c, oid)
+  end
+  redis.call('ZREM', P .. 'cdue', oid)
+end
