@@ -1,8 +1,8 @@
 /* kafka.c - librdkafka consumer and producer driven by a libevent loop.
  *
  * Owns the rd_kafka_t handles, the IO-event pipe that wakes the loop when the
- * consumer queue becomes non-empty, the per-partition bookkeeping of handed-out
- * offsets (so only a contiguous prefix of finished messages is ever stored),
+ * consumer queue becomes non-empty, the storing of offsets as handed-out
+ * messages finish (offsets.c says which: only a contiguous finished prefix),
  * and the producer's delivery-report timer.
  *
  * Threading: every librdkafka callback we register (rebalance, error, stats,
