@@ -1,8 +1,8 @@
 /* kafka.c - librdkafka consumer and producer driven by a libevent loop.
  *
  * Owns the rd_kafka_t handles, the IO-event pipe that wakes the loop when the
- * consumer queue becomes non-empty, the per-partition bookkeeping of handed-out
- * offsets (so only a contiguous prefix of finished messages is ever stored),
+ * consumer queue becomes non-empty, the storing of offsets as handed-out
+ * messages finish (offsets.c says which: only a contiguous finished prefix),
  * and the producer's delivery-report timer.
  *
  * Threading: every librdkafka callback we register (rebalance, error, stats,
@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "offsets.h"
 
 #define KAFKA_BATCH_MAX 500        /* messages handed out per wakeup */
 #define KAFKA_SAFETY_POLL_MS 200   /* consumer poll even without a wakeup */
@@ -182,21 +183,6 @@ fail:
 /* ---- consumer ---------------------------------------------------------- */
 
 /* One handed-out offset of a partition, kept sorted by offset. */
-typedef struct kafka_slot {
-    int64_t offset;
-    int done;
-} kafka_slot;
-
-/* Bookkeeping for one assigned partition. gen tells a message handed out
- * under this assignment from one handed out under an earlier one. */
-typedef struct kafka_part {
-    char *topic;
-    int32_t partition;
-    uint64_t gen;
-    kafka_slot *slots;
-    size_t n, cap;
-} kafka_part;
-
 /* What the service holds: kafka_msg first, so the pointer converts back.
  * Linked into its consumer's list so a close can release every message. */
 typedef struct kafka_held {
@@ -214,9 +200,7 @@ struct kafka_consumer {
     int pipe_rd, pipe_wr;
     kafka_msg_cb *on_msg;
     void *ctx;
-    kafka_part *parts;
-    size_t nparts, capparts;
-    uint64_t next_gen;
+    offsets *parts; /* in-flight offsets per assigned partition */
     int inflight;
     int max_inflight; /* no more messages handed out while this many are unfinished */
     int held;         /* drain stopped at max_inflight; the next done resumes it */
@@ -226,115 +210,6 @@ struct kafka_consumer {
     kafka_held *out; /* messages handed out and not yet done */
     kafka_fatal_state fatal;
 };
-
-static kafka_part *kafka_part_find(kafka_consumer *kc, const char *topic, int32_t partition)
-{
-    for (size_t i = 0; i < kc->nparts; i++) {
-        kafka_part *p = &kc->parts[i];
-        if (p->partition == partition && strcmp(p->topic, topic) == 0)
-            return p;
-    }
-    return NULL;
-}
-
-static kafka_part *kafka_part_track(kafka_consumer *kc, const char *topic, int32_t partition)
-{
-    kafka_part *p = kafka_part_find(kc, topic, partition);
-    if (p)
-        return p;
-    if (kc->nparts == kc->capparts) {
-        size_t cap = kc->capparts ? kc->capparts * 2 : 16;
-        kafka_part *np = realloc(kc->parts, cap * sizeof(*np));
-        if (!np)
-            return NULL;
-        kc->parts = np;
-        kc->capparts = cap;
-    }
-    p = &kc->parts[kc->nparts];
-    memset(p, 0, sizeof(*p));
-    p->topic = strdup(topic);
-    if (!p->topic)
-        return NULL;
-    p->partition = partition;
-    p->gen = ++kc->next_gen;
-    kc->nparts++;
-    return p;
-}
-
-static void kafka_part_untrack(kafka_consumer *kc, const char *topic, int32_t partition)
-{
-    kafka_part *p = kafka_part_find(kc, topic, partition);
-    if (!p)
-        return;
-    free(p->topic);
-    free(p->slots);
-    *p = kc->parts[--kc->nparts];
-}
-
-static void kafka_part_untrack_all(kafka_consumer *kc)
-{
-    for (size_t i = 0; i < kc->nparts; i++) {
-        free(kc->parts[i].topic);
-        free(kc->parts[i].slots);
-    }
-    kc->nparts = 0;
-}
-
-/* Index of the first slot with offset >= off. */
-static size_t kafka_part_lower_bound(const kafka_part *p, int64_t off)
-{
-    size_t lo = 0, hi = p->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->slots[mid].offset < off)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-static int kafka_part_add(kafka_part *p, int64_t off)
-{
-    size_t at;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 64;
-        kafka_slot *ns = realloc(p->slots, cap * sizeof(*ns));
-        if (!ns)
-            return -1;
-        p->slots = ns;
-        p->cap = cap;
-    }
-    /* Offsets normally arrive ascending: append. A replay after a seek or
-     * offset reset lands in order too. */
-    at = (p->n == 0 || p->slots[p->n - 1].offset < off) ? p->n : kafka_part_lower_bound(p, off);
-    memmove(&p->slots[at + 1], &p->slots[at], (p->n - at) * sizeof(*p->slots));
-    p->slots[at].offset = off;
-    p->slots[at].done = 0;
-    p->n++;
-    return 0;
-}
-
-/* Marks off done; returns the offset to store (highest of the finished
- * contiguous prefix, plus one) or -1 when the prefix did not move. */
-static int64_t kafka_part_finish(kafka_part *p, int64_t off)
-{
-    size_t i = kafka_part_lower_bound(p, off), k = 0;
-    int64_t last = -1;
-
-    while (i < p->n && p->slots[i].offset == off && p->slots[i].done)
-        i++;
-    if (i >= p->n || p->slots[i].offset != off)
-        return -1;
-    p->slots[i].done = 1;
-    while (k < p->n && p->slots[k].done)
-        last = p->slots[k++].offset;
-    if (k == 0)
-        return -1;
-    memmove(p->slots, &p->slots[k], (p->n - k) * sizeof(*p->slots));
-    p->n -= k;
-    return last + 1;
-}
 
 static void kafka_consumer_store(kafka_consumer *kc, const char *topic, int32_t partition,
                                  int64_t next)
@@ -385,16 +260,16 @@ static void kafka_held_forget(kafka_consumer *kc, kafka_held *h)
 void kafka_consumer_done(kafka_consumer *kc, kafka_msg *msg)
 {
     kafka_held *h = (kafka_held *)msg;
-    kafka_part *p;
+    offsets_part *p;
     int64_t next;
 
     if (!msg)
         return;
-    p = kc->closed ? NULL : kafka_part_find(kc, msg->topic, msg->partition);
+    p = kc->closed ? NULL : offsets_find(kc->parts, msg->topic, msg->partition);
     /* A partition revoked (or revoked and re-assigned) since the hand-out is
      * no longer ours to commit: its new owner will process it again. */
     if (p && p->gen == h->gen) {
-        next = kafka_part_finish(p, msg->offset);
+        next = offsets_finish(p, msg->offset);
         if (next >= 0)
             kafka_consumer_store(kc, msg->topic, msg->partition, next);
     }
@@ -435,11 +310,11 @@ static void kafka_consumer_assign(kafka_consumer *kc, rd_kafka_topic_partition_l
     rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR_NO_ERROR;
 
     if (!cooperative)
-        kafka_part_untrack_all(kc);
+        offsets_untrack_all(kc->parts);
     for (int i = 0; i < parts->cnt; i++) {
         /* A fresh generation: messages handed out before are not counted. */
-        kafka_part_untrack(kc, parts->elems[i].topic, parts->elems[i].partition);
-        if (!kafka_part_track(kc, parts->elems[i].topic, parts->elems[i].partition))
+        offsets_untrack(kc->parts, parts->elems[i].topic, parts->elems[i].partition);
+        if (!offsets_track(kc->parts, parts->elems[i].topic, parts->elems[i].partition))
             log_event(LOG_ERROR, "kafka_out_of_memory", NULL);
     }
     if (cooperative)
@@ -468,11 +343,11 @@ static void kafka_consumer_revoke(kafka_consumer *kc, rd_kafka_topic_partition_l
                   "the group dropped this member (session timeout or poll interval exceeded); "
                   "in-flight messages will be redelivered to the new owner");
     for (int i = 0; i < parts->cnt; i++)
-        kafka_part_untrack(kc, parts->elems[i].topic, parts->elems[i].partition);
+        offsets_untrack(kc->parts, parts->elems[i].topic, parts->elems[i].partition);
     if (cooperative) {
         error = rd_kafka_incremental_unassign(kc->rk, parts);
     } else {
-        kafka_part_untrack_all(kc);
+        offsets_untrack_all(kc->parts);
         err = rd_kafka_assign(kc->rk, NULL);
     }
     if (error) {
@@ -556,7 +431,7 @@ static int kafka_consumer_on_stats(rd_kafka_t *rk, char *json, size_t len, void 
 static void kafka_consumer_dispatch(kafka_consumer *kc, rd_kafka_message_t *rkm)
 {
     kafka_held *h;
-    kafka_part *p;
+    offsets_part *p;
     const char *topic = rkm->rkt ? rd_kafka_topic_name(rkm->rkt) : "";
 
     if (rkm->err) {
@@ -572,9 +447,9 @@ static void kafka_consumer_dispatch(kafka_consumer *kc, rd_kafka_message_t *rkm)
         rd_kafka_message_destroy(rkm);
         return;
     }
-    p = kafka_part_track(kc, topic, rkm->partition);
+    p = offsets_track(kc->parts, topic, rkm->partition);
     h = calloc(1, sizeof(*h));
-    if (!p || !h || kafka_part_add(p, rkm->offset) != 0) {
+    if (!p || !h || offsets_add(p, rkm->offset) != 0) {
         /* Without bookkeeping the offset could be stored past this message;
          * drop it uncommitted instead and let a rebalance or restart retry. */
         log_event(LOG_ERROR, "kafka_out_of_memory", "{s:s, s:i, s:I}", "topic", topic, "partition",
@@ -722,6 +597,12 @@ kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, c
         return NULL;
     }
     kc->pipe_rd = kc->pipe_wr = -1;
+    kc->parts = offsets_new();
+    if (!kc->parts) {
+        free(kc);
+        kafka_errf(err, errlen, "kafka: out of memory creating the consumer");
+        return NULL;
+    }
     kc->on_msg = on_msg;
     long long max_inflight;
     if (config_int(cfg, "CONSUMER_MAX_INFLIGHT", 1000, &max_inflight, err, errlen) != 0 ||
@@ -729,6 +610,7 @@ kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, c
         kafka_errf(err, errlen,
                    "RXD_CONSUMER_MAX_INFLIGHT must be 1-1000000 (messages a "
                    "service works on at once)");
+        offsets_free(kc->parts);
         free(kc);
         return NULL;
     }
@@ -885,8 +767,7 @@ void kafka_consumer_free(kafka_consumer *kc)
     kafka_consumer_close(kc);
     while (kc->out)
         kafka_held_forget(kc, kc->out);
-    kafka_part_untrack_all(kc);
-    free(kc->parts);
+    offsets_free(kc->parts);
     if (kc->pipe_rd >= 0)
         close(kc->pipe_rd);
     if (kc->pipe_wr >= 0)

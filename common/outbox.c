@@ -24,6 +24,7 @@
 #include <jansson.h>
 
 #include "log.h"
+#include "outbox_acks.h"
 #include "produce_health.h"
 #include "rxdispatch.pb-c.h"
 #include "store.h"
@@ -664,41 +665,13 @@ const char *outbox_relay_failing(const outbox_relay *r, char *buf, size_t len)
 
 #define OUTBOX_ACKS_TICK_US 20000
 
-typedef struct outbox_stream_id {
-    unsigned long long ms, seq;
-} outbox_stream_id;
-
-typedef struct outbox_waiter {
-    outbox_acked_fn *fn;
-    void *ctx;
-    int has_target;
-    outbox_stream_id target; /* the stream's last id when the work was done */
-    struct outbox_waiter *next;
-} outbox_waiter;
-
 struct outbox_acks {
     store *st;
     char stream[128];
     struct event *tick;
     int querying;
-    int pending;
-    outbox_waiter *head, **tail;
+    outbox_ackq *q;
 };
-
-static outbox_stream_id outbox_id_parse(const char *s)
-{
-    outbox_stream_id id = {0, 0};
-    char *end;
-    id.ms = strtoull(s, &end, 10);
-    if (*end == '-')
-        id.seq = strtoull(end + 1, NULL, 10);
-    return id;
-}
-
-static int outbox_id_less(outbox_stream_id a, outbox_stream_id b)
-{
-    return a.ms < b.ms || (a.ms == b.ms && a.seq < b.seq);
-}
 
 /* XINFO STREAM is a flat list of name/value pairs. */
 static const redisReply *outbox_info_field(const redisReply *r, const char *name)
@@ -707,27 +680,6 @@ static const redisReply *outbox_info_field(const redisReply *r, const char *name
         if (r->element[i]->type == REDIS_REPLY_STRING && strcmp(r->element[i]->str, name) == 0)
             return r->element[i + 1];
     return NULL;
-}
-
-/* Releases, in order, the waiters whose target lies before the oldest entry
- * still in the stream (all of them when the stream is empty). */
-static void outbox_acks_release(outbox_acks *a, int empty, outbox_stream_id first,
-                                outbox_stream_id last)
-{
-    for (outbox_waiter *w = a->head; w; w = w->next)
-        if (!w->has_target) {
-            w->target = last;
-            w->has_target = 1;
-        }
-    while (a->head && (empty || outbox_id_less(a->head->target, first))) {
-        outbox_waiter *w = a->head;
-        a->head = w->next;
-        if (!a->head)
-            a->tail = &a->head;
-        a->pending--;
-        w->fn(w->ctx);
-        free(w);
-    }
 }
 
 static void outbox_on_info(store *st, redisReply *reply, const char *err, void *ctx)
@@ -740,7 +692,7 @@ static void outbox_on_info(store *st, redisReply *reply, const char *err, void *
     if (reply->type == REDIS_REPLY_ERROR) {
         /* no stream yet: nothing was ever written, nothing to wait for */
         if (strstr(reply->str, "no such key"))
-            outbox_acks_release(a, 1, (outbox_stream_id){0, 0}, (outbox_stream_id){0, 0});
+            outbox_ackq_release(a->q, 1, (outbox_stream_id){0, 0}, (outbox_stream_id){0, 0});
         return;
     }
     const redisReply *last = outbox_info_field(reply, "last-generated-id");
@@ -751,8 +703,8 @@ static void outbox_on_info(store *st, redisReply *reply, const char *err, void *
     int empty = (len && len->type == REDIS_REPLY_INTEGER && len->integer == 0) || !first ||
                 first->type != REDIS_REPLY_ARRAY || first->elements < 1;
     outbox_stream_id first_id =
-        empty ? (outbox_stream_id){0, 0} : outbox_id_parse(first->element[0]->str);
-    outbox_acks_release(a, empty, first_id, outbox_id_parse(last->str));
+        empty ? (outbox_stream_id){0, 0} : outbox_stream_id_parse(first->element[0]->str);
+    outbox_ackq_release(a->q, empty, first_id, outbox_stream_id_parse(last->str));
 }
 
 static void outbox_on_acks_tick(evutil_socket_t fd, short what, void *arg)
@@ -760,7 +712,7 @@ static void outbox_on_acks_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     outbox_acks *a = arg;
-    if (a->querying || !a->head)
+    if (a->querying || outbox_ackq_pending(a->q) == 0)
         return;
     a->querying = 1;
     const char *argv[] = {"XINFO", "STREAM", a->stream};
@@ -770,10 +722,17 @@ static void outbox_on_acks_tick(evutil_socket_t fd, short what, void *arg)
 outbox_acks *outbox_acks_new(struct event_base *base, store *st, const char *prefix)
 {
     outbox_acks *a = calloc(1, sizeof(*a));
+    if (!a)
+        return NULL;
     a->st = st;
-    a->tail = &a->head;
+    a->q = outbox_ackq_new();
     snprintf(a->stream, sizeof(a->stream), "%soutbox", prefix);
-    a->tick = event_new(base, -1, EV_PERSIST, outbox_on_acks_tick, a);
+    a->tick = a->q ? event_new(base, -1, EV_PERSIST, outbox_on_acks_tick, a) : NULL;
+    if (!a->tick) {
+        outbox_ackq_free(a->q);
+        free(a);
+        return NULL;
+    }
     struct timeval tv = {0, OUTBOX_ACKS_TICK_US};
     event_add(a->tick, &tv);
     return a;
@@ -781,17 +740,16 @@ outbox_acks *outbox_acks_new(struct event_base *base, store *st, const char *pre
 
 void outbox_acks_wait(outbox_acks *a, outbox_acked_fn *fn, void *ctx)
 {
-    outbox_waiter *w = calloc(1, sizeof(*w));
-    w->fn = fn;
-    w->ctx = ctx;
-    *a->tail = w;
-    a->tail = &w->next;
-    a->pending++;
+    /* Without a waiter the message is never done: Kafka delivers it again
+     * after a restart, as with a waiter dropped by outbox_acks_free. */
+    if (outbox_ackq_push(a->q, fn, ctx) != 0)
+        log_event(LOG_ERROR, "outbox_acks_out_of_memory", "{s:s}", "hint",
+                  "the message is processed again after a restart; give the process more memory");
 }
 
 int outbox_acks_pending(const outbox_acks *a)
 {
-    return a ? a->pending : 0;
+    return a ? outbox_ackq_pending(a->q) : 0;
 }
 
 void outbox_acks_free(outbox_acks *a)
@@ -799,10 +757,6 @@ void outbox_acks_free(outbox_acks *a)
     if (!a)
         return;
     event_free(a->tick);
-    while (a->head) {
-        outbox_waiter *w = a->head;
-        a->head = w->next;
-        free(w);
-    }
+    outbox_ackq_free(a->q);
     free(a);
 }
