@@ -290,8 +290,14 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
         .instance = svc->instance,
     };
     svc->relay = outbox_relay_new(svc->base, &oc, svc->producer, svc->metrics, err, errlen);
+    if (!svc->relay)
+        return -1;
     svc->acks = outbox_acks_new(svc->base, svc->store, orders_prefix(svc->orders));
-    return svc->relay ? 0 : -1;
+    if (!svc->acks) {
+        snprintf(err, errlen, "out of memory for the outbox acknowledgements");
+        return -1;
+    }
+    return 0;
 }
 
 /* epoll with a change list: the interest changes of one loop pass (evhttp
