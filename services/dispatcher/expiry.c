@@ -12,19 +12,21 @@
 #include "dispatcher.h"
 #include "ids.h"
 #include "log.h"
+#include "steps.h"
 
 #define EXPIRY_JOBS_MAX 1000
 #define EXPIRY_CLAIM_LIMIT "100"
 
 typedef struct expiry_job {
     dispatcher *d;
+    job_token token; /* in d->jobs */
     char oid[IDS_MAX + 1];
     char courier[IDS_MAX + 1];
 } expiry_job;
 
 static void expiry_finish(expiry_job *job)
 {
-    job->d->jobs--;
+    job_end(&job->token);
     free(job);
 }
 
@@ -37,8 +39,8 @@ static void expiry_on_expired(store *st, redisReply *reply, const char *err, voi
     if (!status) {
         metric_add(d->m_redis_errors, 1);
         /* one that may pass: the lease brings the deadline back */
-        if (dispatch_error_kind(reply, err) == RERR_FATAL)
-            dispatch_park(d, "cdue", job->oid, dispatch_reply_error(reply, err));
+        if (worker_reply_kind(reply, err) == RERR_FATAL)
+            dispatch_park(d, "cdue", job->oid, worker_reply_error(reply, err));
     } else if (strcmp(status, "ok") == 0) {
         int benched = strcmp(orders_field(reply, 1), "unavailable") == 0;
         metric_add(d->m_expired, 1);
@@ -47,7 +49,7 @@ static void expiry_on_expired(store *st, redisReply *reply, const char *err, voi
         log_event(LOG_INFO, "courier_deadline_missed", "{s:s, s:s, s:s, s:b}", "order_id", job->oid,
                   "courier_id", job->courier, "misses", orders_field(reply, 2), "benched", benched);
         if (!d->svc->stopping)
-            dispatch_wanted(d, job->oid, NULL);
+            d->policy->wanted(d, job->oid, NULL);
     }
     expiry_finish(job);
 }
@@ -59,8 +61,8 @@ static void expiry_on_courier(store *st, redisReply *reply, const char *err, voi
     dispatcher *d = job->d;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
         metric_add(d->m_redis_errors, 1);
-        if (dispatch_error_kind(reply, err) == RERR_FATAL)
-            dispatch_park(d, "cdue", job->oid, dispatch_reply_error(reply, err));
+        if (worker_reply_kind(reply, err) == RERR_FATAL)
+            dispatch_park(d, "cdue", job->oid, worker_reply_error(reply, err));
         expiry_finish(job);
         return;
     }
@@ -79,25 +81,36 @@ static void expiry_start(dispatcher *d, const char *oid)
     expiry_job *job = calloc(1, sizeof(*job));
     job->d = d;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
-    d->jobs++;
+    job_begin(&d->jobs, &job->token, NULL);
     char key[ORDERS_KEY_MAX];
     const char *argv[] = {"HGET", orders_key(d->svc->orders, key, "ord:%s", oid), "courier"};
     store_cmd_argv(d->svc->store, expiry_on_courier, job, 3, argv, NULL);
 }
 
-static void expiry_on_claimed(store *st, redisReply *reply, const char *err, void *ctx)
+static void expiry_on_claimed(void *ctx, const char *oid)
 {
-    (void)st;
+    expiry_start(ctx, oid);
+}
+
+static void expiry_on_claim_failed(void *ctx, const redisReply *reply, const char *err)
+{
+    (void)reply;
     (void)err;
     dispatcher *d = ctx;
-    d->jobs--;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
-        metric_add(d->m_redis_errors, 1);
-        return;
-    }
-    for (size_t i = 0; i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_STRING && !d->svc->stopping)
-            expiry_start(d, reply->element[i]->str);
+    metric_add(d->m_redis_errors, 1); /* the deadlines stay due */
+}
+
+void expiry_init(dispatcher *d)
+{
+    d->cdue_claim = (worker_claim){.svc = d->svc,
+                                   .count = &d->jobs,
+                                   .queue = "cdue",
+                                   .limit = EXPIRY_CLAIM_LIMIT,
+                                   .lease_ms = d->cdue_lease_ms,
+                                   .active_max = EXPIRY_JOBS_MAX,
+                                   .claimed = expiry_on_claimed,
+                                   .failed = expiry_on_claim_failed,
+                                   .ctx = d};
 }
 
 void expiry_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -105,11 +118,5 @@ void expiry_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     dispatcher *d = arg;
-    if (d->jobs - d->backing_off > EXPIRY_JOBS_MAX || d->svc->stopping)
-        return;
-    char lease[24];
-    snprintf(lease, sizeof(lease), "%lld", d->cdue_lease_ms);
-    const char *argv[] = {"cdue", EXPIRY_CLAIM_LIMIT, lease};
-    d->jobs++;
-    orders_call(d->svc->orders, expiry_on_claimed, d, "claim", 3, argv);
+    worker_claim_tick(&d->cdue_claim);
 }

@@ -34,7 +34,7 @@ void intake_on_message(kafka_msg *msg, void *ctx)
         return;
     }
     if (intake_needs_courier(ev) && !d->svc->stopping)
-        dispatch_wanted(d, ev->order_id, msg);
+        d->policy->wanted(d, ev->order_id, msg);
     else
         kafka_consumer_done(d->consumer, msg);
     rxdispatch__v1__order_event__free_unpacked(ev, NULL);

@@ -13,39 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "dispatcher.h"
 #include "log.h"
+#include "round.h"
 
-#define DISPATCH_TICK_US 500000
-#define CDUE_TICK_US 250000
+#define DISPATCH_TICK_MS 500
+#define CDUE_TICK_MS 250
 
-static void dispatcher_on_stop(service *svc, void *ctx)
-{
-    (void)svc;
-    dispatcher *d = ctx;
-    kafka_consumer_pause(d->consumer);
-    event_del(d->dispatch_timer);
-    event_del(d->round_soon);
-    event_del(d->cdue_timer);
-}
-
-static int dispatcher_busy(service *svc, void *ctx)
-{
-    (void)svc;
-    dispatcher *d = ctx;
-    return d->jobs;
-}
-
-static int dispatcher_ready(service *svc, void *ctx, const char **why)
-{
-    (void)svc;
-    dispatcher *d = ctx;
-    if (!kafka_consumer_ready(d->consumer)) {
-        *why = "kafka consumer has no assignment yet";
-        return 0;
-    }
-    return 1;
-}
+static const dispatch_policy dispatcher_policies[] = {
+    {"batch", POLICY_BATCH, round_on_timer, round_wanted},
+    {"greedy", POLICY_GREEDY, dispatch_on_timer, dispatch_start},
+};
 
 static void dispatcher_metrics(dispatcher *d)
 {
@@ -85,11 +64,11 @@ static int dispatcher_configure_policy(dispatcher *d, char *err, size_t errlen)
     d->gather_ms = service_int(svc, "DISPATCH_GATHER_MS", 200);
     d->speed_m_per_min = (double)service_int(svc, "COURIER_SPEED_M_PER_MIN", 250);
     d->max_bundle = service_int(svc, "DISPATCH_MAX_BUNDLE", 3);
-    if (strcmp(policy, "batch") == 0) {
-        d->policy = POLICY_BATCH;
-    } else if (strcmp(policy, "greedy") == 0) {
-        d->policy = POLICY_GREEDY;
-    } else {
+    d->policy = NULL;
+    for (size_t i = 0; i < sizeof(dispatcher_policies) / sizeof(*dispatcher_policies); i++)
+        if (strcmp(policy, dispatcher_policies[i].name) == 0)
+            d->policy = &dispatcher_policies[i];
+    if (!d->policy) {
         snprintf(err, errlen, "RXD_DISPATCH_POLICY must be batch or greedy, not %s", policy);
         return -1;
     }
@@ -125,60 +104,43 @@ static int dispatcher_configure(dispatcher *d, char *err, size_t errlen)
                  "RXD_COURIER_CANDIDATES_MAX (>= 1)");
         return -1;
     }
-    if (dispatcher_configure_policy(d, err, errlen))
-        return -1;
-    const char *topics[] = {service_topic(svc, "EVENTS"), NULL};
-    service_require_topics(svc, topics);
-    d->consumer = kafka_consumer_new(svc->base, svc->cfg,
-                                     config_str(svc->cfg, "DISPATCHER_GROUP", "dispatcher"), topics,
-                                     intake_on_message, d, err, errlen);
-    if (d->consumer)
-        service_watch_consumer(svc, d->consumer);
-    return d->consumer ? 0 : -1;
+    return dispatcher_configure_policy(d, err, errlen);
 }
 
-static void dispatcher_start_timers(dispatcher *d)
+/* The timers' callbacks and periods depend on the policy. */
+static int dispatcher_init(worker *w, service *svc, char *err, size_t errlen)
 {
-    struct timeval dispatch_tv = {0, DISPATCH_TICK_US}, cdue_tv = {0, CDUE_TICK_US};
-    if (d->policy == POLICY_BATCH) {
-        dispatch_tv = (struct timeval){d->window_ms / 1000, (d->window_ms % 1000) * 1000};
-        d->dispatch_timer = event_new(d->svc->base, -1, EV_PERSIST, round_on_timer, d);
-    } else {
-        d->dispatch_timer = event_new(d->svc->base, -1, EV_PERSIST, dispatch_on_timer, d);
-    }
-    d->cdue_timer = event_new(d->svc->base, -1, EV_PERSIST, expiry_on_timer, d);
-    d->round_soon = evtimer_new(d->svc->base, round_on_timer, d);
-    event_add(d->dispatch_timer, &dispatch_tv);
-    event_add(d->cdue_timer, &cdue_tv);
-    log_event(LOG_INFO, "dispatch_policy", "{s:s, s:I}", "policy",
-              d->policy == POLICY_BATCH ? "batch" : "greedy", "window_ms",
-              (json_int_t)(d->policy == POLICY_BATCH ? d->window_ms : DISPATCH_TICK_US / 1000));
+    dispatcher *d = w->ctx;
+    d->svc = svc;
+    dispatcher_metrics(d);
+    if (dispatcher_configure(d, err, errlen))
+        return -1;
+    long long tick_ms = d->policy->kind == POLICY_BATCH ? d->window_ms : DISPATCH_TICK_MS;
+    w->timers[0] = (worker_timer){d->policy->on_timer, tick_ms, &d->dispatch_timer};
+    w->timers[1] = (worker_timer){expiry_on_timer, CDUE_TICK_MS, &d->cdue_timer};
+    w->timers[2] = (worker_timer){round_on_timer, 0, &d->round_soon};
+    dispatch_init(d);
+    expiry_init(d);
+    log_event(LOG_INFO, "dispatch_policy", "{s:s, s:I}", "policy", d->policy->name, "window_ms",
+              (json_int_t)tick_ms);
+    return 0;
 }
+
+static const worker dispatcher_worker = {
+    .name = "dispatcher",
+    .group_setting = "DISPATCHER_GROUP",
+    .group_default = "dispatcher",
+    .consumes = {"EVENTS"},
+    .on_message = intake_on_message,
+    .init = dispatcher_init,
+};
 
 int main(int argc, char **argv)
 {
-    char err[512];
-    service *svc = service_new("dispatcher", argc, argv, SERVICE_RELAY, err, sizeof(err));
-    if (!svc) {
-        fprintf(stderr, "dispatcher: %s\n", err);
-        return 2;
-    }
-    dispatcher d = {.svc = svc};
-    dispatcher_metrics(&d);
-    if (dispatcher_configure(&d, err, sizeof(err))) {
-        fprintf(stderr, "dispatcher: %s\n", err);
-        service_free(svc);
-        return 2;
-    }
-    service_set_hooks(svc, dispatcher_on_stop, dispatcher_busy, dispatcher_ready, &d);
-    dispatcher_start_timers(&d);
-    int rc = service_run(svc);
-    /* bounded whatever is in flight (docs/operations.md, "Shutdown") */
-    kafka_consumer_close(d.consumer);
-    event_free(d.dispatch_timer);
-    event_free(d.round_soon);
-    event_free(d.cdue_timer);
-    service_free(svc);
-    kafka_consumer_free(d.consumer);
-    return rc;
+    dispatcher d = {0};
+    worker w = dispatcher_worker;
+    w.ctx = &d;
+    w.consumer = &d.consumer;
+    w.jobs = &d.jobs;
+    return worker_main(&w, argc, argv);
 }

@@ -19,9 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dispatcher.h"
+#include "dispatch.h"
 #include "log.h"
-#include "rerr.h"
+#include "round.h"
+#include "steps.h"
 
 #define ROUND_CLAIM_LIMIT "100"
 
@@ -35,6 +36,7 @@ typedef struct round_slot {
 
 struct dispatch_round {
     dispatcher *d;
+    job_token token; /* in d->jobs */
     round_slot *slot;
     size_t nslot;
     int pending; /* dispatch_load replies still to come */
@@ -49,6 +51,8 @@ struct dispatch_round {
     char (*busy)[IDS_MAX + 1]; /* orders to hand to a per-order job */
     size_t nbusy;
 };
+
+static void round_request(dispatcher *d);
 
 static void round_free(dispatch_round *r)
 {
@@ -72,7 +76,7 @@ static void round_end(dispatch_round *r)
     for (size_t i = 0; i < r->nbusy && !d->svc->stopping; i++)
         dispatch_start(d, r->busy[i], NULL);
     d->round = NULL;
-    d->jobs--;
+    job_end(&r->token);
     round_free(r);
     if (d->round_again && !d->svc->stopping) {
         d->round_again = 0;
@@ -91,10 +95,10 @@ static void round_on_assign(store *st, redisReply *reply, const char *err, void 
     const policy_assignment *a = &r->a[r->next];
     const char *oid = r->slot[r->po_slot[a->order]].oid, *courier = r->c[a->courier].id;
     const char *status = orders_status(reply);
-    if (!status && dispatch_error_kind(reply, err) == RERR_FATAL) {
+    if (!status && worker_reply_kind(reply, err) == RERR_FATAL) {
         metric_add(r->d->m_redis_errors, 1);
         log_event(LOG_ERROR, "assign_failed", "{s:s, s:s, s:s, s:s}", "order_id", oid, "courier_id",
-                  courier, "error", dispatch_reply_error(reply, err), "action",
+                  courier, "error", worker_reply_error(reply, err), "action",
                   "look at the courier's and the order's keys; the order stays queued");
     } else if (!status) {
         r->failed = 1;
@@ -272,8 +276,8 @@ static void round_on_loaded(store *st, redisReply *reply, const char *err, void 
     round_slot *s = ctx;
     dispatch_round *r = s->r;
     const char *status = dispatch_loaded_parse(reply, s->oid, &s->loaded);
-    if (!status && dispatch_error_kind(reply, err) == RERR_FATAL)
-        dispatch_park(r->d, "dispatch", s->oid, dispatch_reply_error(reply, err));
+    if (!status && worker_reply_kind(reply, err) == RERR_FATAL)
+        dispatch_park(r->d, "dispatch", s->oid, worker_reply_error(reply, err));
     else if (!status)
         r->failed = 1;
     else
@@ -323,7 +327,7 @@ void round_on_timer(evutil_socket_t fd, short what, void *arg)
         d->round_again = 1; /* right after this one */
         return;
     }
-    if (d->jobs - d->backing_off > DISPATCHER_JOBS_MAX || d->svc->stopping)
+    if (job_count_active(&d->jobs) > DISPATCHER_JOBS_MAX || d->svc->stopping)
         return; /* the orders stay queued for the next window */
     dispatch_round *r = calloc(1, sizeof(*r));
     if (!r)
@@ -331,17 +335,25 @@ void round_on_timer(evutil_socket_t fd, short what, void *arg)
     r->d = d;
     r->seen = json_object();
     d->round = r;
-    d->jobs++;
+    job_begin(&d->jobs, &r->token, NULL);
     char lease[24];
     snprintf(lease, sizeof(lease), "%lld", d->lease_ms);
     const char *argv[] = {"dispatch", ROUND_CLAIM_LIMIT, lease};
     orders_call(d->svc->orders, round_on_claimed, r, "claim", 3, argv);
 }
 
-void round_request(dispatcher *d)
+static void round_request(dispatcher *d)
 {
     if (d->svc->stopping || evtimer_pending(d->round_soon, NULL))
         return;
     struct timeval tv = {d->gather_ms / 1000, (d->gather_ms % 1000) * 1000};
     evtimer_add(d->round_soon, &tv);
+}
+
+void round_wanted(dispatcher *d, const char *oid, kafka_msg *msg)
+{
+    (void)oid;
+    if (msg)
+        kafka_consumer_done(d->consumer, msg);
+    round_request(d);
 }

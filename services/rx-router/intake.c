@@ -33,7 +33,8 @@ typedef struct intake_job {
     rx_cancelled *rc;
     char why[256]; /* dead-letter reason, when set */
     deadletter *dl;
-    int backoff_ms;
+    job_token token; /* in rt->jobs */
+    job_backoff backoff;
     struct event *retry;
 } intake_job;
 
@@ -53,8 +54,8 @@ static void intake_job_free(intake_job *job)
     rx_cancelled_free(job->rc);
     if (job->retry)
         event_free(job->retry);
+    job_end(&job->token);
     free(job);
-    rt->jobs--;
 }
 
 static void intake_job_finish(intake_job *job)
@@ -75,8 +76,9 @@ static void intake_job_drop(intake_job *job)
     intake_job_free(job);
 }
 
-void intake_close(router *rt)
+void intake_close(void *ctx)
 {
+    router *rt = ctx;
     intake_job *job = rt->intake, *next;
     /* jobs in a Redis call or a produce are dropped by its callback, which
      * the store's and the producer's teardown still call */
@@ -102,14 +104,12 @@ static void intake_job_retry(intake_job *job, const char *err)
         return;
     }
     metric_add(job->rt->m_redis_errors, 1);
-    job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : INTAKE_BACKOFF_MIN_MS;
-    if (job->backoff_ms > INTAKE_BACKOFF_MAX_MS)
-        job->backoff_ms = INTAKE_BACKOFF_MAX_MS;
+    int backoff_ms = job_backoff_next(&job->backoff, INTAKE_BACKOFF_MIN_MS, INTAKE_BACKOFF_MAX_MS);
     log_event(LOG_WARN, "intake_retry", "{s:s, s:I, s:s, s:i}", "topic", job->msg->topic, "offset",
-              (json_int_t)job->msg->offset, "error", err, "backoff_ms", job->backoff_ms);
+              (json_int_t)job->msg->offset, "error", err, "backoff_ms", backoff_ms);
     if (!job->retry)
         job->retry = evtimer_new(job->rt->svc->base, intake_on_retry, job);
-    struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
+    struct timeval tv = {backoff_ms / 1000, (backoff_ms % 1000) * 1000};
     evtimer_add(job->retry, &tv);
 }
 
@@ -306,7 +306,7 @@ void intake_on_message(kafka_msg *msg, void *ctx)
     if (rt->intake)
         rt->intake->prev = job;
     rt->intake = job;
-    rt->jobs++;
+    job_begin(&rt->jobs, &job->token, NULL);
     int cancelled = strcmp(msg->topic, service_topic(rt->svc, "CANCELLED")) == 0;
     job->kind = cancelled ? INTAKE_CANCELLED : INTAKE_APPROVED;
     if (cancelled)

@@ -8,32 +8,6 @@
 #include "log.h"
 #include "router.h"
 
-static void router_on_stop(service *svc, void *ctx)
-{
-    (void)svc;
-    router *rt = ctx;
-    kafka_consumer_pause(rt->consumer);
-    event_del(rt->due_timer);
-}
-
-static int router_busy(service *svc, void *ctx)
-{
-    (void)svc;
-    router *rt = ctx;
-    return rt->jobs;
-}
-
-static int router_ready(service *svc, void *ctx, const char **why)
-{
-    (void)svc;
-    router *rt = ctx;
-    if (!kafka_consumer_ready(rt->consumer)) {
-        *why = "kafka consumer has no assignment yet";
-        return 0;
-    }
-    return 1;
-}
-
 /* "3000,5000,8000" (metres) */
 static int router_parse_radii(router *rt, const char *s)
 {
@@ -89,44 +63,39 @@ static int router_configure(router *rt, char *err, size_t errlen)
         snprintf(err, errlen, "offer deadline >= 100 ms, attempts >= 1, candidates >= 1");
         return -1;
     }
-    const char *topics[] = {service_topic(svc, "APPROVED"), service_topic(svc, "CANCELLED"), NULL};
-    const char *produced[] = {service_topic(svc, "DEADLETTER"), NULL};
-    service_require_topics(svc, topics);
-    service_require_topics(svc, produced);
-    rt->consumer =
-        kafka_consumer_new(svc->base, svc->cfg, config_str(svc->cfg, "ROUTER_GROUP", "rx-router"),
-                           topics, intake_on_message, rt, err, errlen);
-    if (rt->consumer)
-        service_watch_consumer(svc, rt->consumer);
-    return rt->consumer ? 0 : -1;
+    return 0;
 }
+
+static int router_init(worker *w, service *svc, char *err, size_t errlen)
+{
+    router *rt = w->ctx;
+    rt->svc = svc;
+    router_metrics(rt);
+    if (router_configure(rt, err, errlen))
+        return -1;
+    routing_init(rt);
+    return 0;
+}
+
+static const worker router_worker = {
+    .name = "rx-router",
+    .group_setting = "ROUTER_GROUP",
+    .group_default = "rx-router",
+    .consumes = {"APPROVED", "CANCELLED"},
+    .produces = {"DEADLETTER"},
+    .on_message = intake_on_message,
+    .init = router_init,
+    .close = intake_close,
+    .timers = {{routing_on_due_timer, 200, NULL}},
+};
 
 int main(int argc, char **argv)
 {
-    char err[512];
-    service *svc = service_new("rx-router", argc, argv, SERVICE_RELAY, err, sizeof(err));
-    if (!svc) {
-        fprintf(stderr, "rx-router: %s\n", err);
-        return 2;
-    }
-    router rt = {.svc = svc};
-    router_metrics(&rt);
-    if (router_configure(&rt, err, sizeof(err))) {
-        fprintf(stderr, "rx-router: %s\n", err);
-        service_free(svc);
-        return 2;
-    }
-    service_set_hooks(svc, router_on_stop, router_busy, router_ready, &rt);
-    struct timeval tv = {0, 200000};
-    rt.due_timer = event_new(svc->base, -1, EV_PERSIST, routing_on_due_timer, &rt);
-    event_add(rt.due_timer, &tv);
-    int rc = service_run(svc);
-    /* bounded whatever is in flight; jobs ending from here on drop their
-     * messages (docs/operations.md, "Shutdown") */
-    intake_close(&rt);
-    kafka_consumer_close(rt.consumer);
-    event_free(rt.due_timer);
-    service_free(svc);
-    kafka_consumer_free(rt.consumer);
-    return rc;
+    router rt = {0};
+    worker w = router_worker;
+    w.ctx = &rt;
+    w.consumer = &rt.consumer;
+    w.jobs = &rt.jobs;
+    w.timers[0].ev = &rt.due_timer;
+    return worker_main(&w, argc, argv);
 }

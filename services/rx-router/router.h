@@ -6,6 +6,7 @@
 #include "kafka.h"
 #include "rx.h"
 #include "service.h"
+#include "worker.h"
 
 #define ROUTER_RADII_MAX 8
 
@@ -16,8 +17,8 @@ typedef struct router {
     struct intake_job *intake; /* intake jobs in flight (intake.c) */
     kafka_consumer *consumer;
     struct event *due_timer;
-    int jobs;        /* routing jobs and intake work in flight */
-    int backing_off; /* of jobs, those waiting to retry: they hold no claim slot */
+    job_count jobs;         /* routing jobs, intake work and claims in flight */
+    worker_claim due_claim; /* the due work items (routing.c) */
     double radii_m[ROUTER_RADII_MAX];
     int nradii;
     long long offer_deadline_ms;
@@ -34,8 +35,8 @@ typedef struct router {
 /* intake.c: rx.approved and rx.cancelled messages. */
 void intake_on_message(kafka_msg *msg, void *ctx);
 /* After the loop has ended: drops the jobs waiting to retry (their
- * messages are consumed again after the restart). */
-void intake_close(router *rt);
+ * messages are consumed again after the restart). ctx: the router. */
+void intake_close(void *ctx);
 
 /* routing.c: route order oid (a new one, a rejected one, or one whose offer
  * lapsed). msg, when not NULL, is finished once the order has left ROUTING. */
@@ -43,6 +44,7 @@ void routing_start(router *rt, const char *oid, kafka_msg *msg);
 /* The same for an order just created from rx (no load from Redis first). */
 void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_approved *rx);
 /* The periodic claim of due work items (<prefix>due). */
+void routing_init(router *rt);
 void routing_on_due_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

@@ -14,6 +14,7 @@
  * is skipped, and a broken shared index drops the job, so neither ends
  * orders that have nothing wrong with them. */
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,10 +25,12 @@
 #include "rerr.h"
 #include "route.h"
 #include "router.h"
+#include "worker.h"
 
 #define ROUTING_BACKOFF_MIN_MS 100
 #define ROUTING_BACKOFF_MAX_MS 5000
 #define ROUTING_ITEMS_MAX 100
+#define ROUTING_CLAIM_LIMIT "200"
 #define ROUTING_WINDOW_MIN 8 /* candidates whose facts are read at once */
 /* In-job retries (0.1 + 0.2 + 0.4 + 0.8 s) before the claim lease takes over. */
 #define ROUTING_RETRIES_MAX 4
@@ -54,9 +57,9 @@ struct route_job {
     route_pharmacy *c; /* this radius step's candidates, nearest first */
     int nc, next, eligible;
     int win_from, win_end; /* the window of c being weighed (route_window_end) */
-    int backoff_ms;
+    job_token token;       /* in rt->jobs; waiting while the retry timer is armed */
+    job_backoff backoff;
     int retries;
-    int waiting;   /* the retry timer is armed (counted in rt->backing_off) */
     int offered;   /* loaded in OFFERED: an UNROUTABLE cannot be written */
     int giving_up; /* a failure no retry fixes: ending the order's routing */
     struct event *retry;
@@ -90,13 +93,17 @@ static void routing_finish(route_job *job)
     router *rt = job->rt;
     if (job->msg)
         service_msg_done(rt->svc, rt->consumer, job->msg);
-    if (job->waiting)
-        rt->backing_off--;
+    job_end(&job->token);
     routing_reset_order(job);
     if (job->retry)
         event_free(job->retry);
     free(job);
-    rt->jobs--;
+}
+
+/* At stop, a job waiting to retry: its order's lease brings it back. */
+static void routing_on_drop(job_token *t)
+{
+    routing_finish((route_job *)((char *)t - offsetof(route_job, token)));
 }
 
 static void routing_on_retry(evutil_socket_t fd, short what, void *arg)
@@ -104,26 +111,8 @@ static void routing_on_retry(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     route_job *job = arg;
-    job->waiting = 0;
-    job->rt->backing_off--;
+    job_wake(&job->token);
     routing_load(job);
-}
-
-static rerr_kind routing_kind(const redisReply *r, const char *err)
-{
-    return rerr_classify(err ? err
-                         : r ? NULL
-                             : "no reply",
-                         r && r->type == REDIS_REPLY_ERROR ? r->str : NULL);
-}
-
-static const char *routing_reply_error(const redisReply *r, const char *err)
-{
-    if (err)
-        return err;
-    if (r && r->type == REDIS_REPLY_ERROR)
-        return r->str;
-    return "unexpected reply";
 }
 
 static void routing_give_up(route_job *job, const char *why);
@@ -135,7 +124,7 @@ static void routing_retry_later(route_job *job, const char *why)
 {
     router *rt = job->rt;
     if (rt->svc->stopping || job->retries >= ROUTING_RETRIES_MAX ||
-        rt->backing_off >= ROUTING_BACKING_OFF_MAX) {
+        rt->jobs.waiting >= ROUTING_BACKING_OFF_MAX) {
         metric_add(rt->m_deferred, 1);
         log_event(LOG_WARN, "routing_deferred", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
                   "error", why, "retries", job->retries, "action",
@@ -144,16 +133,14 @@ static void routing_retry_later(route_job *job, const char *why)
         return;
     }
     job->retries++;
-    job->backoff_ms = job->backoff_ms ? job->backoff_ms * 2 : ROUTING_BACKOFF_MIN_MS;
-    if (job->backoff_ms > ROUTING_BACKOFF_MAX_MS)
-        job->backoff_ms = ROUTING_BACKOFF_MAX_MS;
+    int backoff_ms =
+        job_backoff_next(&job->backoff, ROUTING_BACKOFF_MIN_MS, ROUTING_BACKOFF_MAX_MS);
     log_event(LOG_WARN, "routing_retry", "{s:s, s:s, s:i}", "order_id", job->oid, "error", why,
-              "backoff_ms", job->backoff_ms);
+              "backoff_ms", backoff_ms);
     if (!job->retry)
         job->retry = evtimer_new(rt->svc->base, routing_on_retry, job);
-    struct timeval tv = {job->backoff_ms / 1000, (job->backoff_ms % 1000) * 1000};
-    job->waiting = 1;
-    rt->backing_off++;
+    struct timeval tv = {backoff_ms / 1000, (backoff_ms % 1000) * 1000};
+    job_wait(&job->token);
     evtimer_add(job->retry, &tv);
 }
 
@@ -161,8 +148,8 @@ static void routing_retry_later(route_job *job, const char *why)
 static void routing_retry(route_job *job, const redisReply *reply, const char *err)
 {
     metric_add(job->rt->m_redis_errors, 1);
-    const char *why = routing_reply_error(reply, err);
-    if (routing_kind(reply, err) == RERR_FATAL && !job->giving_up)
+    const char *why = worker_reply_error(reply, err);
+    if (worker_reply_kind(reply, err) == RERR_FATAL && !job->giving_up)
         routing_give_up(job, why);
     else
         routing_retry_later(job, why);
@@ -172,14 +159,14 @@ static void routing_retry(route_job *job, const redisReply *reply, const char *e
  * this order, so a failure no retry fixes drops the job, not the order. */
 static void routing_shared_failed(route_job *job, const redisReply *reply, const char *err)
 {
-    if (routing_kind(reply, err) == RERR_RETRY) {
+    if (worker_reply_kind(reply, err) == RERR_RETRY) {
         routing_retry(job, reply, err);
         return;
     }
     metric_add(job->rt->m_redis_errors, 1);
     metric_add(job->rt->m_failed, 1);
     log_event(LOG_ERROR, "routing_index_broken", "{s:s, s:s, s:s}", "order_id", job->oid, "error",
-              routing_reply_error(reply, err), "action",
+              worker_reply_error(reply, err), "action",
               "the pharmacy geo index (<prefix>idx:ph:geo) is not a geo set: fix or rebuild it "
               "(re-register the pharmacies); orders wait meanwhile");
     routing_finish(job);
@@ -191,7 +178,7 @@ static void routing_on_parked(store *st, redisReply *reply, const char *err, voi
     route_job *job = ctx;
     if (!orders_status(reply))
         log_event(LOG_ERROR, "routing_park_failed", "{s:s, s:s, s:s}", "order_id", job->oid,
-                  "error", routing_reply_error(reply, err), "action",
+                  "error", worker_reply_error(reply, err), "action",
                   "the order comes back once per lease; remove it from <prefix>due by hand");
     else
         metric_add(job->rt->m_parked, 1);
@@ -234,7 +221,7 @@ static void routing_on_unroutable(store *st, redisReply *reply, const char *err,
     const char *status = orders_status(reply);
     if (!status) {
         if (job->giving_up) /* not even that can be written */
-            routing_park(job, routing_reply_error(reply, err));
+            routing_park(job, worker_reply_error(reply, err));
         else
             routing_retry(job, reply, err);
         return;
@@ -264,11 +251,11 @@ static void routing_on_offer(store *st, redisReply *reply, const char *err, void
     route_job *job = ctx;
     const char *status = orders_status(reply);
     const route_pharmacy *ph = &job->c[job->win_from + job->next];
-    if (!status && routing_kind(reply, err) == RERR_FATAL) {
+    if (!status && worker_reply_kind(reply, err) == RERR_FATAL) {
         /* this pharmacy's keys, most likely: on to the next candidate */
         metric_add(job->rt->m_redis_errors, 1);
         log_event(LOG_ERROR, "offer_failed", "{s:s, s:s, s:s, s:s}", "order_id", job->oid,
-                  "pharmacy_id", ph->id, "error", routing_reply_error(reply, err), "action",
+                  "pharmacy_id", ph->id, "error", worker_reply_error(reply, err), "action",
                   "look at the pharmacy's keys (<prefix>ph:<id>, ...:active, ...:offers)");
         job->next++;
         routing_offer_next(job);
@@ -480,13 +467,13 @@ static void routing_on_nominated(store *st, redisReply *reply, const char *err, 
     (void)st;
     route_job *job = ctx;
     if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        if (routing_kind(reply, err) == RERR_RETRY) {
+        if (worker_reply_kind(reply, err) == RERR_RETRY) {
             routing_retry(job, reply, err);
             return;
         }
         /* the nomination cannot be read: it is skipped, not the order */
         log_event(LOG_ERROR, "nominated_unreadable", "{s:s, s:s, s:s}", "order_id", job->oid,
-                  "pharmacy_id", job->nominated, "error", routing_reply_error(reply, err));
+                  "pharmacy_id", job->nominated, "error", worker_reply_error(reply, err));
         routing_offer_next(job);
         return;
     }
@@ -635,7 +622,7 @@ void routing_start(router *rt, const char *oid, kafka_msg *msg)
     job->rt = rt;
     job->msg = msg;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
-    rt->jobs++;
+    job_begin(&rt->jobs, &job->token, routing_on_drop);
     routing_load(job);
 }
 
@@ -649,7 +636,7 @@ void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_app
     job->msg = msg;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
     snprintf(job->attempt, sizeof(job->attempt), "0");
-    rt->jobs++;
+    job_begin(&rt->jobs, &job->token, routing_on_drop);
     job->has_point = rx->delivery != NULL;
     if (rx->delivery) {
         job->lat = rx->delivery->lat;
@@ -669,20 +656,29 @@ void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_app
 
 /* ---- the due work items ---- */
 
-static void routing_on_claimed(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_claimed(void *ctx, const char *oid)
 {
-    (void)st;
+    routing_start(ctx, oid, NULL);
+}
+
+static void routing_on_claim_failed(void *ctx, const redisReply *reply, const char *err)
+{
     router *rt = ctx;
-    rt->jobs--;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        metric_add(rt->m_redis_errors, 1);
-        log_event(LOG_WARN, "routing_claim_failed", "{s:s}", "error",
-                  routing_reply_error(reply, err));
-        return;
-    }
-    for (size_t i = 0; i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_STRING && !rt->svc->stopping)
-            routing_start(rt, reply->element[i]->str, NULL);
+    metric_add(rt->m_redis_errors, 1);
+    log_event(LOG_WARN, "routing_claim_failed", "{s:s}", "error", worker_reply_error(reply, err));
+}
+
+void routing_init(router *rt)
+{
+    rt->due_claim = (worker_claim){.svc = rt->svc,
+                                   .count = &rt->jobs,
+                                   .queue = "due",
+                                   .limit = ROUTING_CLAIM_LIMIT,
+                                   .lease_ms = rt->lease_ms,
+                                   .active_max = ROUTER_JOBS_MAX,
+                                   .claimed = routing_on_claimed,
+                                   .failed = routing_on_claim_failed,
+                                   .ctx = rt};
 }
 
 void routing_on_due_timer(evutil_socket_t fd, short what, void *arg)
@@ -690,12 +686,5 @@ void routing_on_due_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     router *rt = arg;
-    /* jobs backing off hold no slot: failing jobs cannot stop the claims */
-    if (rt->jobs - rt->backing_off > ROUTER_JOBS_MAX || rt->svc->stopping)
-        return; /* busy: the items stay due */
-    char lease[24];
-    snprintf(lease, sizeof(lease), "%lld", rt->lease_ms);
-    const char *argv[] = {"due", "200", lease};
-    rt->jobs++;
-    orders_call(rt->svc->orders, routing_on_claimed, rt, "claim", 3, argv);
+    worker_claim_tick(&rt->due_claim);
 }
