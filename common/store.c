@@ -1363,35 +1363,27 @@ int store_script_add(store *st, const char *name, const char *source)
     return st->nscripts++;
 }
 
-int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys, int argc,
-               const char **argv, const size_t *argvlen)
+/* Builds and sends "<verb> <name> <numkeys> argv...", the request kept so
+ * that a NOSCRIPT or "Function not found" can send it again. The first
+ * `owned` arguments are the caller's (verb, and name when it outlives the
+ * request); the rest are copied. -1 when out of memory (req freed). */
+static int store_send_call(store *st, store_req *req, const char *verb, const char *name, int owned,
+                           int numkeys, int argc, const char **argv, const size_t *argvlen)
 {
-    store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
     char nk[16], *cmd;
     int n = argc + 3, len;
-    if (!req)
-        return -1;
-    if (script < 0 || script >= st->nscripts) {
-        store_fail_later(st, req, "unknown script handle: register it with store_script_add");
-        return 0;
-    }
-    if (argc < 0 || numkeys < 0 || numkeys > argc || (argc > 0 && !argv)) {
-        store_fail_later(st, req, "store_eval: numkeys must be between 0 and argc");
-        return 0;
-    }
-    req->script = script;
-    req->owned = 2;
+    req->owned = owned;
     req->argc = n;
     req->argv = calloc((size_t)n, sizeof(*req->argv));
     req->argvlen = calloc((size_t)n, sizeof(*req->argvlen));
     if (!req->argv || !req->argvlen)
         goto oom;
-    req->argv[0] = "EVALSHA";
-    req->argvlen[0] = 7;
-    req->argv[1] = st->scripts[script].sha;
-    req->argvlen[1] = 40;
+    req->argv[0] = verb;
+    req->argvlen[0] = strlen(verb);
+    req->argvlen[1] = strlen(name);
+    req->argv[1] = owned >= 2 ? name : store_strdup(name, req->argvlen[1]);
     req->argvlen[2] = (size_t)snprintf(nk, sizeof(nk), "%d", numkeys);
-    if (!(req->argv[2] = store_strdup(nk, req->argvlen[2])))
+    if (!req->argv[1] || !(req->argv[2] = store_strdup(nk, req->argvlen[2])))
         goto oom;
     for (int i = 0; i < argc; i++) {
         req->argvlen[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
@@ -1407,6 +1399,36 @@ int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys
 oom:
     store_req_free(req);
     return -1;
+}
+
+/* A call's arguments as the caller gave them: 0 when usable, else the
+ * request is failed on the next loop turn with the reason. */
+static int store_check_call(store *st, store_req *req, int numkeys, int argc, const char **argv,
+                            const char *what)
+{
+    if (argc < 0 || numkeys < 0 || numkeys > argc || (argc > 0 && !argv)) {
+        store_fail_later(st, req, what);
+        return -1;
+    }
+    return 0;
+}
+
+int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys, int argc,
+               const char **argv, const size_t *argvlen)
+{
+    store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
+    if (!req)
+        return -1;
+    if (script < 0 || script >= st->nscripts) {
+        store_fail_later(st, req, "unknown script handle: register it with store_script_add");
+        return 0;
+    }
+    if (store_check_call(st, req, numkeys, argc, argv,
+                         "store_eval: numkeys must be between 0 and argc") != 0)
+        return 0;
+    req->script = script;
+    return store_send_call(st, req, "EVALSHA", st->scripts[script].sha, 2, numkeys, argc, argv,
+                           argvlen);
 }
 
 int store_lib_add(store *st, const char *name, const char *source, const char *version,
@@ -1441,46 +1463,17 @@ int store_fcall(store *st, int lib, const char *fn, store_reply_cb *cb, void *ct
                 int argc, const char **argv, const size_t *argvlen)
 {
     store_req *req = store_req_new(st, st->timeout_ms, cb, ctx);
-    char nk[16], *cmd;
-    int n = argc + 3, len;
     if (!req)
         return -1;
     if (lib < 0 || lib >= st->nlibs || !fn) {
         store_fail_later(st, req, "unknown library handle: register it with store_lib_add");
         return 0;
     }
-    if (argc < 0 || numkeys < 0 || numkeys > argc || (argc > 0 && !argv)) {
-        store_fail_later(st, req, "store_fcall: numkeys must be between 0 and argc");
+    if (store_check_call(st, req, numkeys, argc, argv,
+                         "store_fcall: numkeys must be between 0 and argc") != 0)
         return 0;
-    }
     req->lib = lib;
-    req->owned = 1;
-    req->argc = n;
-    req->argv = calloc((size_t)n, sizeof(*req->argv));
-    req->argvlen = calloc((size_t)n, sizeof(*req->argvlen));
-    if (!req->argv || !req->argvlen)
-        goto oom;
-    req->argv[0] = "FCALL";
-    req->argvlen[0] = 5;
-    req->argvlen[1] = strlen(fn);
-    req->argvlen[2] = (size_t)snprintf(nk, sizeof(nk), "%d", numkeys);
-    if (!(req->argv[1] = store_strdup(fn, req->argvlen[1])) ||
-        !(req->argv[2] = store_strdup(nk, req->argvlen[2])))
-        goto oom;
-    for (int i = 0; i < argc; i++) {
-        req->argvlen[i + 3] = argvlen ? argvlen[i] : strlen(argv[i]);
-        if (!(req->argv[i + 3] = store_strdup(argv[i], req->argvlen[i + 3])))
-            goto oom;
-    }
-    len = redisFormatCommandArgv(&cmd, n, req->argv, req->argvlen);
-    if (len < 0)
-        goto oom;
-    store_submit(st, req, cmd, (size_t)len);
-    redisFreeCommand(cmd);
-    return 0;
-oom:
-    store_req_free(req);
-    return -1;
+    return store_send_call(st, req, "FCALL", fn, 1, numkeys, argc, argv, argvlen);
 }
 
 const char *store_problem(const store *st)
