@@ -1,0 +1,893 @@
+/* orders_sm_test.c - the order state machine of the rxd_orders library,
+ * driven at its own boundary: every order operation applied to an order in
+ * every state of the lifecycle (SPEC section 3, docs/lifecycle.md), one
+ * table row each, checking the reply's status word, the order's state
+ * afterwards, what the order holds (the pharmacy's active and offer sets,
+ * the couriers' order sets, the work queues) and the outbox entries the
+ * call appended (one OrderEvent per event, one PatientNotice per change of
+ * state, none on a refusal or a replay).
+ *
+ * Each row starts from an empty server: fixtures (pharmacies, couriers),
+ * then the order is brought into the row's starting phase through the
+ * library's own operations, then the row's operation runs once.
+ *
+ * Needs RXD_REDIS_URL (redis://host:port) of a server of its own: it issues
+ * FLUSHALL and loads the library. Exits 0 when every row passes, 1 at the
+ * first failure (with the row). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+
+#include "orders.h"
+#include "scripts.h"
+
+#define PREFIX "rxd:{default}:"
+#define ANCHOR PREFIX "anchor"
+/* FLUSHALL restarts the order counter: the one order of a row is always this */
+#define OID "ord-00000001"
+#define CODE "424242"
+#define MAX_ARGS 20
+
+static void fail_at(int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "orders_sm_test: FAIL (line %d): ", line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(1);
+}
+
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            fail_at(__LINE__, __VA_ARGS__);                                                        \
+    } while (0)
+
+/* One call of an operation; "$oid" and "$att" (the order's current attempt)
+ * in args are filled in when it runs. */
+typedef struct step {
+    const char *op;
+    const char *args[MAX_ARGS];
+} step;
+
+/* What an order holds, checked after every build and every row. */
+enum {
+    H_PH = 1,    /* in ph:ph-a:active (the pharmacy's capacity) */
+    H_OFF = 2,   /* in ph:ph-a:offers */
+    H_COA = 4,   /* in co:co-a:orders (the courier's capacity) */
+    H_COB = 8,   /* in co:co-b:orders */
+    H_DUE = 16,  /* in the due queue (routing, offer deadline) */
+    H_DISP = 32, /* in the dispatch queue */
+    H_CDUE = 64, /* in the cdue queue (courier answer deadline) */
+};
+
+/* A starting point: the order after parent's steps and then these. */
+typedef struct phase {
+    const char *name;
+    const char *parent;
+    step steps[3];
+    const char *state; /* the order hash's state field ("" when none) */
+    int holds;
+} phase;
+
+/* ---- operations as the table spells them ---- */
+
+#define CREATE_ARGS(ful, unroutable)                                                               \
+    {                                                                                              \
+        "rx-1", "pat-1", "52.51", "13.40", "1", "addr", "[]", "", ful, "0", "1", "h-1", "1", "0",  \
+            "0", CODE, unroutable, "60000"                                                         \
+    }
+#define S_CREATE                                                                                   \
+    {                                                                                              \
+        "create", CREATE_ARGS("0", "")                                                             \
+    }
+#define S_CREATE_C                                                                                 \
+    {                                                                                              \
+        "create", CREATE_ARGS("1", "")                                                             \
+    }
+#define S_CREATE_UNR                                                                               \
+    {                                                                                              \
+        "create", CREATE_ARGS("0", "no_pharmacy_in_range")                                         \
+    }
+#define S_OFFER_TO(ph, dl)                                                                         \
+    {                                                                                              \
+        "offer",                                                                                   \
+        {                                                                                          \
+            "$oid", "$att", ph, "900", dl                                                          \
+        }                                                                                          \
+    }
+#define S_OFFER S_OFFER_TO("ph-a", "600000")
+#define S_UNROUTE                                                                                  \
+    {                                                                                              \
+        "unroutable",                                                                              \
+        {                                                                                          \
+            "$oid", "*", "no_pharmacy"                                                             \
+        }                                                                                          \
+    }
+#define S_EXPIRE                                                                                   \
+    {                                                                                              \
+        "expire",                                                                                  \
+        {                                                                                          \
+            "$oid", "$att"                                                                         \
+        }                                                                                          \
+    }
+#define S_PH_BY(ph, act)                                                                           \
+    {                                                                                              \
+        "pharmacy",                                                                                \
+        {                                                                                          \
+            "$oid", ph, act, "why"                                                                 \
+        }                                                                                          \
+    }
+#define S_PH(act) S_PH_BY("ph-a", act)
+#define S_CANCEL                                                                                   \
+    {                                                                                              \
+        "cancel",                                                                                  \
+        {                                                                                          \
+            "order", "$oid", "patient_request"                                                     \
+        }                                                                                          \
+    }
+#define S_CANCEL_RX                                                                                \
+    {                                                                                              \
+        "cancel",                                                                                  \
+        {                                                                                          \
+            "rx", "rx-1", "prescriber_withdrew"                                                    \
+        }                                                                                          \
+    }
+#define S_ASSIGN_TO(c, dl, min_ts)                                                                 \
+    {                                                                                              \
+        "assign",                                                                                  \
+        {                                                                                          \
+            "$oid", c, dl, min_ts, "700"                                                           \
+        }                                                                                          \
+    }
+#define S_ASSIGN S_ASSIGN_TO("co-a", "600000", "0")
+#define S_CO_BY(c, act, arg)                                                                       \
+    {                                                                                              \
+        "courier",                                                                                 \
+        {                                                                                          \
+            "$oid", c, act, arg, "3"                                                               \
+        }                                                                                          \
+    }
+#define S_CO(act) S_CO_BY("co-a", act, "")
+#define S_DELIVER(code) S_CO_BY("co-a", "deliver", code)
+#define S_CEXPIRE(max)                                                                             \
+    {                                                                                              \
+        "courier_expire",                                                                          \
+        {                                                                                          \
+            "$oid", "co-a", max                                                                    \
+        }                                                                                          \
+    }
+
+/* ---- the phases ---- */
+
+static const phase phases[] = {
+    {"NONE", NULL, {{0}}, "", 0},
+    {"TOMBSTONED", "NONE", {S_CANCEL_RX}, "", 0},
+    {"ROUTING", "NONE", {S_CREATE}, "ROUTING", H_DUE},
+    {"ROUTING_C", "NONE", {S_CREATE_C}, "ROUTING", H_DUE},
+    {"OFFERED", "ROUTING", {S_OFFER}, "OFFERED", H_PH | H_OFF | H_DUE},
+    {"OFFER_LAPSED", "ROUTING", {S_OFFER_TO("ph-a", "0")}, "OFFERED", H_PH | H_OFF | H_DUE},
+    /* ph-a rejected: routing again, ph-a among the tried */
+    {"REROUTING", "OFFERED", {S_PH("reject")}, "ROUTING", H_DUE},
+    /* then offered to ph-b: ph-a holds nothing of it */
+    {"OFFERED_B", "REROUTING", {S_OFFER_TO("ph-b", "600000")}, "OFFERED", H_DUE},
+    {"ACCEPTED", "OFFERED", {S_PH("accept")}, "ACCEPTED", H_PH},
+    {"READY", "ACCEPTED", {S_PH("ready")}, "READY", H_PH | H_DISP},
+    {"OFFERED_C", "ROUTING_C", {S_OFFER}, "OFFERED", H_PH | H_OFF | H_DUE},
+    {"ACCEPTED_C", "OFFERED_C", {S_PH("accept")}, "ACCEPTED", H_PH},
+    /* a collection order waits for its patient, not for a courier */
+    {"READY_C", "ACCEPTED_C", {S_PH("ready")}, "READY", H_PH},
+    {"COLLECTED", "READY_C", {S_PH("collected")}, "COLLECTED", 0},
+    {"ASSIGNED", "READY", {S_ASSIGN}, "COURIER_ASSIGNED", H_PH | H_COA | H_CDUE},
+    {"ASSIGN_LAPSED",
+     "READY",
+     {S_ASSIGN_TO("co-a", "0", "0")},
+     "COURIER_ASSIGNED",
+     H_PH | H_COA | H_CDUE},
+    {"ASSIGNED_FAR",
+     "READY",
+     {S_ASSIGN_TO("co-b", "600000", "0")},
+     "COURIER_ASSIGNED",
+     H_PH | H_COB | H_CDUE},
+    /* co-a let its assignment lapse: ready again, co-a among the tried */
+    {"READY_TRIED", "ASSIGN_LAPSED", {S_CEXPIRE("3")}, "READY", H_PH | H_DISP},
+    {"C_ACCEPTED", "ASSIGNED", {S_CO("accept")}, "COURIER_ASSIGNED", H_PH | H_COA},
+    {"PICKED_UP", "C_ACCEPTED", {S_CO("pickup")}, "PICKED_UP", H_COA},
+    {"LOCKED", "PICKED_UP", {S_DELIVER("1"), S_DELIVER("2"), S_DELIVER("3")}, "PICKED_UP", H_COA},
+    {"DELIVERED", "PICKED_UP", {S_DELIVER(CODE)}, "DELIVERED", 0},
+    {"RETURNING", "PICKED_UP", {S_CO_BY("co-a", "fail", "not_home")}, "RETURNING", H_COA},
+    {"RETURNED", "RETURNING", {S_PH("returned")}, "RETURNED", 0},
+    {"CANCELLED", "ROUTING", {S_CANCEL}, "CANCELLED", 0},
+    {"CANCELLED_O", "OFFERED", {S_CANCEL}, "CANCELLED", 0},
+    {"CANCELLED_A", "ASSIGNED", {S_CANCEL}, "CANCELLED", 0},
+    {"UNROUTABLE", "ROUTING", {S_UNROUTE}, "UNROUTABLE", 0},
+};
+
+/* ---- the table ---- */
+
+/* from: the starting phase; want: the status word (element 0, or the
+ * reason of an 'err' reply, or 'replay' for an 'ok .. replay');
+ * detail: the next element when not NULL; after: the phase the order is
+ * in afterwards (its state and holdings); events: the kind:STATE of each
+ * OrderEvent appended, in order; key/field/value: one more stored value
+ * to check (field NULL: a string key), "$oid" allowed in key. */
+typedef struct row {
+    const char *from;
+    step call;
+    const char *want;
+    const char *detail;
+    const char *after;
+    const char *events;
+    const char *key, *field, *value;
+} row;
+
+#define NOEV ""
+#define NOCHK NULL, NULL, NULL
+
+static const row rows[] = {
+    /* no order */
+    {"NONE", S_OFFER, "stale", "", "NONE", NOEV, NOCHK},
+    {"NONE", S_UNROUTE, "stale", "", "NONE", NOEV, NOCHK},
+    {"NONE", S_EXPIRE, "stale", "", "NONE", NOEV, NOCHK},
+    {"NONE", S_PH("accept"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_PH("reject"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_PH("ready"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_PH("collected"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_PH("returned"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_CANCEL, "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_ASSIGN, "stale", "", "NONE", NOEV, NOCHK},
+    {"NONE", S_CO("accept"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_CO("deliver"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_CO("decline"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_CO("pickup"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_CO("fail"), "not_found", NULL, "NONE", NOEV, NOCHK},
+    {"NONE", S_CEXPIRE("3"), "stale", "", "NONE", NOEV, NOCHK},
+    {"NONE", S_CANCEL_RX, "ok", "tombstone", "NONE", NOEV, PREFIX "rxcancel:rx-1", NULL,
+     "prescriber_withdrew"},
+    {"NONE", S_CREATE, "created", OID, "ROUTING", "created:ROUTING", PREFIX "rx:rx-1", NULL, OID},
+    {"NONE", S_CREATE_UNR, "created", OID, "UNROUTABLE", "created:ROUTING,unroutable:UNROUTABLE",
+     NOCHK},
+    /* a cancel that came before its order */
+    {"TOMBSTONED", S_CREATE, "created", OID, "CANCELLED", "created:ROUTING,cancelled:CANCELLED",
+     NOCHK},
+
+    /* ROUTING */
+    {"ROUTING", S_CREATE, "exists", OID, "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_OFFER, "offered", "1", "OFFERED", "offered:OFFERED", PREFIX "ord:$oid",
+     "pharmacy", "ph-a"},
+    {"ROUTING",
+     {"offer", {"$oid", "5", "ph-a", "900", "600000"}},
+     "stale",
+     "ROUTING",
+     "ROUTING",
+     NOEV,
+     NOCHK},
+    {"ROUTING", S_OFFER_TO("ph-shut", "600000"), "busy", NULL, "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_OFFER_TO("ph-full", "600000"), "busy", NULL, "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_UNROUTE, "ok", "UNROUTABLE", "UNROUTABLE", "unroutable:UNROUTABLE", NOCHK},
+    {"ROUTING", {"unroutable", {"$oid", "3", "x"}}, "stale", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_EXPIRE, "stale", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_PH("accept"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_PH("reject"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_PH("ready"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_PH("collected"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_PH("returned"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"ROUTING", S_CANCEL_RX, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"ROUTING", S_ASSIGN, "stale", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_CO("accept"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_CO("decline"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_CO("pickup"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_DELIVER(CODE), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_CO("fail"), "forbidden", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_CEXPIRE("3"), "stale", "ROUTING", "ROUTING", NOEV, NOCHK},
+
+    /* OFFERED to ph-a, deadline ahead */
+    {"OFFERED", S_CREATE, "exists", OID, "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_OFFER, "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_UNROUTE, "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_EXPIRE, "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_PH("accept"), "ok", "ACCEPTED", "ACCEPTED", "accepted:ACCEPTED", NOCHK},
+    {"OFFERED", S_PH_BY("ph-b", "accept"), "forbidden", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_PH("reject"), "ok", "ROUTING", "REROUTING", "rejected:ROUTING", PREFIX "ord:$oid",
+     "pharmacy", ""},
+    {"OFFERED", S_PH("ready"), "conflict", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_PH("collected"), "conflict", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_PH("returned"), "conflict", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"OFFERED", S_ASSIGN, "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_CO("accept"), "forbidden", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_CO("decline"), "forbidden", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_CO("pickup"), "forbidden", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_CO("fail"), "forbidden", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_DELIVER(CODE), "forbidden", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_CEXPIRE("3"), "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    /* the accept deadline passed */
+    {"OFFER_LAPSED", S_EXPIRE, "ok", "ROUTING", "REROUTING", "offer_expired:ROUTING",
+     PREFIX "ord:$oid", "pharmacy", ""},
+    {"OFFER_LAPSED", {"expire", {"$oid", "7"}}, "stale", "OFFERED", "OFFER_LAPSED", NOEV, NOCHK},
+    {"OFFER_LAPSED", S_PH("accept"), "ok", "ACCEPTED", "ACCEPTED", "accepted:ACCEPTED", NOCHK},
+    /* routing again after ph-a said no */
+    {"REROUTING", S_PH("accept"), "conflict", "ROUTING", "REROUTING", NOEV, NOCHK},
+    {"REROUTING", S_PH_BY("ph-b", "accept"), "forbidden", "ROUTING", "REROUTING", NOEV, NOCHK},
+    {"REROUTING", S_OFFER, "tried", NULL, "REROUTING", NOEV, NOCHK},
+    {"OFFERED_B", S_PH("accept"), "conflict", "OFFERED", "OFFERED_B", NOEV, NOCHK},
+    {"REROUTING", S_OFFER_TO("ph-b", "600000"), "offered", "2", "OFFERED_B", "offered:OFFERED",
+     PREFIX "ord:$oid", "pharmacy", "ph-b"},
+
+    /* ACCEPTED */
+    {"ACCEPTED", S_OFFER, "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_UNROUTE, "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_EXPIRE, "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_PH("accept"), "replay", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_PH_BY("ph-b", "accept"), "forbidden", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_PH("reject"), "conflict", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_PH("ready"), "ok", "READY", "READY", "ready:READY", NOCHK},
+    {"ACCEPTED", S_PH("collected"), "conflict", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_PH("returned"), "conflict", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"ACCEPTED", S_ASSIGN, "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CO("accept"), "forbidden", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CO("decline"), "forbidden", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CO("pickup"), "forbidden", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CO("fail"), "forbidden", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_DELIVER(CODE), "forbidden", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CREATE, "exists", OID, "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_CEXPIRE("3"), "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+
+    /* READY, a delivery order waiting for a courier */
+    {"READY", S_OFFER, "stale", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_UNROUTE, "stale", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_EXPIRE, "stale", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_PH("accept"), "conflict", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_PH("reject"), "conflict", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_PH("ready"), "replay", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_PH("collected"), "conflict", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_PH("returned"), "conflict", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"READY", S_ASSIGN, "assigned", NULL, "ASSIGNED", "courier_assigned:COURIER_ASSIGNED",
+     PREFIX "ord:$oid", "courier", "co-a"},
+    {"READY", S_ASSIGN_TO("co-off", "600000", "0"), "busy", "unavailable", "READY", NOEV, NOCHK},
+    {"READY", S_ASSIGN_TO("co-full", "600000", "0"), "busy", "at_capacity", "READY", NOEV, NOCHK},
+    {"READY", S_ASSIGN_TO("co-a", "600000", "9999999999999"), "busy", "stale_position", "READY",
+     NOEV, NOCHK},
+    {"READY", S_CO("accept"), "forbidden", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_CO("pickup"), "forbidden", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_CO("decline"), "forbidden", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_CO("fail"), "forbidden", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_DELIVER(CODE), "forbidden", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_CREATE, "exists", OID, "READY", NOEV, NOCHK},
+    {"READY", S_CEXPIRE("3"), "stale", "READY", "READY", NOEV, NOCHK},
+    {"READY_TRIED", S_ASSIGN, "busy", "tried", "READY_TRIED", NOEV, NOCHK},
+    {"READY_TRIED", S_ASSIGN_TO("co-b", "600000", "0"), "assigned", NULL, "ASSIGNED_FAR",
+     "courier_assigned:COURIER_ASSIGNED", NOCHK},
+
+    /* the collection path */
+    {"ACCEPTED_C", S_PH("ready"), "ok", "READY", "READY_C", "ready:READY", NOCHK},
+    {"READY_C", S_PH("collected"), "ok", "COLLECTED", "COLLECTED", "collected:COLLECTED", NOCHK},
+    {"READY_C", S_PH_BY("ph-b", "collected"), "forbidden", "READY", "READY_C", NOEV, NOCHK},
+    {"READY_C", S_PH("ready"), "replay", "READY", "READY_C", NOEV, NOCHK},
+    {"READY_C", S_ASSIGN, "stale", "READY", "READY_C", NOEV, NOCHK},
+    {"READY_C", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+
+    /* COURIER_ASSIGNED to co-a, not yet accepted, deadline ahead */
+    {"ASSIGNED", S_OFFER, "stale", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_UNROUTE, "stale", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_EXPIRE, "stale", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_PH("accept"), "conflict", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_PH("reject"), "conflict", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_PH("ready"), "conflict", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    /* the pharmacy confirms the handover: that is the pickup */
+    {"ASSIGNED", S_PH("collected"), "ok", "PICKED_UP", "PICKED_UP", "picked_up:PICKED_UP", NOCHK},
+    {"ASSIGNED", S_PH("returned"), "conflict", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"ASSIGNED", S_ASSIGN, "stale", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_CO("accept"), "ok", "COURIER_ASSIGNED", "C_ACCEPTED",
+     "courier_accepted:COURIER_ASSIGNED", NOCHK},
+    {"ASSIGNED", S_CO_BY("co-b", "accept", ""), "forbidden", "COURIER_ASSIGNED", "ASSIGNED", NOEV,
+     NOCHK},
+    {"ASSIGNED", S_CO("decline"), "ok", "READY", "READY", "courier_declined:READY",
+     PREFIX "ord:$oid", "courier", ""},
+    {"ASSIGNED", S_CO("pickup"), "ok", "PICKED_UP", "PICKED_UP", "picked_up:PICKED_UP", NOCHK},
+    {"ASSIGNED",
+     {"courier", {"$oid", "co-a", "pickup", "", "3", "300", "120000", "handover"}},
+     "refused",
+     "handover_required",
+     "ASSIGNED",
+     NOEV,
+     NOCHK},
+    {"ASSIGNED", S_DELIVER(CODE), "conflict", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_CO("fail"), "conflict", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_CEXPIRE("3"), "stale", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"ASSIGNED", S_CREATE, "exists", OID, "ASSIGNED", NOEV, NOCHK},
+    /* the courier's answer deadline passed */
+    {"ASSIGN_LAPSED", S_CEXPIRE("3"), "ok", "available", "READY", "courier_timeout:READY",
+     PREFIX "co:co-a", "misses", "1"},
+    {"ASSIGN_LAPSED", S_CEXPIRE("1"), "ok", "unavailable", "READY", "courier_timeout:READY",
+     PREFIX "co:co-a", "available", "0"},
+    {"ASSIGN_LAPSED",
+     {"courier_expire", {"$oid", "co-b", "3"}},
+     "stale",
+     "COURIER_ASSIGNED",
+     "ASSIGN_LAPSED",
+     NOEV,
+     NOCHK},
+    {"ASSIGN_LAPSED", S_CO("accept"), "ok", "COURIER_ASSIGNED", "C_ACCEPTED",
+     "courier_accepted:COURIER_ASSIGNED", NOCHK},
+    /* co-b is far from the pharmacy */
+    {"ASSIGNED_FAR", S_CO_BY("co-b", "pickup", ""), "refused", "not_at_pharmacy", "ASSIGNED_FAR",
+     NOEV, NOCHK},
+    {"ASSIGNED_FAR", S_CO("pickup"), "forbidden", "COURIER_ASSIGNED", "ASSIGNED_FAR", NOEV, NOCHK},
+
+    /* COURIER_ASSIGNED, accepted by co-a */
+    {"C_ACCEPTED", S_CO("accept"), "replay", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+    {"C_ACCEPTED", S_CO("decline"), "conflict", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+    {"C_ACCEPTED", S_CO("pickup"), "ok", "PICKED_UP", "PICKED_UP", "picked_up:PICKED_UP", NOCHK},
+    {"C_ACCEPTED", S_PH("collected"), "ok", "PICKED_UP", "PICKED_UP", "picked_up:PICKED_UP", NOCHK},
+    {"C_ACCEPTED", S_DELIVER(CODE), "conflict", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+    {"C_ACCEPTED", S_CEXPIRE("3"), "stale", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+    {"C_ACCEPTED", S_CANCEL, "ok", "CANCELLED", "CANCELLED", "cancelled:CANCELLED", NOCHK},
+    {"C_ACCEPTED", S_ASSIGN, "stale", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+
+    /* PICKED_UP by co-a */
+    {"PICKED_UP", S_OFFER, "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_UNROUTE, "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_EXPIRE, "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_PH("accept"), "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_PH("reject"), "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_PH("ready"), "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_PH("collected"), "replay", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_PH("returned"), "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_CANCEL, "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_ASSIGN, "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_CO("accept"), "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_CO("decline"), "conflict", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_CO("pickup"), "replay", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_DELIVER(CODE), "ok", "DELIVERED", "DELIVERED", "delivered:DELIVERED", NOCHK},
+    {"PICKED_UP", S_DELIVER("000000"), "wrong_code", "2", "PICKED_UP", NOEV, PREFIX "ord:$oid",
+     "wrong_codes", "1"},
+    {"PICKED_UP", S_CO_BY("co-b", "deliver", CODE), "forbidden", "PICKED_UP", "PICKED_UP", NOEV,
+     NOCHK},
+    {"PICKED_UP", S_CO_BY("co-a", "fail", "not_home"), "ok", "RETURNING", "RETURNING",
+     "delivery_failed:RETURNING", NOCHK},
+    {"PICKED_UP", S_CEXPIRE("3"), "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_CREATE, "exists", OID, "PICKED_UP", NOEV, NOCHK},
+    /* three wrong codes of three allowed: locked, even to the right one */
+    {"LOCKED", S_DELIVER(CODE), "locked", "PICKED_UP", "LOCKED", NOEV, PREFIX "ord:$oid",
+     "wrong_codes", "3"},
+    {"LOCKED", S_DELIVER("000000"), "locked", "PICKED_UP", "LOCKED", NOEV, PREFIX "ord:$oid",
+     "wrong_codes", "3"},
+    {"LOCKED", S_CO_BY("co-a", "fail", "code_locked"), "ok", "RETURNING", "RETURNING",
+     "delivery_failed:RETURNING", NOCHK},
+
+    /* DELIVERED */
+    {"DELIVERED", S_OFFER, "stale", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_UNROUTE, "stale", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_EXPIRE, "stale", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_PH("accept"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_PH("collected"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_PH("returned"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CANCEL, "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_ASSIGN, "stale", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CO("accept"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CO("pickup"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_DELIVER(CODE), "replay", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CO_BY("co-b", "deliver", CODE), "forbidden", "DELIVERED", "DELIVERED", NOEV,
+     NOCHK},
+    {"DELIVERED", S_CO("fail"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CEXPIRE("3"), "stale", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_PH("reject"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_PH("ready"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CO("decline"), "conflict", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"DELIVERED", S_CREATE, "exists", OID, "DELIVERED", NOEV, NOCHK},
+
+    /* RETURNING to ph-a, RETURNED */
+    {"RETURNING", S_PH("returned"), "ok", "RETURNED", "RETURNED", "returned:RETURNED", NOCHK},
+    {"RETURNING", S_PH_BY("ph-b", "returned"), "forbidden", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_PH("collected"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CO("fail"), "replay", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_DELIVER(CODE), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CANCEL, "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_ASSIGN, "stale", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CEXPIRE("3"), "stale", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_OFFER, "stale", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_UNROUTE, "stale", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_EXPIRE, "stale", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_PH("accept"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_PH("reject"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_PH("ready"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CO("accept"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CO("decline"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CO("pickup"), "conflict", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_CREATE, "exists", OID, "RETURNING", NOEV, NOCHK},
+    {"RETURNED", S_PH("returned"), "replay", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_PH("accept"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CANCEL, "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CO("fail"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_DELIVER(CODE), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_OFFER, "stale", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_UNROUTE, "stale", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_EXPIRE, "stale", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_ASSIGN, "stale", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CEXPIRE("3"), "stale", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_PH("reject"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_PH("ready"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_PH("collected"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CO("accept"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CO("decline"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CO("pickup"), "conflict", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"RETURNED", S_CREATE, "exists", OID, "RETURNED", NOEV, NOCHK},
+
+    /* COLLECTED */
+    {"COLLECTED", S_PH("collected"), "replay", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_PH("returned"), "conflict", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CANCEL, "conflict", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_ASSIGN, "stale", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_OFFER, "stale", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_UNROUTE, "stale", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_EXPIRE, "stale", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CEXPIRE("3"), "stale", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_PH("accept"), "conflict", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_PH("reject"), "conflict", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_PH("ready"), "conflict", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CO("accept"), "forbidden", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CO("decline"), "forbidden", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CO("pickup"), "forbidden", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CO("fail"), "forbidden", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_DELIVER(CODE), "forbidden", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"COLLECTED", S_CREATE, "exists", OID, "COLLECTED", NOEV, NOCHK},
+
+    /* CANCELLED */
+    {"CANCELLED", S_CANCEL, "ok", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CANCEL_RX, "ok", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CREATE, "exists", OID, "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_OFFER, "stale", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_UNROUTE, "stale", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_EXPIRE, "stale", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_PH("accept"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_ASSIGN, "stale", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CO("accept"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CEXPIRE("3"), "stale", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_PH("reject"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_PH("ready"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_PH("collected"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_PH("returned"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CO("decline"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CO("pickup"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_CO("fail"), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"CANCELLED", S_DELIVER(CODE), "forbidden", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    /* cancelled after the assignment: still its pharmacy's and courier's, past acting on */
+    {"CANCELLED_A", S_PH("collected"), "conflict", "CANCELLED", "CANCELLED_A", NOEV, NOCHK},
+    {"CANCELLED_A", S_CO("accept"), "conflict", "CANCELLED", "CANCELLED_A", NOEV, NOCHK},
+    {"CANCELLED_A", S_CO("pickup"), "conflict", "CANCELLED", "CANCELLED_A", NOEV, NOCHK},
+    {"CANCELLED_A", S_CEXPIRE("3"), "stale", "CANCELLED", "CANCELLED_A", NOEV, NOCHK},
+    {"CANCELLED_O", S_PH("accept"), "conflict", "CANCELLED", "CANCELLED_O", NOEV, NOCHK},
+    {"CANCELLED_O", S_EXPIRE, "stale", "CANCELLED", "CANCELLED_O", NOEV, NOCHK},
+
+    /* UNROUTABLE */
+    {"UNROUTABLE", S_UNROUTE, "stale", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_OFFER, "stale", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CANCEL, "conflict", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CREATE, "exists", OID, "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_PH("accept"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_ASSIGN, "stale", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CO("accept"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_EXPIRE, "stale", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CEXPIRE("3"), "stale", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_PH("reject"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_PH("ready"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_PH("collected"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_PH("returned"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CO("decline"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CO("pickup"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_CO("fail"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    {"UNROUTABLE", S_DELIVER(CODE), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+};
+
+/* ---- the server ---- */
+
+static redisContext *rc;
+
+static redisReply *cmd(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    redisReply *r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    CHECK(r, "redis: %s", rc->errstr);
+    return r;
+}
+
+static const char *elem(const redisReply *r, size_t i)
+{
+    if (r->type != REDIS_REPLY_ARRAY || i >= r->elements)
+        return NULL;
+    const redisReply *e = r->element[i];
+    return e->type == REDIS_REPLY_STRING || e->type == REDIS_REPLY_STATUS ? e->str : NULL;
+}
+
+/* The string a field (or, field NULL, a string key) holds, "" when none. */
+static void stored(const char *key, const char *field, char *out, size_t outlen)
+{
+    redisReply *r = field ? cmd("HGET %s %s", key, field) : cmd("GET %s", key);
+    snprintf(out, outlen, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    freeReplyObject(r);
+}
+
+/* Runs one step: FCALL rxd_<op> 1 <anchor> <prefix> args, "$oid" and
+ * "$att" filled in. */
+static redisReply *run_step(const step *s)
+{
+    const char *argv[MAX_ARGS + 5];
+    char att[32];
+    int argc = 0;
+    char fn[64];
+    snprintf(fn, sizeof(fn), "rxd_%s", s->op);
+    stored(PREFIX "ord:" OID, "attempt", att, sizeof(att));
+    if (!att[0])
+        snprintf(att, sizeof(att), "0");
+    argv[argc++] = "FCALL";
+    argv[argc++] = fn;
+    argv[argc++] = "1";
+    argv[argc++] = ANCHOR;
+    argv[argc++] = PREFIX;
+    for (int i = 0; i < MAX_ARGS && s->args[i]; i++) {
+        const char *a = s->args[i];
+        argv[argc++] = strcmp(a, "$oid") == 0 ? OID : strcmp(a, "$att") == 0 ? att : a;
+    }
+    redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
+    CHECK(r, "redis: %s", rc->errstr);
+    return r;
+}
+
+static void fixture(const char *op, int argc, const char **args)
+{
+    step s = {op, {0}};
+    for (int i = 0; i < argc; i++)
+        s.args[i] = args[i];
+    redisReply *r = run_step(&s);
+    CHECK(r->type == REDIS_REPLY_ARRAY && elem(r, 0) && strcmp(elem(r, 0), "ok") == 0,
+          "fixture %s %s: %s", op, args[0], r->type == REDIS_REPLY_ERROR ? r->str : "not ok");
+    freeReplyObject(r);
+}
+
+/* An empty server with ph-a (open, room), ph-b (another open pharmacy),
+ * ph-shut (closed), ph-full (no room); co-a at ph-a, co-b far away, co-off
+ * unavailable, co-full with no room. Positions are dated by the server's
+ * clock so that they are fresh. */
+static void fixtures(void)
+{
+    freeReplyObject(cmd("FLUSHALL"));
+    redisReply *t = cmd("TIME");
+    CHECK(t->type == REDIS_REPLY_ARRAY && t->elements == 2, "TIME");
+    char now[32];
+    snprintf(now, sizeof(now), "%lld",
+             atoll(t->element[0]->str) * 1000 + atoll(t->element[1]->str) / 1000);
+    freeReplyObject(t);
+    const char *pa[] = {"ph-a", "A", "52.5200", "13.4050", "1", "5", "0", "1"};
+    const char *pb[] = {"ph-b", "B", "52.5300", "13.4100", "1", "5", "0", "1"};
+    const char *ps[] = {"ph-shut", "S", "52.5200", "13.4060", "0", "5", "0", "1"};
+    const char *pf[] = {"ph-full", "F", "52.5200", "13.4070", "1", "0", "0", "1"};
+    fixture("pharmacy_put", 8, pa);
+    fixture("pharmacy_put", 8, pb);
+    fixture("pharmacy_put", 8, ps);
+    fixture("pharmacy_put", 8, pf);
+    const struct {
+        const char *id, *avail, *cap, *lat, *lon;
+    } co[] = {
+        {"co-a", "1", "3", "52.5200", "13.4050"},
+        {"co-b", "1", "3", "52.6500", "13.6000"},
+        {"co-off", "0", "3", "52.5200", "13.4050"},
+        {"co-full", "1", "0", "52.5200", "13.4050"},
+    };
+    for (size_t i = 0; i < sizeof(co) / sizeof(co[0]); i++) {
+        const char *av[] = {co[i].id, co[i].avail, "0", co[i].cap};
+        const char *loc[] = {co[i].id, co[i].lat, co[i].lon, now};
+        fixture("courier_avail", 4, av);
+        fixture("courier_loc", 4, loc);
+    }
+}
+
+static const phase *phase_named(const char *name)
+{
+    for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
+        if (strcmp(phases[i].name, name) == 0)
+            return &phases[i];
+    fail_at(__LINE__, "no phase %s in the table", name);
+    return NULL;
+}
+
+/* 1 when the order is in the set (or, zset 1, the sorted set) at key. */
+static int holds_order(const char *key, int zset)
+{
+    redisReply *r = zset ? cmd("ZSCORE %s %s", key, OID) : cmd("SISMEMBER %s %s", key, OID);
+    int in =
+        zset ? r->type == REDIS_REPLY_STRING : r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    return in;
+}
+
+/* Checks that the order is in phase p: its state and what it holds. */
+static void expect_phase(const phase *p, const char *what)
+{
+    static const struct {
+        int bit;
+        const char *key;
+        int zset;
+    } holds[] = {
+        {H_PH, PREFIX "ph:ph-a:active", 0},
+        {H_OFF, PREFIX "ph:ph-a:offers", 0},
+        {H_COA, PREFIX "co:co-a:orders", 0},
+        {H_COB, PREFIX "co:co-b:orders", 0},
+        {H_DUE, PREFIX "due", 1},
+        {H_DISP, PREFIX "dispatch", 1},
+        {H_CDUE, PREFIX "cdue", 1},
+    };
+    char state[64];
+    stored(PREFIX "ord:" OID, "state", state, sizeof(state));
+    CHECK(strcmp(state, p->state) == 0, "%s: state '%s', want '%s' (phase %s)", what, state,
+          p->state, p->name);
+    for (size_t i = 0; i < sizeof(holds) / sizeof(holds[0]); i++) {
+        int want = (p->holds & holds[i].bit) != 0;
+        CHECK(holds_order(holds[i].key, holds[i].zset) == want,
+              "%s: %s %s in %s, want %s (phase %s)", what, OID, want ? "not" : "still",
+              holds[i].key, want ? "in" : "out", p->name);
+    }
+}
+
+static void build(const phase *p)
+{
+    if (!p->parent) {
+        fixtures();
+        return;
+    }
+    build(phase_named(p->parent));
+    for (int i = 0; i < 3 && p->steps[i].op; i++) {
+        redisReply *r = run_step(&p->steps[i]);
+        CHECK(r->type == REDIS_REPLY_ARRAY, "building %s: %s answered %s", p->name, p->steps[i].op,
+              r->type == REDIS_REPLY_ERROR ? r->str : "no array");
+        freeReplyObject(r);
+    }
+    char what[96];
+    snprintf(what, sizeof(what), "building %s", p->name);
+    expect_phase(p, what);
+}
+
+static long long outbox_len(void)
+{
+    redisReply *r = cmd("XLEN %soutbox", PREFIX);
+    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+static const char *entry_field(const redisReply *entry, const char *name)
+{
+    const redisReply *f = entry->element[1];
+    for (size_t j = 0; j + 1 < f->elements; j += 2)
+        if (strcmp(f->element[j]->str, name) == 0)
+            return f->element[j + 1]->str;
+    return "";
+}
+
+/* The outbox entries after the first `from`: "kind:STATE,..." of the
+ * OrderEvents; checks each PatientNotice follows a change of state (with
+ * the handover code on ACCEPTED only) and every entry's order and version. */
+static void appended(long long from, const char *state_before, char *out, size_t outlen,
+                     const char *what)
+{
+    redisReply *r = cmd("XRANGE %soutbox - +", PREFIX);
+    CHECK(r->type == REDIS_REPLY_ARRAY, "%s: XRANGE outbox", what);
+    char prev[64];
+    size_t used = 0;
+    int changes = 0, notices = 0;
+    snprintf(prev, sizeof(prev), "%s", state_before);
+    out[0] = '\0';
+    for (size_t i = (size_t)from; i < r->elements; i++) {
+        const redisReply *e = r->element[i];
+        const char *t = entry_field(e, "t"), *st = entry_field(e, "state");
+        CHECK(strcmp(entry_field(e, "order_id"), OID) == 0 &&
+                  strcmp(entry_field(e, "v"), orders_version()) == 0,
+              "%s: outbox entry %zu of order '%s' version '%s'", what, i,
+              entry_field(e, "order_id"), entry_field(e, "v"));
+        if (strcmp(t, "ev") == 0) {
+            used += (size_t)snprintf(out + used, outlen - used, "%s%s:%s", used ? "," : "",
+                                     entry_field(e, "kind"), st);
+            CHECK(used < outlen, "%s: too many events", what);
+            if (strcmp(st, prev) != 0)
+                changes++;
+            snprintf(prev, sizeof(prev), "%s", st);
+        } else {
+            CHECK(strcmp(t, "pn") == 0, "%s: outbox entry of type '%s'", what, t);
+            notices++;
+            CHECK(strcmp(st, prev) == 0, "%s: a notice of %s after an event of %s", what, st, prev);
+            const char *want_code = strcmp(st, "ACCEPTED") == 0 ? CODE : "";
+            CHECK(strcmp(entry_field(e, "code"), want_code) == 0,
+                  "%s: notice of %s carries code '%s', want '%s'", what, st, entry_field(e, "code"),
+                  want_code);
+        }
+    }
+    CHECK(notices == changes, "%s: %d patient notices for %d changes of state", what, notices,
+          changes);
+    freeReplyObject(r);
+}
+
+/* The status word and the element after it (see row). */
+static void status_of(const redisReply *r, const char **word, const char **detail)
+{
+    const char *e0 = elem(r, 0), *e1 = elem(r, 1), *e2 = elem(r, 2);
+    *word = e0 ? e0 : "";
+    *detail = e1;
+    if (e0 && strcmp(e0, "err") == 0) {
+        *word = e1 ? e1 : "";
+        *detail = e2;
+    } else if (e0 && strcmp(e0, "ok") == 0 && e2 && strcmp(e2, "replay") == 0) {
+        *word = "replay";
+    }
+}
+
+static void run_row(size_t n, const row *w)
+{
+    const phase *from = phase_named(w->from), *after = phase_named(w->after);
+    char what[256];
+    size_t len = (size_t)snprintf(what, sizeof(what), "row %zu (%s: %s", n, w->from, w->call.op);
+    for (int i = 0; i < MAX_ARGS && w->call.args[i] && len < sizeof(what); i++)
+        len += (size_t)snprintf(what + len, sizeof(what) - len, " %s", w->call.args[i]);
+    if (len < sizeof(what) - 1)
+        snprintf(what + len, sizeof(what) - len, ")");
+    build(from);
+    long long before = outbox_len();
+    redisReply *r = run_step(&w->call);
+    CHECK(r->type == REDIS_REPLY_ARRAY, "%s: answered %s", what,
+          r->type == REDIS_REPLY_ERROR ? r->str : "no array");
+    const char *word, *detail;
+    status_of(r, &word, &detail);
+    CHECK(strcmp(word, w->want) == 0, "%s: status '%s', want '%s'", what, word, w->want);
+    CHECK(!w->detail || (detail && strcmp(detail, w->detail) == 0), "%s: '%s' then '%s', want '%s'",
+          what, word, detail ? detail : "(none)", w->detail);
+    freeReplyObject(r);
+
+    expect_phase(after, what);
+    char events[512];
+    appended(before, from->state, events, sizeof(events), what);
+    CHECK(strcmp(events, w->events) == 0, "%s: events '%s', want '%s'", what, events, w->events);
+    if (w->key) {
+        char key[128], got[128];
+        const char *at = strstr(w->key, "$oid");
+        if (at)
+            snprintf(key, sizeof(key), "%.*s%s%s", (int)(at - w->key), w->key, OID, at + 4);
+        else
+            snprintf(key, sizeof(key), "%s", w->key);
+        stored(key, w->field, got, sizeof(got));
+        CHECK(strcmp(got, w->value) == 0, "%s: %s %s is '%s', want '%s'", what, key,
+              w->field ? w->field : "", got, w->value);
+    }
+}
+
+int main(void)
+{
+    char host[128];
+    int port;
+    const char *url = getenv("RXD_REDIS_URL");
+    CHECK(url && sscanf(url, "redis://%127[^:]:%d", host, &port) == 2,
+          "RXD_REDIS_URL is not set to redis://HOST:PORT: run under tests/with_backends.sh "
+          "--redis");
+    rc = redisConnect(host, port);
+    CHECK(rc && !rc->err, "redisConnect %s: %s", url, rc ? rc->errstr : "oom");
+    redisReply *r = cmd("FUNCTION LOAD REPLACE %s", scripts_orders_lib);
+    CHECK(r->type == REDIS_REPLY_STRING, "FUNCTION LOAD: %s",
+          r->type == REDIS_REPLY_ERROR ? r->str : "no library name");
+    freeReplyObject(r);
+
+    size_t n = sizeof(rows) / sizeof(rows[0]);
+    for (size_t i = 0; i < n; i++)
+        run_row(i, &rows[i]);
+    redisFree(rc);
+    printf("orders_sm_test: ok (%zu rows, %zu phases)\n", n, sizeof(phases) / sizeof(phases[0]));
+    return 0;
+}
