@@ -36,11 +36,13 @@ def read(path):
 
 def service_sources(svc):
     """The C files a service reads its settings in: its own, the service
-    frame (service.c, kafka.c) and, for a gateway, gateway.c."""
+    frame (service.c, kafka.c) and gateway.c for a gateway, worker.c for a
+    Kafka worker."""
     own = glob.glob(os.path.join(ROOT, "services", svc, "*.c"))
     files = own + [os.path.join(ROOT, "common", f) for f in ("service.c", "kafka.c")]
-    if any('#include "gateway.h"' in read(f) for f in own):
-        files.append(os.path.join(ROOT, "common", "gateway.c"))
+    for header, frame in (("gateway.h", "gateway.c"), ("worker.h", "worker.c")):
+        if any('#include "%s"' % header in read(f) for f in own):
+            files.append(os.path.join(ROOT, "common", frame))
     return files
 
 
@@ -48,6 +50,20 @@ def topic_defaults():
     """{TOPIC_X: '"name"'} from service_topic()'s table in common/service.c."""
     return {"TOPIC_" + k: '"%s"' % v
             for k, v in re.findall(r'\{"([A-Z]+)",\s*"([a-z.]+)"\}', read("common/service.c"))}
+
+
+def worker_table_settings(text, topics):
+    """The settings a Kafka worker's table (common/worker.h) names: its
+    consumer group setting with its default, and the topics it consumes
+    and produces, which worker_main reads for it."""
+    out = {}
+    for name, default in re.findall(
+            r'\.group_setting\s*=\s*"([A-Z0-9_]+)",\s*\.group_default\s*=\s*("[^"]*")', text):
+        out[name] = default
+    for field in re.findall(r'\.(?:consumes|produces)\s*=\s*\{([^}]*)\}', text):
+        for which in re.findall(r'"([A-Z]+)"', field):
+            out["TOPIC_" + which] = topics["TOPIC_" + which]
+    return out
 
 
 def settings_read(svc):
@@ -60,6 +76,8 @@ def settings_read(svc):
             out.setdefault(name, default.strip())
         for which in re.findall(r'\bservice_topic\(\s*[^,()]+,\s*"([A-Z]+)"\)', text):
             out.setdefault("TOPIC_" + which, topics["TOPIC_" + which])
+        for name, default in worker_table_settings(text, topics).items():
+            out.setdefault(name, default)
     return out
 
 

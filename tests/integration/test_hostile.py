@@ -420,14 +420,14 @@ ATTACKS = [
     Attack("path_traversal", (404, "not_found"), "common/gateway.c gw_route_find"),
     Attack("role_confusion", (403, "forbidden"), "common/http.c http_authorize"),
     Attack("cross_tenant", (403, "forbidden"),
-           "common/http.c http_authorize, common/lua/orders.lua ops.pharmacy"),
+           "common/http.c http_authorize, common/lua/transitions.lua rxd_pharmacy"),
     Attack("expired_token", (401, "unauthenticated", "token expired"),
            "common/auth.c auth_token_verify"),
     Attack("forged_token", (401, "unauthenticated", "bad signature"),
            "common/auth.c auth_token_verify"),
     Attack("malformed_token", (401, "unauthenticated"),
            "common/http.c http_bearer_token, common/auth.c auth_token_verify"),
-    Attack("replayed_accept", (200, "ACCEPTED"), "common/lua/orders.lua ops.pharmacy"),
+    Attack("replayed_accept", (200, "ACCEPTED"), "common/lua/transitions.lua rxd_pharmacy"),
     Attack("stock_over_limit", (400, "bad_request", "at most 2000"),
            "common/body.c body_parse_stock"),
     Attack("other_methods", (405, "method_not_allowed"), "common/gateway.c gw_route_find"),
@@ -438,7 +438,7 @@ ATTACKS = [
     Attack("unknown_paths", (404, "not_found"), "common/gateway.c gw_route_find"),
     Attack("bad_wait", (400, "bad_request", "wait"), "common/http.c http_query_int_parse"),
     Attack("future_position", (400, "bad_request", "in the future"),
-           "services/courier-gw/main.c cogw_check_time, common/lua/orders.lua "
+           "services/courier-gw/main.c cogw_check_time, common/lua/registries.lua "
            "courier_put_point"),
     Attack("location_flood", (429, "rate_limited", "positions"),
            "common/gateway.c gw_req_take, common/fairuse.c"),
@@ -1059,10 +1059,9 @@ class HttpHostileTest(HttpHostileBase):
         code, body = self.co_api("PUT", "/v1/couriers/%s/location" % co, tok,
                                  {"lat": self.home[0], "lon": self.home[1], "ts_ms": t - 1000})
         self.assertEqual((code, body["stored"]), (200, 0), body)
-        # past the gateway: the script refuses a future point, keeps the real one
-        script = os.path.join(ROOT, "common", "lua", "orders.lua")
+        # past the gateway: the state machine refuses a future point, keeps the real one
         for ts, want in ((now_ms() + 3600 * 1000, "stale"), (now_ms() + 1000, "stored")):
-            out = self.redis("--eval", script, PREFIX + "anchor", ",", PREFIX, "courier_loc", co,
+            out = self.redis("FCALL", "rxd_courier_loc", "1", PREFIX + "anchor", PREFIX, co,
                              "1", "2", str(ts))
             self.assertEqual(out.split(), ["ok", want], out)
         self.assertLessEqual(int(self.redis("HGET", key, "ts_ms")), now_ms() + 60 * 1000)
