@@ -213,6 +213,21 @@ class Chaos:
             return all(len(x["isr"]) == 3 for parts in md["topics"].values() for x in parts)
         wait_until(in_sync, timeout, "all replicas in sync")
 
+    @staticmethod
+    def tail(path, n=20):
+        with open(path, errors="replace") as f:
+            return "".join(f.readlines()[-n:])
+
+    def wait_registered(self, sim, log, timeout=120):
+        """Returns once citysim has registered its city (its "run ..." line)
+        or has exited; the exit is reported after the run."""
+        deadline = time.time() + timeout
+        while time.time() < deadline and sim.poll() is None:
+            with open(log, errors="replace") as f:
+                if "citysim: run " in f.read():
+                    return
+            time.sleep(0.2)
+
     def run_faults(self):
         """Injects every planned fault at a random moment within the first
         90% of the load; one that falls due late is injected at once."""
@@ -264,12 +279,19 @@ class Chaos:
              "--speedup", "30", "--radius-m", "3000", "--seed", str(a.seed),
              "--run-id", self.run_id, "--summary-json", summary],
             env=self.stack.env, stdout=logf, stderr=subprocess.STDOUT)
+        # Faults hit the running city, not its registration: a Redis restart
+        # during the set-up makes citysim stop before any prescription.
+        self.wait_registered(sim, os.path.join(self.stack.dir, "logs", "citysim.log"))
         faults = threading.Thread(target=self.run_faults)
         faults.start()
         faults.join()
         self.say("faults over: %s; draining" % dict(self.figures))
         sim_rc = sim.wait(timeout=a.drain + 120)
         logf.close()
+        if not os.path.exists(summary):
+            raise RuntimeError("citysim exited %d without a summary; its last lines:\n%s" %
+                               (sim_rc, self.tail(os.path.join(self.stack.dir, "logs",
+                                                               "citysim.log"))))
         with open(summary) as f:
             self.summary = json.load(f)
         self.say("citysim exited %d: %d sent, states %s" % (
