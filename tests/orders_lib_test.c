@@ -338,7 +338,7 @@ int main(void)
 {
     test t = {0};
     char host[128];
-    int port;
+    int port = 0;
     t.url = getenv("RXD_REDIS_URL");
     CHECK(t.url && sscanf(t.url, "redis://%127[^:]:%d", host, &port) == 2,
           "RXD_REDIS_URL is not set to redis://HOST:PORT: run under tests/with_backends.sh "

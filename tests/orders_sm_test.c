@@ -872,7 +872,7 @@ static void run_row(size_t n, const row *w)
 int main(void)
 {
     char host[128];
-    int port;
+    int port = 0;
     const char *url = getenv("RXD_REDIS_URL");
     CHECK(url && sscanf(url, "redis://%127[^:]:%d", host, &port) == 2,
           "RXD_REDIS_URL is not set to redis://HOST:PORT: run under tests/with_backends.sh "
