@@ -14,6 +14,7 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "check.h"
 #include "orders.h"
 #include "scripts.h"
 #include "store.h"
@@ -40,23 +41,6 @@ typedef struct result {
     char field[256]; /* element 1 of an array */
     char err[160];
 } result;
-
-static void fail_at(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "orders_lib_test: FAIL (line %d): ", line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_at(__LINE__, __VA_ARGS__);                                                        \
-    } while (0)
 
 static void on_watchdog(evutil_socket_t fd, short what, void *arg)
 {

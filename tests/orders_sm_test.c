@@ -21,6 +21,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "check.h"
 #include "orders.h"
 #include "scripts.h"
 
@@ -30,23 +31,6 @@
 #define OID "ord-00000001"
 #define CODE "424242"
 #define MAX_ARGS 20
-
-static void fail_at(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "orders_sm_test: FAIL (line %d): ", line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_at(__LINE__, __VA_ARGS__);                                                        \
-    } while (0)
 
 /* One call of an operation; "$oid" and "$att" (the order's current attempt)
  * in args are filled in when it runs. */
@@ -698,7 +682,7 @@ static const phase *phase_named(const char *name)
     for (size_t i = 0; i < sizeof(phases) / sizeof(phases[0]); i++)
         if (strcmp(phases[i].name, name) == 0)
             return &phases[i];
-    fail_at(__LINE__, "no phase %s in the table", name);
+    check_fail(__FILE__, __LINE__, "no phase %s in the table", name);
     return NULL;
 }
 

@@ -3,7 +3,6 @@
  * Needs RXD_REDIS_URL (redis://host:port). Issues SCRIPT FLUSH and CLIENT
  * KILL TYPE normal|pubsub, so the server must not be shared with tests that
  * run at the same time. Exits 0 when every check passes, 1 otherwise. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include <event2/event.h>
 #include <openssl/sha.h>
 
+#include "check.h"
 #include "store.h"
 
 typedef struct test {
@@ -49,23 +49,6 @@ typedef struct inbox {
     char payload[128];
     size_t len;
 } inbox;
-
-static void fail_at(int line, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "store_test: FAIL (line %d): ", line);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(1);
-}
-
-#define CHECK(cond, ...)                                                                           \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            fail_at(__LINE__, __VA_ARGS__);                                                        \
-    } while (0)
 
 static long long now_ms(void)
 {
