@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "rerr.h"
+#include "mem.h"
 
 struct batch {
     store *st;
@@ -22,7 +23,7 @@ typedef struct batch_call {
 
 batch *batch_new(store *st, batch_done_fn *done, void *ctx)
 {
-    batch *b = calloc(1, sizeof(*b));
+    batch *b = xcalloc(1, sizeof(*b));
     *b = (batch){.st = st, .done = done, .ctx = ctx};
     return b;
 }
@@ -50,13 +51,14 @@ static void batch_on_reply(store *st, redisReply *reply, const char *err, void *
     } else
         call->fn(reply, call->item, b->ctx);
     free(call);
+    mem_assert(b->pending > 0);
     b->pending--;
     batch_finish_if_complete(b);
 }
 
 void batch_cmd(batch *b, batch_reply_fn *fn, void *item, int argc, const char **argv)
 {
-    batch_call *call = malloc(sizeof(*call));
+    batch_call *call = xmalloc(sizeof(*call));
     *call = (batch_call){b, fn, item};
     b->pending++;
     /* store_cmd_argv never calls back from inside itself */

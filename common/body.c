@@ -9,6 +9,7 @@
 
 #include "geo.h"
 #include "rx.h"
+#include "mem.h"
 
 static int body_fail(char *why, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -111,7 +112,7 @@ int body_parse_stock(const json_t *j, body_stock *out, char *why)
     size_t n = json_object_size(items);
     if (n > BODY_STOCK_MAX)
         return body_fail(why, "'items' holds %zu entries; at most %d", n, BODY_STOCK_MAX);
-    out->items = calloc(n ? n : 1, sizeof(body_stock_item));
+    out->items = xcalloc(n ? n : 1, sizeof(body_stock_item));
     const char *code;
     const json_t *qty;
     json_object_foreach((json_t *)items, code, qty)

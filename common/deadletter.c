@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "mem.h"
 
 #define DEADLETTER_HEADERS_MAX 8
 /* librdkafka's worst case per header: two varint lengths */
@@ -64,11 +65,9 @@ static int deadletter_refused(rd_kafka_resp_err_t err)
 
 deadletter *deadletter_new(const kafka_msg *msg, const char *reason)
 {
-    deadletter *dl = calloc(1, sizeof(*dl));
+    deadletter *dl = xcalloc(1, sizeof(*dl));
     unsigned char digest[SHA256_DIGEST_LENGTH];
 
-    if (!dl)
-        return NULL;
     dl->msg = msg;
     snprintf(dl->reason, sizeof(dl->reason), "%s", reason);
     snprintf(dl->partition, sizeof(dl->partition), "%" PRId32, msg->partition);

@@ -37,7 +37,7 @@ typedef enum {
 typedef void deadletter_cb(deadletter_result r, void *ctx);
 
 /* A letter for msg (which must stay valid while the letter is sent) with
- * reason as its error header. NULL when out of memory. */
+ * reason as its error header. */
 deadletter *deadletter_new(const kafka_msg *msg, const char *reason);
 void deadletter_free(deadletter *dl);
 /* Produces the letter to topic in the fullest form not yet refused.

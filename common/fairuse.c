@@ -1,6 +1,7 @@
 /* fairuse.c - per-holder budgets (see fairuse.h): a hash table of holders,
  * each with one token bucket per kind and a parked count. */
 #include "fairuse.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,8 @@ struct fairuse {
 
 fairuse *fairuse_new(const fairuse_limits *l)
 {
-    fairuse *f = calloc(1, sizeof(*f));
-    if (f)
-        f->l = *l;
+    fairuse *f = xcalloc(1, sizeof(*f));
+    f->l = *l;
     return f;
 }
 
@@ -53,17 +53,13 @@ static fairuse_holder **fairuse_slot(fairuse *f, const char *key)
     return pp;
 }
 
-/* The holder's entry, made with full buckets when it is new; NULL when out
- * of memory (the caller then lets the request through: refusing everyone
- * for want of a few bytes would be worse). */
+/* The holder's entry, made with full buckets when it is new. */
 static fairuse_holder *fairuse_holder_get(fairuse *f, const char *key, int64_t now_ms)
 {
     fairuse_holder **pp = fairuse_slot(f, key);
     if (*pp)
         return *pp;
-    fairuse_holder *h = calloc(1, sizeof(*h));
-    if (!h)
-        return NULL;
+    fairuse_holder *h = xcalloc(1, sizeof(*h));
     strncpy(h->key, key, FAIRUSE_HOLDER_MAX);
     for (int k = 0; k < FAIRUSE_KINDS; k++) {
         h->tokens[k] = f->l.rate[k].burst;
@@ -96,8 +92,6 @@ int fairuse_take(fairuse *f, fairuse_kind kind, const char *holder, double n, in
         return -1;
     }
     fairuse_holder *h = fairuse_holder_get(f, holder, now_ms);
-    if (!h)
-        return 0;
     fairuse_refill(f, h, kind, now_ms);
     if (h->tokens[kind] >= n) {
         h->tokens[kind] -= n;
@@ -112,10 +106,9 @@ int fairuse_park(fairuse *f, const char *holder)
     if (f->l.parked_total > 0 && f->parked_total >= f->l.parked_total)
         return FAIRUSE_TOTAL_FULL;
     fairuse_holder *h = fairuse_holder_get(f, holder, 0);
-    if (h && f->l.parked_per_holder > 0 && h->parked >= f->l.parked_per_holder)
+    if (f->l.parked_per_holder > 0 && h->parked >= f->l.parked_per_holder)
         return FAIRUSE_HOLDER_FULL;
-    if (h)
-        h->parked++;
+    h->parked++;
     f->parked_total++;
     return FAIRUSE_PARKED;
 }

@@ -7,6 +7,7 @@
  * limit (evhttp has closed it by then) is freed. The sweep never touches
  * a connection, only the descriptor number it recorded. */
 #include "framing.h"
+#include "mem.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -312,9 +313,7 @@ static void framing_on_sweep(evutil_socket_t fd, short what, void *arg)
 framing *framing_new(struct event_base *base, size_t header_limit, size_t body_ceiling,
                      size_t body_limit, int idle_s)
 {
-    framing *f = calloc(1, sizeof(*f));
-    if (!f)
-        return NULL;
+    framing *f = xcalloc(1, sizeof(*f));
     *f = (framing){header_limit, body_ceiling, body_limit, idle_s, NULL, NULL};
     struct timeval every = {FRAMING_SWEEP_S, 0};
     f->sweep = event_new(base, -1, EV_PERSIST, framing_on_sweep, f);
@@ -412,8 +411,8 @@ static struct bufferevent *framing_on_connection(struct event_base *base, void *
 {
     framing *f = arg;
     struct bufferevent *bev = bufferevent_socket_new(base, -1, 0);
-    framing_conn *c = calloc(1, sizeof(*c));
-    if (!bev || !c) {
+    framing_conn *c = xcalloc(1, sizeof(*c));
+    if (!bev) {
         free(c);
         return bev; /* unwatched rather than refused */
     }

@@ -78,7 +78,7 @@ typedef struct framing framing;
 
 /* Header blocks over header_limit bytes get 431; a body over body_ceiling
  * (announced or chunked) gets 413 naming body_limit. idle_s is evhttp's
- * timeout. NULL when out of memory. Must outlive the evhttp it is installed
+ * timeout. Must outlive the evhttp it is installed
  * on. */
 framing *framing_new(struct event_base *base, size_t header_limit, size_t body_ceiling,
                      size_t body_limit, int idle_s);

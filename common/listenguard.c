@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "mem.h"
 
 typedef struct listenguard_pause {
     struct evconnlistener *l;
@@ -60,9 +61,7 @@ static void listenguard_on_accept_error(struct evconnlistener *l, void *arg)
 {
     (void)arg;
     int err = EVUTIL_SOCKET_ERROR();
-    listenguard_pause *p = calloc(1, sizeof(*p));
-    if (!p)
-        return; /* nothing better to do than libevent's own retry */
+    listenguard_pause *p = xcalloc(1, sizeof(*p));
     *p = (listenguard_pause){l, LISTENGUARD_PAUSE_MIN_MS, 0};
     if (listenguard_schedule(p) != 0) {
         free(p);

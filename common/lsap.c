@@ -3,6 +3,7 @@
  * over the columns with reduced costs cost - u - v until it reaches a free
  * column, then flips the path. Indices are 1-based inside, 0 = none. */
 #include "lsap.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -23,18 +24,14 @@ static void lsap_work_free(lsap_work *w)
     free(w->used);
 }
 
-static int lsap_work_init(lsap_work *w, size_t n, size_t m)
+static void lsap_work_init(lsap_work *w, size_t n, size_t m)
 {
-    w->u = calloc(n + 1, sizeof(double));
-    w->v = calloc(m + 1, sizeof(double));
-    w->minv = calloc(m + 1, sizeof(double));
-    w->row_of_col = calloc(m + 1, sizeof(size_t));
-    w->way = calloc(m + 1, sizeof(size_t));
-    w->used = calloc(m + 1, 1);
-    if (w->u && w->v && w->minv && w->row_of_col && w->way && w->used)
-        return 0;
-    lsap_work_free(w);
-    return -1;
+    w->u = xcalloc(n + 1, sizeof(double));
+    w->v = xcalloc(m + 1, sizeof(double));
+    w->minv = xcalloc(m + 1, sizeof(double));
+    w->row_of_col = xcalloc(m + 1, sizeof(size_t));
+    w->way = xcalloc(m + 1, sizeof(size_t));
+    w->used = xcalloc(m + 1, 1);
 }
 
 /* One Dijkstra step from column j0: relax every unused column, return the
@@ -94,13 +91,14 @@ int lsap_solve(size_t n, size_t m, const double *cost, size_t *col_of_row)
     if (n == 0)
         return 0;
     lsap_work w;
-    if (lsap_work_init(&w, n, m))
-        return -1;
+    lsap_work_init(&w, n, m);
     for (size_t i = 1; i <= n; i++)
         lsap_add_row(&w, m, cost, i);
     for (size_t j = 1; j <= m; j++)
-        if (w.row_of_col[j])
+        if (w.row_of_col[j]) {
+            mem_assert(w.row_of_col[j] <= n);
             col_of_row[w.row_of_col[j] - 1] = j - 1;
+        }
     lsap_work_free(&w);
     return 0;
 }

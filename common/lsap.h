@@ -12,7 +12,7 @@
 #define LSAP_FORBIDDEN 1e12
 
 /* cost is n rows by m columns, row-major, n <= m. Writes each row's column
- * to col_of_row. Returns 0, or -1 when n > m or out of memory. */
+ * to col_of_row. Returns 0, or -1 when n > m. */
 int lsap_solve(size_t n, size_t m, const double *cost, size_t *col_of_row);
 
 #endif

@@ -1,9 +1,15 @@
 /* offsets.c - in-flight offsets per partition and the committable offset
- * (see offsets.h). */
+ * (see offsets.h).
+ *
+ * The one place that allocates with plain malloc and reports failure (see
+ * mem.h): the consumer then drops a message uncommitted, to be delivered
+ * again, rather than aborting with every other message in flight. */
 #include "offsets.h"
 
 #include <stdlib.h>
 #include <string.h>
+
+#include "mem.h"
 
 #define OFFSETS_PARTS_INIT 16
 #define OFFSETS_SLOTS_INIT 64
@@ -16,7 +22,7 @@ struct offsets {
 
 offsets *offsets_new(void)
 {
-    return calloc(1, sizeof(offsets));
+    return xcalloc(1, sizeof(offsets));
 }
 
 void offsets_free(offsets *o)
@@ -114,6 +120,7 @@ int offsets_add(offsets_part *p, int64_t off)
     /* Offsets normally arrive ascending: append. A replay after a seek or
      * offset reset lands in order too. */
     at = (p->n == 0 || p->slots[p->n - 1].offset < off) ? p->n : offsets_lower_bound(p, off);
+    mem_assert(at <= p->n && p->n < p->cap);
     memmove(&p->slots[at + 1], &p->slots[at], (p->n - at) * sizeof(*p->slots));
     p->slots[at].offset = off;
     p->slots[at].done = 0;
@@ -135,6 +142,7 @@ int64_t offsets_finish(offsets_part *p, int64_t off)
         last = p->slots[k++].offset;
     if (k == 0)
         return -1;
+    mem_assert(k <= p->n);
     memmove(p->slots, &p->slots[k], (p->n - k) * sizeof(*p->slots));
     p->n -= k;
     return last + 1;

@@ -1,6 +1,7 @@
 /* outbox_acks.c - queue of waiters released by reports of the outbox stream
  * (see outbox_acks.h). */
 #include "outbox_acks.h"
+#include "mem.h"
 
 #include <stdlib.h>
 
@@ -34,9 +35,8 @@ int outbox_stream_id_less(outbox_stream_id a, outbox_stream_id b)
 
 outbox_ackq *outbox_ackq_new(void)
 {
-    outbox_ackq *q = calloc(1, sizeof(*q));
-    if (q)
-        q->tail = &q->head;
+    outbox_ackq *q = xcalloc(1, sizeof(*q));
+    q->tail = &q->head;
     return q;
 }
 
@@ -54,9 +54,7 @@ void outbox_ackq_free(outbox_ackq *q)
 
 int outbox_ackq_push(outbox_ackq *q, outbox_ackq_fn *fn, void *ctx)
 {
-    outbox_waiter *w = calloc(1, sizeof(*w));
-    if (!w)
-        return -1;
+    outbox_waiter *w = xcalloc(1, sizeof(*w));
     w->fn = fn;
     w->ctx = ctx;
     *q->tail = w;
@@ -79,6 +77,7 @@ int outbox_ackq_release(outbox_ackq *q, int empty, outbox_stream_id first, outbo
         q->head = w->next;
         if (!q->head)
             q->tail = &q->head;
+        mem_assert(q->pending > 0);
         q->pending--;
         released++;
         w->fn(w->ctx);

@@ -28,7 +28,7 @@ typedef struct outbox_ackq outbox_ackq;
 outbox_ackq *outbox_ackq_new(void);
 /* Waiters still queued are dropped without a call. */
 void outbox_ackq_free(outbox_ackq *q);
-/* Queues fn(ctx); -1 when out of memory (nothing queued). */
+/* Queues fn(ctx); returns 0. */
 int outbox_ackq_push(outbox_ackq *q, outbox_ackq_fn *fn, void *ctx);
 /* Applies one report of the stream (empty, or holding first..last): targets
  * the waiters that had none, then calls, in order, those that may go.

@@ -7,6 +7,7 @@
 
 #include "policy_batch.h"
 #include "policy_route.h"
+#include "mem.h"
 
 static double policy_distance(const policy_params *p, const policy_order *o,
                               const policy_courier *c)
@@ -125,13 +126,8 @@ static void policy_greedy_times(const policy_params *p, const policy_order *o,
 static int policy_match_greedy(const policy_params *p, const policy_order *o, size_t no,
                                const policy_courier *c, size_t nc, policy_assignment *out)
 {
-    size_t *idx = malloc((no ? no : 1) * sizeof(*idx));
-    long *load = malloc((nc ? nc : 1) * sizeof(*load));
-    if (!idx || !load) {
-        free(idx);
-        free(load);
-        return -1;
-    }
+    size_t *idx = xmalloc((no ? no : 1) * sizeof(*idx));
+    long *load = xmalloc((nc ? nc : 1) * sizeof(*load));
     for (size_t i = 0; i < nc; i++)
         load[i] = c[i].load;
     policy_serving_order(o, no, idx);

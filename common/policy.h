@@ -115,7 +115,7 @@ size_t policy_rank(const policy_params *p, const policy_order *o, const policy_c
 
 /* One matching round over many orders and couriers: writes at most one
  * assignment per order to out (room for no entries) and returns how many,
- * or -1 when out of memory or for an unknown params->kind. Orders left out
+ * or -1 for an unknown params->kind. Orders left out
  * found no eligible courier, or (batch) are held back for a later round. */
 int policy_match(const policy_params *p, const policy_order *o, size_t no, const policy_courier *c,
                  size_t nc, policy_assignment *out);

@@ -22,6 +22,7 @@
 
 #include "lsap.h"
 #include "policy_route.h"
+#include "mem.h"
 
 #define BATCH_CANDIDATES_DEFAULT 30
 #define BATCH_CANDIDATES_MAX 64
@@ -90,17 +91,14 @@ static int batch_round_init(batch_round *r)
     r->kmax = r->p->candidates > 0 ? r->p->candidates : BATCH_CANDIDATES_DEFAULT;
     if (r->kmax > BATCH_CANDIDATES_MAX)
         r->kmax = BATCH_CANDIDATES_MAX;
-    r->ok = malloc(no * nc);
-    r->b = calloc(no, sizeof(*r->b));
-    r->cand = malloc(no * (size_t)r->kmax * sizeof(*r->cand));
-    r->ncand = calloc(no, sizeof(*r->ncand));
-    r->col = malloc(nc * sizeof(*r->col));
-    r->row_bundle = malloc(no * sizeof(*r->row_bundle));
-    r->col_courier = malloc(nc * sizeof(*r->col_courier));
-    r->match = malloc(no * sizeof(*r->match));
-    if (!r->ok || !r->b || !r->cand || !r->ncand || !r->col || !r->row_bundle || !r->col_courier ||
-        !r->match)
-        return -1;
+    r->ok = xmalloc(no * nc);
+    r->b = xcalloc(no, sizeof(*r->b));
+    r->cand = xmalloc(no * (size_t)r->kmax * sizeof(*r->cand));
+    r->ncand = xcalloc(no, sizeof(*r->ncand));
+    r->col = xmalloc(nc * sizeof(*r->col));
+    r->row_bundle = xmalloc(no * sizeof(*r->row_bundle));
+    r->col_courier = xmalloc(nc * sizeof(*r->col_courier));
+    r->match = xmalloc(no * sizeof(*r->match));
     for (size_t i = 0; i < r->no; i++) {
         for (size_t k = 0; k < r->nc; k++)
             r->ok[i * r->nc + k] = !policy_check_static(r->p, &r->o[i], &r->c[k]);
@@ -194,9 +192,7 @@ static int batch_fill(batch_round *r, size_t rows, size_t couriers)
 {
     size_t m = couriers + rows;
     free(r->cost);
-    r->cost = malloc((rows ? rows * m : 1) * sizeof(double));
-    if (!r->cost)
-        return -1;
+    r->cost = xmalloc((rows ? rows * m : 1) * sizeof(double));
     for (size_t i = 0; i < rows; i++) {
         double *row = r->cost + i * m;
         for (size_t j = 0; j < couriers; j++)
@@ -369,13 +365,8 @@ static double batch_excess(const batch_round *r, const batch_bundle *b)
 
 static int batch_attach(batch_round *r)
 {
-    size_t *idx = malloc((r->no ? r->no : 1) * sizeof(*idx));
-    double *ex = malloc((r->no ? r->no : 1) * sizeof(*ex));
-    if (!idx || !ex) {
-        free(idx);
-        free(ex);
-        return -1;
-    }
+    size_t *idx = xmalloc((r->no ? r->no : 1) * sizeof(*idx));
+    double *ex = xmalloc((r->no ? r->no : 1) * sizeof(*ex));
     size_t n = 0;
     for (size_t i = 0; i < r->no; i++) {
         if (!r->b[i].alive || r->b[i].n != 1)

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "geo.h"
+#include "mem.h"
 
 #define REGION_EARTH_RADIUS_M 6372797.560856 /* as geo.c and Redis */
 
@@ -165,11 +166,7 @@ region_map *region_map_new(const char *endpoints, const char *boxes, char *err, 
         snprintf(err, errlen, "RXD_REDIS_REGIONS and RXD_REGION_BOXES must both be set");
         return NULL;
     }
-    region_map *m = calloc(1, sizeof(*m));
-    if (!m) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    region_map *m = xcalloc(1, sizeof(*m));
     if (region_each_entry(m, endpoints, region_add_endpoint, err, errlen) ||
         region_each_entry(m, boxes, region_add_box, err, errlen) ||
         region_check_boxes(m, err, errlen)) {

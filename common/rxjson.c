@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "rxdispatch.pb-c.h"
+#include "mem.h"
 
 static int rxjson_fail(char *why, size_t whylen, const char *field, const char *what)
 {
@@ -125,8 +126,8 @@ int rxjson_encode_approved(const json_t *j, uint8_t **buf, size_t *len, char *wh
         return rxjson_fail(why, wl, "prescription", "must be a JSON object");
     const json_t *items = json_object_get(j, "items");
     size_t n = json_is_array(items) ? json_array_size(items) : 0;
-    Rxdispatch__V1__Item *its = calloc(n ? n : 1, sizeof(*its));
-    Rxdispatch__V1__Item **ptrs = calloc(n ? n : 1, sizeof(*ptrs));
+    Rxdispatch__V1__Item *its = xcalloc(n ? n : 1, sizeof(*its));
+    Rxdispatch__V1__Item **ptrs = xcalloc(n ? n : 1, sizeof(*ptrs));
     if (rxjson_known_fields(j, rxjson_rx_fields, why, wl) ||
         rxjson_string(j, "prescription_id", &rx.prescription_id, why, wl) ||
         rxjson_string(j, "patient_ref", &rx.patient_ref, why, wl) ||
@@ -159,7 +160,7 @@ int rxjson_encode_approved(const json_t *j, uint8_t **buf, size_t *len, char *wh
     rx.fulfilment = (Rxdispatch__V1__Fulfilment)fulfil;
     rx.priority = (Rxdispatch__V1__Priority)prio;
     *len = rxdispatch__v1__prescription_approved__get_packed_size(&rx);
-    *buf = malloc(*len ? *len : 1);
+    *buf = xmalloc(*len ? *len : 1);
     rxdispatch__v1__prescription_approved__pack(&rx, *buf);
     rc = 0;
 out:
@@ -177,7 +178,7 @@ int rxjson_encode_cancelled(const json_t *j, uint8_t **buf, size_t *len, char *w
         rxjson_string(j, "reason", &c.reason, why, wl) || rxjson_int(j, "at_ms", &c.at_ms, why, wl))
         return -1;
     *len = rxdispatch__v1__prescription_cancelled__get_packed_size(&c);
-    *buf = malloc(*len ? *len : 1);
+    *buf = xmalloc(*len ? *len : 1);
     rxdispatch__v1__prescription_cancelled__pack(&c, *buf);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* topic_check.c - start-up check of a service's topics (see topic_check.h). */
 #include "topic_check.h"
+#include "mem.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -67,14 +68,12 @@ static void *topic_check_run(void *arg)
 
 topic_check *topic_check_start(kafka_producer *kp, const char *const *topics, size_t n)
 {
-    topic_check *tc = calloc(1, sizeof(*tc));
-    if (!tc || n > TOPIC_CHECK_MAX) {
-        free(tc);
+    if (n > TOPIC_CHECK_MAX)
         return NULL;
-    }
+    topic_check *tc = xcalloc(1, sizeof(*tc));
     tc->kp = kp;
     for (size_t i = 0; i < n; i++)
-        tc->topics[i] = tc->copies[i] = strdup(topics[i]);
+        tc->topics[i] = tc->copies[i] = xstrdup(topics[i]);
     snprintf(tc->why, sizeof(tc->why), "topics not checked yet");
     pthread_mutex_init(&tc->mu, NULL);
     pthread_cond_init(&tc->cv, NULL);

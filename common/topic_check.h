@@ -14,7 +14,8 @@
 
 typedef struct topic_check topic_check;
 
-/* Starts checking topics[0..n-1] (copied). NULL when the thread cannot start. */
+/* Starts checking topics[0..n-1] (copied). NULL when n is over
+ * 16 or the thread cannot start. */
 topic_check *topic_check_start(kafka_producer *kp, const char *const *topics, size_t n);
 /* 1 once every topic was seen; else 0 and why ("topic rx.approved does not
  * exist: create it" or "topics not checked yet: ..."). */
