@@ -21,6 +21,7 @@ library writes, with the version that wrote it."""
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -29,7 +30,8 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import BUILD, Stack, area, http, http_status, offset, prescription, uid, wait_until  # noqa: E402
+from harness import (BUILD, Stack, area, http, http_status, offset, prescription, uid,  # noqa: E402
+                     wait_until)
 
 SERVICES = ["rx-router", "pharmacy-gw", "courier-gw", "dispatcher"]
 NEXT_DIR = os.path.join(BUILD, "tests", "upgrade")
@@ -47,7 +49,9 @@ def now_ms():
 
 def metric(admin, name):
     code, text = http("GET", admin + "/metrics")
-    m = re.search(r"^(?:\w+_)?%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M) if code == 200 else None
+    if code != 200:
+        return 0.0
+    m = re.search(r"^(?:\w+_)?%s(?:\{[^}]*\})? (\S+)$" % re.escape(name), text, re.M)
     return float(m.group(1)) if m else 0.0
 
 
@@ -379,7 +383,6 @@ class RollingUpgradeTest(unittest.TestCase):
 
 
 def free_port():
-    import socket
     with socket.socket() as so:
         so.bind(("127.0.0.1", 0))
         return so.getsockname()[1]
