@@ -1,5 +1,5 @@
-/* log.c - JSON line logger (see log.h). The service name and level are set
- * once before the event loop starts and only read afterwards. */
+/* log.c - JSON line logger (see log.h). The service name, region and level
+ * are set once before the event loop starts and only read afterwards. */
 #include "log.h"
 
 #include <jansson.h>
@@ -9,10 +9,15 @@
 #include <sys/time.h>
 #include <time.h>
 
+#ifndef RXD_VERSION
+#define RXD_VERSION "dev"
+#endif
+
 static struct {
     char service[32];
+    char region[64];
     enum log_level level;
-} log_conf = {"rxd", LOG_INFO};
+} log_conf = {"rxd", "-", LOG_INFO};
 
 static const char *log_level_names[] = {"debug", "info", "warn", "error"};
 
@@ -27,6 +32,11 @@ int log_init(const char *service, const char *level)
     }
     log_conf.level = LOG_INFO;
     return level ? -1 : 0;
+}
+
+void log_set_region(const char *region)
+{
+    snprintf(log_conf.region, sizeof(log_conf.region), "%s", region && *region ? region : "-");
 }
 
 static void log_format_time(char *buf, size_t len)
@@ -63,8 +73,9 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
         line = json_object();
     char ts[40];
     log_format_time(ts, sizeof(ts));
-    json_t *head = json_pack("{s:s, s:s, s:s, s:s}", "ts", ts, "level", log_level_names[level],
-                             "svc", log_conf.service, "event", event);
+    json_t *head = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s}", "ts", ts, "level",
+                             log_level_names[level], "svc", log_conf.service, "region",
+                             log_conf.region, "version", RXD_VERSION, "event", event);
     json_object_update_missing(head, line);
     char *s = json_dumps(head, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (s) {
