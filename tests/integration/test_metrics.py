@@ -11,7 +11,10 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import StackTest, area, offset, prescription, uid, wait_until  # noqa: E402
+from harness import ROOT, StackTest, area, offset, prescription, uid, wait_until  # noqa: E402
+
+sys.path.insert(0, os.path.join(ROOT, "tests", "deploy"))
+import metric_names  # noqa: E402
 
 SERVICES = ("rx-router", "pharmacy-gw", "courier-gw", "dispatcher")
 
@@ -140,6 +143,20 @@ class MetricsTest(StackTest):
         for labels, value in lag().items():
             self.assertRegex(labels, r'^\{group="[^"]+",topic="[^"]+",partition="\d+"\}$')
             self.assertGreaterEqual(value, 0)
+
+    def test_alerts_and_dashboard_metrics_are_exported(self):
+        """Every rxd_ metric deploy/prometheus/alerts.yaml and
+        deploy/grafana/rxdispatch.json name is on some service's /metrics."""
+        def families():
+            seen = set()
+            for s in SERVICES:
+                for line in scrape(self.admin(s)).splitlines():
+                    if line.startswith("# TYPE "):
+                        seen.add(line.split()[2])
+            return seen
+        wanted = {n for n in metric_names.names() if n.startswith("rxd_")}
+        wait_until(lambda: not (wanted - families()), 20, "every metric the alerts name")
+        self.assertFalse(wanted - families())
 
 
 if __name__ == "__main__":
