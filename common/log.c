@@ -85,3 +85,73 @@ void log_event(enum log_level level, const char *event, const char *fields, ...)
     json_decref(head);
     json_decref(line);
 }
+
+/* Appends s as a JSON string to buf[*at..len); stops short when full. */
+static void log_put_str(char *buf, size_t len, size_t *at, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    if (*at < len)
+        buf[(*at)++] = '"';
+    for (const unsigned char *p = (const unsigned char *)s; *p && *at + 7 < len; p++) {
+        if (*p == '"' || *p == '\\') {
+            buf[(*at)++] = '\\';
+            buf[(*at)++] = (char)*p;
+        } else if (*p < 0x20) {
+            memcpy(buf + *at, "\\u00", 4);
+            buf[*at + 4] = hex[*p >> 4];
+            buf[*at + 5] = hex[*p & 15];
+            *at += 6;
+        } else {
+            buf[(*at)++] = (char)*p;
+        }
+    }
+    if (*at < len)
+        buf[(*at)++] = '"';
+}
+
+static void log_put_raw(char *buf, size_t len, size_t *at, const char *s)
+{
+    size_t n = strlen(s);
+    if (*at + n > len)
+        n = len - *at;
+    memcpy(buf + *at, s, n);
+    *at += n;
+}
+
+static void log_put_field(char *buf, size_t len, size_t *at, const char *key, const char *str,
+                          double num)
+{
+    log_put_raw(buf, len, at, ",");
+    log_put_str(buf, len, at, key);
+    log_put_raw(buf, len, at, ":");
+    if (str) {
+        log_put_str(buf, len, at, str);
+    } else {
+        char n[32];
+        snprintf(n, sizeof(n), "%.15g", num);
+        log_put_raw(buf, len, at, n);
+    }
+}
+
+void log_fields(enum log_level level, const char *event, const log_field *f, int n)
+{
+    if (level < log_conf.level)
+        return;
+    char buf[2048], ts[40];
+    size_t at = 0, len = sizeof(buf) - 2; /* room for "}\n" */
+    log_format_time(ts, sizeof(ts));
+    log_put_raw(buf, len, &at, "{");
+    log_put_str(buf, len, &at, "ts");
+    log_put_raw(buf, len, &at, ":");
+    log_put_str(buf, len, &at, ts);
+    log_put_field(buf, len, &at, "level", log_level_names[level], 0);
+    log_put_field(buf, len, &at, "svc", log_conf.service, 0);
+    log_put_field(buf, len, &at, "region", log_conf.region, 0);
+    log_put_field(buf, len, &at, "version", RXD_VERSION, 0);
+    log_put_field(buf, len, &at, "event", event, 0);
+    for (int i = 0; i < n; i++)
+        log_put_field(buf, len, &at, f[i].key, f[i].str, f[i].num);
+    buf[at++] = '}';
+    buf[at++] = '\n';
+    fwrite(buf, 1, at, stderr);
+}

@@ -16,4 +16,14 @@ void log_set_region(const char *region);
 /* fields: json_pack format for an object ("{s:s, s:I}") or NULL. */
 void log_event(enum log_level level, const char *event, const char *fields, ...);
 
+/* The same line without jansson, for hot paths (a gateway's access log at
+ * tens of thousands of requests a second: about a fifth of log_event's
+ * cost). A field with str NULL is the number num. Strings are UTF-8. */
+typedef struct log_field {
+    const char *key;
+    const char *str;
+    double num;
+} log_field;
+void log_fields(enum log_level level, const char *event, const log_field *f, int n);
+
 #endif
