@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "body.h"
 #include "framing.h"
@@ -44,7 +45,13 @@ struct gateway {
     gw_waiter *bucket[GW_BUCKETS];
     fairuse *fair;
     struct event *sweep;
-    metric *m_requests, *m_errors, *m_wakeups, *m_limited;
+    metric *m_errors, *m_wakeups, *m_limited;
+    /* per route (the table's index; the last: no route matched) */
+    int nroutes;
+    metric *(*m_requests)[5]; /* [route][status class] */
+    metric **m_duration;      /* [route] */
+    char reqid_prefix[16];
+    unsigned long long reqid_seq;
 };
 
 /* A waiting long-poll. */
@@ -87,6 +94,69 @@ service *gateway_service(const gateway *gw)
     return gw->svc;
 }
 
+/* ---- access log and per-route metrics ---- */
+
+static long long gw_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *gw_method_name(enum evhttp_cmd_type m)
+{
+    static const struct {
+        enum evhttp_cmd_type m;
+        const char *name;
+    } names[] = {{EVHTTP_REQ_GET, "GET"},    {EVHTTP_REQ_POST, "POST"},
+                 {EVHTTP_REQ_PUT, "PUT"},    {EVHTTP_REQ_DELETE, "DELETE"},
+                 {EVHTTP_REQ_HEAD, "HEAD"},  {EVHTTP_REQ_OPTIONS, "OPTIONS"},
+                 {EVHTTP_REQ_PATCH, "PATCH"}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (names[i].m == m)
+            return names[i].name;
+    return "OTHER";
+}
+
+/* 1 while the client of req still waits: a reply to a request whose client
+ * left frees it inside the send, so it cannot be read afterwards. */
+static int gw_client_waits(struct evhttp_request *req)
+{
+    return req && evhttp_request_get_connection(req) != NULL;
+}
+
+/* Accounts for an answered request: its route's counter by status class and
+ * duration, and the access log line. sent: the request after its reply
+ * (status and length read from it), or NULL when the client had left
+ * (logged as 499, as nginx does). */
+static void gw_access(gateway *gw, const gw_req *r, struct evhttp_request *sent)
+{
+    int code = sent ? evhttp_request_get_response_code(sent) : 499;
+    long long bytes = sent ? http_reply_bytes(sent) : 0;
+    double secs = (double)(gw_now_us() - r->start_us) / 1e6;
+    int ix = r->route_ix;
+    metric_add(gw->m_requests[ix][http_status_class(code)], 1);
+    metric_observe(gw->m_duration[ix], secs);
+    /* one line per request at the location route's rate: no jansson here */
+    const log_field f[] = {
+        {"method", ix < gw->nroutes ? gw_method_name(gw->routes[ix].method) : "-", 0},
+        {"route", ix < gw->nroutes ? gw->routes[ix].pattern : "unmatched", 0},
+        {"status", NULL, code},
+        {"duration_ms", NULL, (double)(long long)(secs * 1e6) / 1000.0},
+        {"request_id", r->request_id, 0},
+        {"holder", r->holder, 0},
+        {"bytes", NULL, (double)bytes},
+    };
+    log_fields(LOG_INFO, "http_access", f, (int)(sizeof(f) / sizeof(f[0])));
+}
+
+/* Accounts for a reply just sent by one of the http_* helpers (which answer
+ * themselves when they refuse); waited: gw_client_waits before sending. */
+static void gw_access_sent(gateway *gw, const gw_req *r, int waited)
+{
+    gw_access(gw, r, waited ? r->req : NULL);
+}
+
 static void gw_req_free(gw_req *r)
 {
     r->gw->inflight--;
@@ -96,7 +166,9 @@ static void gw_req_free(gw_req *r)
 
 void gw_req_reply_json(gw_req *r, int code, json_t *body)
 {
+    int waited = gw_client_waits(r->req);
     http_reply_json(r->req, code, body);
+    gw_access_sent(r->gw, r, waited);
     gw_req_free(r);
 }
 
@@ -108,23 +180,29 @@ void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     metric_add(r->gw->m_errors, 1);
+    int waited = gw_client_waits(r->req);
     http_reply_error(r->req, code, ecode, "%s", msg);
+    gw_access_sent(r->gw, r, waited);
     gw_req_free(r);
 }
 
 int gw_req_authorize(gw_req *r, auth_role role, const char *id)
 {
+    int waited = gw_client_waits(r->req);
     if (http_authorize(r->req, &r->who, role, id) == 0)
         return 0;
     metric_add(r->gw->m_errors, 1);
+    gw_access_sent(r->gw, r, waited);
     gw_req_free(r);
     return -1;
 }
 
 /* 429 with Retry-After (whole seconds, at least 1) and the JSON error. */
-static void gw_reply_busy(gateway *gw, struct evhttp_request *req, int64_t retry_ms,
-                          const char *ecode, const char *msg)
+static void gw_reply_busy(gateway *gw, const gw_req *r, int64_t retry_ms, const char *ecode,
+                          const char *msg)
 {
+    struct evhttp_request *req = r->req;
+    int waited = gw_client_waits(req);
     char after[24];
     snprintf(after, sizeof(after), "%lld", (long long)(retry_ms + 999) / 1000);
     if (retry_ms < 1000)
@@ -133,6 +211,7 @@ static void gw_reply_busy(gateway *gw, struct evhttp_request *req, int64_t retry
     metric_add(gw->m_limited, 1);
     metric_add(gw->m_errors, 1);
     http_reply_error(req, 429, ecode, "%s; retry after %s s", msg, after);
+    gw_access_sent(gw, r, waited);
 }
 
 int gw_req_take(gw_req *r, fairuse_kind kind, double n)
@@ -145,7 +224,7 @@ int gw_req_take(gw_req *r, fairuse_kind kind, double n)
                            "%.0f items at once is over this holder's burst; send fewer", n);
         return -1;
     }
-    gw_reply_busy(r->gw, r->req, retry_ms, "rate_limited",
+    gw_reply_busy(r->gw, r, retry_ms, "rate_limited",
                   kind == FAIRUSE_POSITIONS ? "too many positions from this token"
                                             : "too many requests from this token");
     gw_req_free(r);
@@ -276,6 +355,7 @@ static void gw_waiter_drop(gw_waiter *w)
     gateway *gw = w->r->gw;
     if (w->r->req)
         evhttp_request_free(w->r->req);
+    gw_access(gw, w->r, NULL);
     gw_req_free(w->r);
     gw_waiter_unlink(gw, w);
 }
@@ -397,7 +477,7 @@ void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *
     gateway *gw = r->gw;
     int parked = fairuse_park(gw->fair, r->holder);
     if (parked != FAIRUSE_PARKED) {
-        gw_reply_busy(gw, r->req, GW_PARKED_RETRY_S * 1000, "too_many_waits",
+        gw_reply_busy(gw, r, GW_PARKED_RETRY_S * 1000, "too_many_waits",
                       parked == FAIRUSE_HOLDER_FULL
                           ? "this token has as many long-polls waiting as it may"
                           : "this gateway has as many long-polls waiting as it may");
@@ -491,8 +571,8 @@ int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const cha
 static void gw_on_request(struct evhttp_request *req, void *arg)
 {
     gateway *gw = arg;
-    metric_add(gw->m_requests, 1);
-    gw_req tmp = {0};
+    gw_req tmp = {.gw = gw, .req = req, .start_us = gw_now_us(), .route_ix = gw->nroutes};
+    http_request_id(req, gw->reqid_prefix, ++gw->reqid_seq, tmp.request_id);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const gw_route *route = NULL;
     int status = gw_route_find(gw->routes, evhttp_request_get_command(req),
@@ -505,14 +585,18 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
             http_reply_error(req, 400, "bad_id", "ids in paths are " IDS_KEY_RULE);
         else
             http_reply_error(req, 404, "not_found", "no such endpoint");
+        gw_access_sent(gw, &tmp, 1);
         return;
     }
+    tmp.route_ix = (int)(route - gw->routes);
     if (gw->stopping) {
         http_reply_error(req, 503, "shutting_down", "this instance is shutting down; retry");
+        gw_access_sent(gw, &tmp, 1);
         return;
     }
     if (http_authenticate(req, gw->secret, &tmp.who)) {
         metric_add(gw->m_errors, 1);
+        gw_access_sent(gw, &tmp, 1);
         return;
     }
     /* per token holder, not per address: many apps share a carrier's NAT,
@@ -522,7 +606,7 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
     int64_t retry_ms;
     if (tmp.who.role != AUTH_OPERATOR &&
         fairuse_take(gw->fair, FAIRUSE_REQUESTS, tmp.holder, 1, service_now_ms(), &retry_ms)) {
-        gw_reply_busy(gw, req, retry_ms, "rate_limited", "too many requests from this token");
+        gw_reply_busy(gw, &tmp, retry_ms, "rate_limited", "too many requests from this token");
         return;
     }
     json_t *body = NULL;
@@ -531,6 +615,7 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         body = http_read_json(req, gw->body_limit);
         if (!body) {
             metric_add(gw->m_errors, 1);
+            gw_access_sent(gw, &tmp, 1);
             return;
         }
     }
@@ -539,11 +624,10 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         json_decref(body);
         metric_add(gw->m_errors, 1);
         http_reply_error(req, 503, "unavailable", "out of memory; retry");
+        gw_access_sent(gw, &tmp, 1);
         return;
     }
     *r = tmp;
-    r->gw = gw;
-    r->req = req;
     r->body = body;
     r->ctx = gw->ctx;
     gw->inflight++;
@@ -601,6 +685,38 @@ static void gw_on_sweep(evutil_socket_t fd, short what, void *arg)
     fairuse_sweep(gw->fair, service_now_ms());
 }
 
+/* One counter per route and status class and one duration histogram per
+ * route, made once: a request only adds to them. */
+static int gw_route_metrics(gateway *gw, service *svc)
+{
+    while (gw->routes[gw->nroutes].pattern)
+        gw->nroutes++;
+    gw->m_requests = calloc((size_t)gw->nroutes + 1, sizeof(*gw->m_requests));
+    gw->m_duration = calloc((size_t)gw->nroutes + 1, sizeof(*gw->m_duration));
+    if (!gw->m_requests || !gw->m_duration)
+        return -1;
+    for (int i = 0; i <= gw->nroutes; i++) {
+        char labels[160];
+        if (i < gw->nroutes)
+            snprintf(labels, sizeof(labels), "method=\"%s\",route=\"%s\"",
+                     gw_method_name(gw->routes[i].method), gw->routes[i].pattern);
+        else
+            snprintf(labels, sizeof(labels), "method=\"-\",route=\"unmatched\"");
+        gw->m_duration[i] = metrics_histogram(svc->metrics, "http_request_duration_seconds", labels,
+                                              "HTTP request duration by route (seconds)",
+                                              metrics_latency_bounds, METRICS_LATENCY_NBOUNDS);
+        size_t n = strlen(labels);
+        for (int c = 0; c < 5; c++) {
+            snprintf(labels + n, sizeof(labels) - n, ",status=\"%s\"", http_status_class_names[c]);
+            gw->m_requests[i][c] = metrics_counter(svc->metrics, "http_requests_total", labels,
+                                                   "HTTP requests by route and status class");
+        }
+    }
+    const char *nonce = strrchr(svc->instance, ':');
+    snprintf(gw->reqid_prefix, sizeof(gw->reqid_prefix), "%s", nonce ? nonce + 1 : "rxd");
+    return 0;
+}
+
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
                      char *err, size_t errlen)
 {
@@ -656,12 +772,17 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
         free(gw);
         return NULL;
     }
+    store_set_metrics(gw->sub, svc->metrics, "pubsub");
     snprintf(gw->channel_prefix, sizeof(gw->channel_prefix),
              "%snotify:%s:", orders_prefix(svc->orders), notify_kind);
     char pattern[sizeof(gw->channel_prefix) + 2];
     snprintf(pattern, sizeof(pattern), "%s*", gw->channel_prefix);
     store_psubscribe(gw->sub, pattern, gw_on_notify, gw);
-    gw->m_requests = metrics_counter(svc->metrics, "http_requests_total", NULL, "HTTP requests");
+    if (gw_route_metrics(gw, svc)) {
+        snprintf(err, errlen, "out of memory");
+        gateway_free(gw);
+        return NULL;
+    }
     gw->m_errors = metrics_counter(svc->metrics, "http_errors_total", NULL,
                                    "HTTP requests answered with an error");
     gw->m_wakeups = metrics_counter(svc->metrics, "longpoll_wakeups_total", NULL,
@@ -715,6 +836,8 @@ void gateway_free(gateway *gw)
     if (gw->sweep)
         event_free(gw->sweep);
     fairuse_free(gw->fair);
+    free(gw->m_requests);
+    free(gw->m_duration);
     free(gw);
 }
 

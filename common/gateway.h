@@ -24,6 +24,10 @@ typedef struct gw_req {
     http_path path;
     json_t *body; /* NULL for a request without a body */
     void *ctx;    /* gateway_new's ctx */
+    /* for the access log and the per-route metrics */
+    long long start_us; /* monotonic */
+    int route_ix;       /* in the route table; the table's length: none matched */
+    char request_id[HTTP_REQUEST_ID_MAX + 1];
 } gw_req;
 
 typedef void gw_handler(gw_req *r);

@@ -97,6 +97,46 @@ static void http_send(struct evhttp_request *req, int code, const char *reason,
     evhttp_send_reply(req, code, reason, buf);
 }
 
+int http_request_id_ok(const char *s)
+{
+    size_t n = 0;
+    if (!s)
+        return 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (n == HTTP_REQUEST_ID_MAX ||
+            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == ':' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+void http_request_id(struct evhttp_request *req, const char *prefix, unsigned long long seq,
+                     char *out)
+{
+    const char *in = evhttp_find_header(evhttp_request_get_input_headers(req), "X-Request-Id");
+    if (http_request_id_ok(in))
+        snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%s", in);
+    else
+        snprintf(out, HTTP_REQUEST_ID_MAX + 1, "%s-%llx", prefix, seq);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "X-Request-Id", out);
+}
+
+const char *const http_status_class_names[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+
+int http_status_class(int code)
+{
+    int c = code / 100 - 1;
+    return c < 0 ? 0 : c > 4 ? 4 : c;
+}
+
+long long http_reply_bytes(struct evhttp_request *req)
+{
+    const char *len = evhttp_find_header(evhttp_request_get_output_headers(req), "Content-Length");
+    return len ? atoll(len) : 0;
+}
+
 void http_reply_json(struct evhttp_request *req, int code, json_t *body)
 {
     struct evbuffer *buf = evbuffer_new();

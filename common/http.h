@@ -76,6 +76,21 @@ int http_query_int(struct evhttp_request *req, const char *name, long def, long 
 int http_query_int_parse(const char *query, const char *name, long def, long min, long max,
                          long *out);
 
+/* Request ids (the access log's, echoed in X-Request-Id): an incoming id
+ * is kept when it is 1..HTTP_REQUEST_ID_MAX of [A-Za-z0-9._:-], else the
+ * caller makes one. */
+#define HTTP_REQUEST_ID_MAX 64
+int http_request_id_ok(const char *s);
+/* Takes req's X-Request-Id when well-formed, else "<prefix>-<seq in hex>",
+ * into out (HTTP_REQUEST_ID_MAX + 1 bytes), and sets it on the reply. */
+void http_request_id(struct evhttp_request *req, const char *prefix, unsigned long long seq,
+                     char *out);
+/* "2xx".."5xx" (index 0..4 for 1xx..5xx): the status class label. */
+int http_status_class(int code);
+extern const char *const http_status_class_names[5];
+/* What the reply of req sent (its Content-Length), read after sending. */
+long long http_reply_bytes(struct evhttp_request *req);
+
 /* Admin endpoints: /healthz (alive), /readyz (ready_fn says Kafka and Redis
  * are reachable; 503 otherwise), /metrics (Prometheus text). */
 typedef int http_ready_fn(void *ctx, const char **why);

@@ -123,29 +123,91 @@ static void kafka_on_log(const rd_kafka_t *rk, int level, const char *fac, const
 
 /* Returns 1 if the statistics JSON lists at least one broker in state UP,
  * 0 if none, -1 if it cannot be read. */
-static int kafka_stats_broker_up(const char *json, size_t len)
+static int kafka_stats_broker_up(const json_t *root)
 {
-    json_error_t jerr;
-    json_t *root = json_loadb(json, len, 0, &jerr);
     json_t *brokers, *b;
     const char *name;
     int up = 0;
 
-    if (!root)
-        return -1;
     brokers = json_object_get(root, "brokers");
-    if (!json_is_object(brokers)) {
-        json_decref(root);
+    if (!json_is_object(brokers))
         return -1;
-    }
     json_object_foreach(brokers, name, b)
     {
         const char *state = json_string_value(json_object_get(b, "state"));
         if (state && strcmp(state, "UP") == 0)
             up = 1;
     }
-    json_decref(root);
     return up;
+}
+
+/* ---- consumer lag from the statistics ---- */
+
+/* One gauge per partition this consumer has reported, so that a partition
+ * it no longer fetches drops to 0 here (its new owner reports it). */
+typedef struct kafka_lag {
+    metrics *m;
+    char group[96];
+    metric **gauges;
+    int *seen;
+    int n;
+} kafka_lag;
+
+static metric *kafka_lag_gauge(kafka_lag *l, const char *topic, const char *partition)
+{
+    char labels[384];
+    snprintf(labels, sizeof(labels), "group=\"%s\",topic=\"%s\",partition=\"%s\"", l->group, topic,
+             partition);
+    metric *g = metrics_gauge(l->m, "kafka_consumer_lag", labels,
+                              "messages behind the partition's end, per consumed partition "
+                              "(librdkafka statistics)");
+    for (int i = 0; i < l->n; i++)
+        if (l->gauges[i] == g) {
+            l->seen[i] = 1;
+            return g;
+        }
+    metric **gs = realloc(l->gauges, sizeof(*gs) * (size_t)(l->n + 1));
+    if (gs)
+        l->gauges = gs;
+    int *seen = gs ? realloc(l->seen, sizeof(*seen) * (size_t)(l->n + 1)) : NULL;
+    if (!seen)
+        return g; /* out of memory: set, not tracked */
+    l->seen = seen;
+    l->gauges[l->n] = g;
+    l->seen[l->n++] = 1;
+    return g;
+}
+
+/* Sets the lag gauges from a statistics JSON: topics.<t>.partitions.<p>.
+ * consumer_lag (-1, or partition -1, when librdkafka does not know it). */
+static void kafka_lag_update(kafka_lag *l, const json_t *root)
+{
+    const char *tname, *pname;
+    json_t *t, *p;
+    if (!l->m)
+        return;
+    for (int i = 0; i < l->n; i++)
+        l->seen[i] = 0;
+    json_object_foreach(json_object_get(root, "topics"), tname, t)
+    {
+        json_object_foreach(json_object_get(t, "partitions"), pname, p)
+        {
+            json_int_t lag = json_integer_value(json_object_get(p, "consumer_lag"));
+            if (strcmp(pname, "-1") == 0 || lag < 0 ||
+                !json_is_integer(json_object_get(p, "consumer_lag")))
+                continue;
+            metric_set(kafka_lag_gauge(l, tname, pname), (double)lag);
+        }
+    }
+    for (int i = 0; i < l->n; i++)
+        if (!l->seen[i])
+            metric_set(l->gauges[i], 0);
+}
+
+static void kafka_lag_free(kafka_lag *l)
+{
+    free(l->gauges);
+    free(l->seen);
 }
 
 typedef const char *const kafka_kv[2];
@@ -209,6 +271,7 @@ struct kafka_consumer {
     int closed;      /* kafka_consumer_close ran: rk is gone */
     kafka_held *out; /* messages handed out and not yet done */
     kafka_fatal_state fatal;
+    kafka_lag lag;
 };
 
 static void kafka_consumer_store(kafka_consumer *kc, const char *topic, int32_t partition,
@@ -420,10 +483,14 @@ static void kafka_consumer_on_error(rd_kafka_t *rk, int err, const char *reason,
 static int kafka_consumer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     kafka_consumer *kc = opaque;
-    int up = kafka_stats_broker_up(json, len);
+    json_t *root = json_loadb(json, len, 0, NULL);
+    int up = root ? kafka_stats_broker_up(root) : -1;
     (void)rk;
     if (up >= 0)
         kc->broker_up = up;
+    if (root)
+        kafka_lag_update(&kc->lag, root);
+    json_decref(root);
     return 0; /* librdkafka frees json */
 }
 
@@ -772,6 +839,7 @@ void kafka_consumer_free(kafka_consumer *kc)
         close(kc->pipe_rd);
     if (kc->pipe_wr >= 0)
         close(kc->pipe_wr);
+    kafka_lag_free(&kc->lag);
     free(kc);
 }
 
@@ -784,6 +852,7 @@ struct kafka_producer {
     int broker_up;
     rd_kafka_resp_err_t last_error; /* of the last kafka_produce that returned -1 */
     kafka_fatal_state fatal;
+    metric *m_queue; /* optional: messages in librdkafka's queues */
 };
 
 /* Per-message opaque: whom to tell about the delivery. */
@@ -829,10 +898,12 @@ static void kafka_producer_on_error(rd_kafka_t *rk, int err, const char *reason,
 static int kafka_producer_on_stats(rd_kafka_t *rk, char *json, size_t len, void *opaque)
 {
     kafka_producer *kp = opaque;
-    int up = kafka_stats_broker_up(json, len);
+    json_t *root = json_loadb(json, len, 0, NULL);
+    int up = root ? kafka_stats_broker_up(root) : -1;
     (void)rk;
     if (up >= 0)
         kp->broker_up = up;
+    json_decref(root);
     return 0;
 }
 
@@ -842,6 +913,8 @@ static void kafka_producer_on_poll_timer(evutil_socket_t fd, short what, void *a
     (void)fd;
     (void)what;
     rd_kafka_poll(kp->rk, 0);
+    if (kp->m_queue)
+        metric_set(kp->m_queue, rd_kafka_outq_len(kp->rk));
 }
 
 kafka_producer *kafka_producer_new(struct event_base *base, const config *cfg, char *err,
@@ -1033,4 +1106,19 @@ int kafka_producer_topics_missing(kafka_producer *kp, const char *const *topics,
     }
     rd_kafka_metadata_destroy(md);
     return rc;
+}
+
+void kafka_consumer_set_metrics(kafka_consumer *kc, metrics *m)
+{
+    size_t len = sizeof(kc->lag.group);
+    if (kc->closed || rd_kafka_conf_get(rd_kafka_conf(kc->rk), "group.id", kc->lag.group, &len) !=
+                          RD_KAFKA_CONF_OK)
+        snprintf(kc->lag.group, sizeof(kc->lag.group), "-");
+    kc->lag.m = m;
+}
+
+void kafka_producer_set_metrics(kafka_producer *kp, metrics *m)
+{
+    kp->m_queue = metrics_gauge(m, "kafka_producer_queue_depth", NULL,
+                                "messages in the producer's queues (not yet acknowledged)");
 }

@@ -15,6 +15,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "config.h"
+#include "metrics.h"
 
 typedef struct kafka_consumer kafka_consumer;
 typedef struct kafka_producer kafka_producer;
@@ -136,6 +137,12 @@ int kafka_producer_fatal_seen(const kafka_producer *kp);
  * Blocking: call it from a thread of its own, not from the loop. */
 int kafka_producer_topics_missing(kafka_producer *kp, const char *const *topics, char *missing,
                                   size_t len, int timeout_ms);
+
+/* Consumer lag per partition (kafka_consumer_lag{group,topic,partition})
+ * from librdkafka's statistics (every statistics.interval.ms), into m. */
+void kafka_consumer_set_metrics(kafka_consumer *kc, metrics *m);
+/* The producer's queue depth (kafka_producer_queue_depth), into m. */
+void kafka_producer_set_metrics(kafka_producer *kp, metrics *m);
 
 /* Applies RXD_KAFKA_BROKERS and RXD_KAFKA_<prop> pass-through settings to conf. */
 int kafka_conf_apply(rd_kafka_conf_t *conf, const config *cfg, char *err, size_t errlen);

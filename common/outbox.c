@@ -56,6 +56,11 @@ static const char outbox_read_lua[] =
 static const char outbox_xdel_lua[] = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return -1 end "
                                       "return redis.call('XDEL', KEYS[1], unpack(ARGV, 2))";
 
+/* The depth and the oldest entry's id in one step. */
+static const char outbox_depth_lua[] =
+    "local first = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1] "
+    "return {redis.call('XLEN', KEYS[1]), first and first[1] or false}";
+
 struct outbox_relay {
     struct event_base *base;
     store *cmd;  /* lease and fenced XDEL */
@@ -66,7 +71,7 @@ struct outbox_relay {
     char epoch_key[128];
     char topics[OUTBOX_NTOPICS][128];
     char instance[128];
-    int acquire_script, renew_script, release_script, xdel_script, read_script;
+    int acquire_script, renew_script, release_script, xdel_script, read_script, depth_script;
     int leader;
     char epoch[24]; /* our fencing token while leader */
     unsigned term;  /* tags entries: reports of an older leadership are dropped */
@@ -88,6 +93,8 @@ struct outbox_relay {
     metric *m_published, *m_failed;
     metric *m_errors[OUTBOX_NTOPICS][2]; /* [topic][permanent] */
     metric *m_blocked[OUTBOX_NTOPICS];
+    metric *m_depth, *m_oldest_age, *m_leader;
+    int gauging; /* the depth query is in flight */
 };
 
 typedef struct outbox_entry {
@@ -525,6 +532,36 @@ static void outbox_on_lease(store *st, redisReply *reply, const char *err, void 
     outbox_read_next(r);
 }
 
+/* ---- depth gauges: every instance reports them, leader or not, so the
+ * backlog shows even while no relay holds the lease ---- */
+
+static void outbox_on_depth(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)err;
+    outbox_relay *r = ctx;
+    r->gauging = 0;
+    /* {XLEN, first id or nil} from one script call: one round trip */
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_INTEGER)
+        return;
+    metric_set(r->m_depth, (double)reply->element[0]->integer);
+    const redisReply *first = reply->element[1];
+    long long id_ms = first->type == REDIS_REPLY_STRING ? atoll(first->str) : 0;
+    long long age = id_ms > 0 ? outbox_now_ms() - id_ms : 0;
+    metric_set(r->m_oldest_age, age > 0 ? (double)age / 1000.0 : 0);
+}
+
+static void outbox_gauge(outbox_relay *r)
+{
+    metric_set(r->m_leader, r->leader);
+    if (r->gauging)
+        return;
+    const char *argv[] = {r->stream};
+    if (store_eval(r->cmd, r->depth_script, outbox_on_depth, r, 1, 1, argv, NULL) == 0)
+        r->gauging = 1;
+}
+
 static void outbox_on_lease_timer(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -535,6 +572,7 @@ static void outbox_on_lease_timer(evutil_socket_t fd, short what, void *arg)
     char ms[16];
     snprintf(ms, sizeof(ms), "%d", OUTBOX_LEASE_MS);
     outbox_log_summaries(r);
+    outbox_gauge(r);
     if (r->leader) {
         const char *argv[] = {r->lease, r->epoch_key, r->instance, ms, r->epoch};
         store_eval(r->cmd, r->renew_script, outbox_on_lease, r, 2, 5, argv, NULL);
@@ -562,6 +600,13 @@ static void outbox_metrics(outbox_relay *r, metrics *m)
         r->m_blocked[t] = metrics_gauge(m, "produce_topic_blocked", labels,
                                         "1 while producing to the topic fails (held back)");
     }
+    r->m_depth = metrics_gauge(m, "outbox_depth", NULL, "entries in the outbox stream (XLEN)");
+    r->m_oldest_age = metrics_gauge(m, "outbox_oldest_age_seconds", NULL,
+                                    "age of the outbox's oldest entry (from its stream id)");
+    r->m_leader =
+        metrics_gauge(m, "outbox_relay_leader", NULL, "1 while this process holds the relay lease");
+    store_set_metrics(r->cmd, m, "outbox");
+    store_set_metrics(r->tail, m, "outbox");
 }
 
 outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg,
@@ -590,6 +635,7 @@ outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg
     r->release_script = store_script_add(r->cmd, "outbox_release", outbox_release_lua);
     r->xdel_script = store_script_add(r->cmd, "outbox_xdel", outbox_xdel_lua);
     r->read_script = store_script_add(r->tail, "outbox_read", outbox_read_lua);
+    r->depth_script = store_script_add(r->cmd, "outbox_depth", outbox_depth_lua);
     outbox_metrics(r, m);
     struct timeval lease_tv = {1, 0}, flush_tv = {0, 20000};
     r->lease_timer = event_new(base, -1, EV_PERSIST, outbox_on_lease_timer, r);

@@ -196,6 +196,7 @@ static void service_on_kafka_fatal(const char *client, const char *error, const 
 void service_watch_consumer(service *svc, kafka_consumer *kc)
 {
     kafka_consumer_set_fatal_handler(kc, service_on_kafka_fatal, svc);
+    kafka_consumer_set_metrics(kc, svc->metrics);
 }
 
 /* No drain: the client cannot deliver what is in flight. Offsets of that
@@ -276,6 +277,7 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
     svc->m_kafka_up =
         metrics_gauge(svc->metrics, "kafka_up", NULL, "1 while the Kafka producer sees a broker");
     kafka_producer_set_fatal_handler(svc->producer, service_on_kafka_fatal, svc);
+    kafka_producer_set_metrics(svc->producer, svc->metrics);
     if (!(flags & SERVICE_RELAY))
         return 0;
     svc->kafka_in_readiness = 1;
@@ -329,6 +331,7 @@ service *service_new(const char *name, int argc, char **argv, int flags, char *e
         free(svc);
         return NULL;
     }
+    log_set_region(config_str(svc->cfg, "REGION", "default"));
     if (log_init(name, config_str(svc->cfg, "LOG_LEVEL", "info")))
         log_event(LOG_WARN, "bad_config", "{s:s}", "error",
                   "RXD_LOG_LEVEL must be debug, info, warn or error; using info");
@@ -358,6 +361,8 @@ service *service_new(const char *name, int argc, char **argv, int flags, char *e
     svc->metrics = metrics_new("rxd");
     svc->store = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
                            (int)svc->redis_timeout_ms, err, errlen);
+    if (svc->store)
+        store_set_metrics(svc->store, svc->metrics, "main");
     if (svc->store)
         svc->orders =
             orders_new(svc->store, config_str(svc->cfg, "REGION", "default"), err, errlen);

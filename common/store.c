@@ -32,6 +32,11 @@
 #define STORE_CONNECT_TIMEOUT_MIN_MS 1000
 #define STORE_SECRET_MAX 512 /* a password, as read from its file */
 
+/* Failure kinds counted in redis_errors_total{kind=...}. */
+enum { STORE_ERR_TIMEOUT, STORE_ERR_DISCONNECT, STORE_ERR_REPLY, STORE_ERR_KINDS };
+static const char *const store_err_kind_names[STORE_ERR_KINDS] = {"timeout", "disconnect",
+                                                                  "error_reply"};
+
 typedef struct store_req store_req;
 struct store_req {
     store *st;
@@ -39,6 +44,7 @@ struct store_req {
     void *ctx;
     int timeout_ms;        /* <= 0: no deadline */
     long long deadline_ms; /* monotonic; 0: none */
+    long long sent_us;     /* monotonic, for the latency histogram */
     int done;              /* callback already called: drop the late reply */
     const char *fail;      /* reason, while on the failure queue */
     int script;            /* script handle for EVALSHA requests, else -1 */
@@ -123,9 +129,41 @@ struct store {
     int nsubs;
 
     store_guard *guard;
+
+    /* optional (store_set_metrics): call latency, errors by kind */
+    metric *m_latency;
+    metric *m_errors[STORE_ERR_KINDS];
 };
 
 static const struct timeval store_zero_tv = {0, 0};
+
+void store_set_metrics(store *st, metrics *m, const char *name)
+{
+    char labels[96];
+    snprintf(labels, sizeof(labels), "store=\"%s\"", name);
+    st->m_latency = metrics_histogram(m, "redis_call_duration_seconds", labels,
+                                      "Redis call latency (seconds; blocking reads excluded)",
+                                      metrics_latency_bounds, METRICS_LATENCY_NBOUNDS);
+    for (int k = 0; k < STORE_ERR_KINDS; k++) {
+        snprintf(labels, sizeof(labels), "store=\"%s\",kind=\"%s\"", name, store_err_kind_names[k]);
+        st->m_errors[k] = metrics_counter(m, "redis_errors_total", labels,
+                                          "failed Redis calls by kind (timeout, disconnect, "
+                                          "error reply)");
+    }
+}
+
+static void store_count_error(store *st, int kind)
+{
+    if (st->m_errors[kind])
+        metric_add(st->m_errors[kind], 1);
+}
+
+static long long store_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static void store_connect(store *st);
 static int store_drop(store *st, const char *why);
@@ -252,6 +290,8 @@ static void store_on_fail_timer(evutil_socket_t fd, short what, void *arg)
     while (last && st->failing.head) {
         store_req *req = st->failing.head;
         store_list_unlink(&st->failing, req);
+        if (!st->closing)
+            store_count_error(st, STORE_ERR_DISCONNECT);
         req->cb(st, NULL, req->fail, req->ctx);
         store_req_free(req);
         if (g.freed)
@@ -312,6 +352,8 @@ static void store_send(store *st, store_req *req, const char *cmd, size_t len)
         return;
     }
     req->deadline_ms = req->timeout_ms > 0 ? store_now_ms() + req->timeout_ms : 0;
+    if (st->m_latency)
+        req->sent_us = store_now_us();
     store_list_push(&st->pending, req);
     store_tick_arm(st);
 }
@@ -422,6 +464,14 @@ static void store_on_reply(redisAsyncContext *ac, void *r, void *privdata)
     if (!reply) {
         err = st->closing ? "store closed" : "redis connection lost";
         st->ready = 0; /* the context is going away */
+        if (!st->closing)
+            store_count_error(st, STORE_ERR_DISCONNECT);
+    } else {
+        if (reply->type == REDIS_REPLY_ERROR)
+            store_count_error(st, STORE_ERR_REPLY);
+        /* a deadline of its own marks a blocking read, whose wait is not latency */
+        if (st->m_latency && req->timeout_ms == st->timeout_ms)
+            metric_observe(st->m_latency, (double)(store_now_us() - req->sent_us) / 1e6);
     }
     req->cb(st, reply, err, req->ctx); /* may free st */
     store_req_free(req);
@@ -460,6 +510,7 @@ static void store_on_tick(evutil_socket_t fd, short what, void *arg)
             continue;
         store_list_unlink(&st->pending, req);
         req->done = 1;
+        store_count_error(st, STORE_ERR_TIMEOUT);
         snprintf(err, sizeof(err), "redis request timed out after %d ms", req->timeout_ms);
         req->cb(st, NULL, err, req->ctx);
         if (g.freed)

@@ -16,6 +16,8 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
+#include "metrics.h"
+
 typedef struct store store;
 
 /* reply is NULL when the request failed (disconnect, timeout, not connected);
@@ -40,6 +42,11 @@ void store_on_state(store *st, store_state_cb *cb, void *ctx);
 /* Answers every outstanding request (err "store closed") before returning;
  * may be called from inside any store callback. */
 void store_free(store *st);
+
+/* Reports the latency of every call (redis_call_duration_seconds) and
+ * failures by kind (redis_errors_total: timeout, disconnect, error_reply)
+ * under the label store="<name>" into m (optional; updates never allocate). */
+void store_set_metrics(store *st, metrics *m, const char *name);
 
 /* 1 while connected. */
 int store_connected(const store *st);
