@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "listenguard.h"
+#include "mem.h"
 
 struct evhttp *http_listen(struct event_base *base, const char *addr, int port, size_t body_limit,
                            int timeout_s, int *bound_port, char *err, size_t errlen)
@@ -368,7 +369,7 @@ http_admin *http_admin_new(struct event_base *base, const char *addr, int port, 
     struct evhttp *h = http_listen(base, addr, port, 1024, 10, bound_port, err, errlen);
     if (!h)
         return NULL;
-    http_admin *a = calloc(1, sizeof(*a));
+    http_admin *a = xcalloc(1, sizeof(*a));
     *a = (http_admin){h, m, ready, ctx};
     evhttp_set_gencb(h, http_admin_on_request, a);
     return a;

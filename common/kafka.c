@@ -30,6 +30,7 @@
 
 #include "log.h"
 #include "offsets.h"
+#include "mem.h"
 
 #define KAFKA_BATCH_MAX 500        /* messages handed out per wakeup */
 #define KAFKA_SAFETY_POLL_MS 200   /* consumer poll even without a wakeup */
@@ -166,13 +167,8 @@ static metric *kafka_lag_gauge(kafka_lag *l, const char *topic, const char *part
             l->seen[i] = 1;
             return g;
         }
-    metric **gs = realloc(l->gauges, sizeof(*gs) * (size_t)(l->n + 1));
-    if (gs)
-        l->gauges = gs;
-    int *seen = gs ? realloc(l->seen, sizeof(*seen) * (size_t)(l->n + 1)) : NULL;
-    if (!seen)
-        return g; /* out of memory: set, not tracked */
-    l->seen = seen;
+    l->gauges = xrealloc(l->gauges, sizeof(*l->gauges) * (size_t)(l->n + 1));
+    l->seen = xrealloc(l->seen, sizeof(*l->seen) * (size_t)(l->n + 1));
     l->gauges[l->n] = g;
     l->seen[l->n++] = 1;
     return g;
@@ -515,7 +511,7 @@ static void kafka_consumer_dispatch(kafka_consumer *kc, rd_kafka_message_t *rkm)
         return;
     }
     p = offsets_track(kc->parts, topic, rkm->partition);
-    h = calloc(1, sizeof(*h));
+    h = calloc(1, sizeof(*h)); /* may fail: the deliberate drop below (mem.h) */
     if (!p || !h || offsets_add(p, rkm->offset) != 0) {
         /* Without bookkeeping the offset could be stored past this message;
          * drop it uncommitted instead and let a rebalance or restart retry. */
@@ -651,7 +647,7 @@ kafka_consumer *kafka_consumer_new(struct event_base *base, const config *cfg, c
                                    const char *const *topics, kafka_msg_cb *on_msg, void *ctx,
                                    char *err, size_t errlen)
 {
-    kafka_consumer *kc = calloc(1, sizeof(*kc));
+    kafka_consumer *kc = xcalloc(1, sizeof(*kc));
     rd_kafka_conf_t *conf;
     rd_kafka_topic_partition_list_t *subs;
     rd_kafka_resp_err_t rerr;
@@ -920,7 +916,7 @@ static void kafka_producer_on_poll_timer(evutil_socket_t fd, short what, void *a
 kafka_producer *kafka_producer_new(struct event_base *base, const config *cfg, char *err,
                                    size_t errlen)
 {
-    kafka_producer *kp = calloc(1, sizeof(*kp));
+    kafka_producer *kp = xcalloc(1, sizeof(*kp));
     rd_kafka_conf_t *conf;
     char errstr[512];
     struct timeval every = {0, KAFKA_DR_POLL_MS * 1000};
@@ -979,9 +975,7 @@ int kafka_produce(kafka_producer *kp, const char *topic, const void *key, size_t
     int attempt = 0;
 
     if (cb) {
-        d = malloc(sizeof(*d));
-        if (!d)
-            return -1;
+        d = xmalloc(sizeof(*d));
         d->cb = cb;
         d->ctx = ctx;
     }

@@ -2,6 +2,7 @@
  * metrics.h). The registry is owned by the service context; metrics live
  * until it is freed. */
 #include "metrics.h"
+#include "mem.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -33,8 +34,8 @@ struct metrics {
 
 metrics *metrics_new(const char *prefix)
 {
-    metrics *m = calloc(1, sizeof(*m));
-    m->prefix = strdup(prefix);
+    metrics *m = xcalloc(1, sizeof(*m));
+    m->prefix = xstrdup(prefix);
     return m;
 }
 
@@ -60,12 +61,12 @@ static metric *metrics_get(metrics *m, const char *name, const char *labels, con
     for (int i = 0; i < m->n; i++)
         if (strcmp(m->items[i]->name, name) == 0 && strcmp(m->items[i]->labels, l) == 0)
             return m->items[i];
-    metric *mt = calloc(1, sizeof(*mt));
-    mt->name = strdup(name);
-    mt->labels = strdup(l);
-    mt->help = strdup(help ? help : name);
+    metric *mt = xcalloc(1, sizeof(*mt));
+    mt->name = xstrdup(name);
+    mt->labels = xstrdup(l);
+    mt->help = xstrdup(help ? help : name);
     mt->kind = kind;
-    m->items = realloc(m->items, sizeof(*m->items) * (size_t)(m->n + 1));
+    m->items = xrealloc(m->items, sizeof(*m->items) * (size_t)(m->n + 1));
     m->items[m->n++] = mt;
     return mt;
 }

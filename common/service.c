@@ -15,6 +15,7 @@
 #include "log.h"
 #include "settings.h"
 #include "topic_check.h"
+#include "mem.h"
 
 extern char **environ;
 
@@ -319,7 +320,8 @@ struct event_base *service_base_new(void)
 
 service *service_new(const char *name, int argc, char **argv, int flags, char *err, size_t errlen)
 {
-    service *svc = calloc(1, sizeof(*svc));
+    mem_init(); /* first: libevent takes its allocators only before its first call */
+    service *svc = xcalloc(1, sizeof(*svc));
     svc->name = name;
     svc->cfg = config_new(argc, argv, err, errlen);
     if (!svc->cfg) {

@@ -25,6 +25,7 @@
 #include <openssl/sha.h>
 
 #include "log.h"
+#include "mem.h"
 
 #define STORE_TICK_MS 50
 #define STORE_BACKOFF_MIN_MS 100
@@ -186,11 +187,9 @@ static struct timeval store_tv(int ms)
 
 static char *store_strdup(const char *s, size_t len)
 {
-    char *p = malloc(len + 1);
-    if (p) {
-        memcpy(p, s, len);
-        p[len] = '\0';
-    }
+    char *p = xmalloc(len + 1);
+    memcpy(p, s, len);
+    p[len] = '\0';
     return p;
 }
 
@@ -244,9 +243,7 @@ static void store_list_unlink(store_list *l, store_req *req)
 
 static store_req *store_req_new(store *st, int timeout_ms, store_reply_cb *cb, void *ctx)
 {
-    store_req *req = calloc(1, sizeof(*req));
-    if (!req)
-        return NULL;
+    store_req *req = xcalloc(1, sizeof(*req));
     req->st = st;
     req->cb = cb;
     req->ctx = ctx;
@@ -1005,22 +1002,15 @@ static void store_on_pmessage(redisAsyncContext *ac, void *r, void *privdata)
 
 int store_psubscribe(store *st, const char *pattern, store_message_cb *cb, void *ctx)
 {
-    store_sub **subs;
     store_sub *sub;
     if (!pattern || !cb || st->closing)
         return -1;
     if (st->pending.head || st->failing.head)
         log_event(LOG_WARN, "redis_psubscribe_mixed", "{s:s}", "action",
                   "subscribing a store that carries commands: use a store of its own");
-    subs = realloc(st->subs, sizeof(*subs) * (size_t)(st->nsubs + 1));
-    if (!subs)
-        return -1;
-    st->subs = subs;
-    sub = calloc(1, sizeof(*sub));
-    if (!sub || !(sub->pattern = store_strdup(pattern, strlen(pattern)))) {
-        free(sub);
-        return -1;
-    }
+    st->subs = xrealloc(st->subs, sizeof(*st->subs) * (size_t)(st->nsubs + 1));
+    sub = xcalloc(1, sizeof(*sub));
+    sub->pattern = store_strdup(pattern, strlen(pattern));
     sub->cb = cb;
     sub->ctx = ctx;
     st->subs[st->nsubs++] = sub;
@@ -1044,10 +1034,8 @@ static int store_hex(char c)
 /* A percent-encoded part of the url's userinfo; NULL when malformed. */
 static char *store_url_decode(const char *s, size_t len)
 {
-    char *out = malloc(len + 1);
+    char *out = xmalloc(len + 1);
     size_t o = 0;
-    if (!out)
-        return NULL;
     for (size_t i = 0; i < len; i++) {
         if (s[i] != '%') {
             out[o++] = s[i];
@@ -1175,7 +1163,7 @@ static int store_url_parse(store *st, const char *raw, char *err, size_t errlen)
         return -1;
     }
     st->host = store_strdup(hs, (size_t)(he - hs));
-    st->addr = malloc((size_t)(he - hs) + 8);
+    st->addr = xmalloc((size_t)(he - hs) + 8);
     if (!st->host || !st->addr) {
         store_seterr(err, errlen, "out of memory");
         return -1;
@@ -1230,11 +1218,7 @@ store *store_new(struct event_base *base, const char *url, int timeout_ms, char 
         store_seterr(err, errlen, "store_new: need an event base and a timeout > 0 ms");
         return NULL;
     }
-    st = calloc(1, sizeof(*st));
-    if (!st) {
-        store_seterr(err, errlen, "out of memory");
-        return NULL;
-    }
+    st = xcalloc(1, sizeof(*st));
     st->base = base;
     st->timeout_ms = timeout_ms;
     st->backoff_ms = STORE_BACKOFF_MIN_MS;
@@ -1392,14 +1376,11 @@ int store_cmd(store *st, store_reply_cb *cb, void *ctx, const char *fmt, ...)
 
 int store_script_add(store *st, const char *name, const char *source)
 {
-    store_script *scripts, *sc;
+    store_script *sc;
     unsigned char md[SHA_DIGEST_LENGTH];
     if (!name || !source)
         return -1;
-    scripts = realloc(st->scripts, sizeof(*scripts) * (size_t)(st->nscripts + 1));
-    if (!scripts)
-        return -1;
-    st->scripts = scripts;
+    st->scripts = xrealloc(st->scripts, sizeof(*st->scripts) * (size_t)(st->nscripts + 1));
     sc = &st->scripts[st->nscripts];
     sc->name = store_strdup(name, strlen(name));
     sc->source = store_strdup(source, strlen(source));
@@ -1425,8 +1406,8 @@ static int store_send_call(store *st, store_req *req, const char *verb, const ch
     int n = argc + 3, len;
     req->owned = owned;
     req->argc = n;
-    req->argv = calloc((size_t)n, sizeof(*req->argv));
-    req->argvlen = calloc((size_t)n, sizeof(*req->argvlen));
+    req->argv = xcalloc((size_t)n, sizeof(*req->argv));
+    req->argvlen = xcalloc((size_t)n, sizeof(*req->argvlen));
     if (!req->argv || !req->argvlen)
         goto oom;
     req->argv[0] = verb;
@@ -1485,14 +1466,11 @@ int store_eval(store *st, int script, store_reply_cb *cb, void *ctx, int numkeys
 int store_lib_add(store *st, const char *name, const char *source, const char *version,
                   const char *version_fn)
 {
-    store_lib *libs, *l;
+    store_lib *l;
     int major, minor;
     if (!name || !source || !version_fn || store_lib_version(version, &major, &minor) != 0)
         return -1;
-    libs = realloc(st->libs, sizeof(*libs) * (size_t)(st->nlibs + 1));
-    if (!libs)
-        return -1;
-    st->libs = libs;
+    st->libs = xrealloc(st->libs, sizeof(*st->libs) * (size_t)(st->nlibs + 1));
     l = &st->libs[st->nlibs];
     l->name = store_strdup(name, strlen(name));
     l->source = store_strdup(source, strlen(source));
