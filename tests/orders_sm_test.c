@@ -734,9 +734,9 @@ static long long key_exists(const char *key)
     return n;
 }
 
-/* A closed order: a hash without patient data or code, expiring; its
- * timeline shortened to the closing event; no tried sets; the rx: key
- * expiring later than the record. */
+/* A closed order: a hash without patient data or code, expiring with its
+ * timeline (one entry per event); no tried sets; the rx: key expiring
+ * later than the record. */
 static void expect_closed(const char *what)
 {
     static const char *const gone[] = {"patient", "address", "items", "code", "lat", "lon"};
@@ -755,9 +755,11 @@ static void expect_closed(const char *what)
           rec);
     CHECK(rx > rec, "%s: rx:rx-1 PTTL %lld, want above the record's %lld", what, rx, rec);
     CHECK(pttl(PREFIX "ord:" OID ":tl") > 0, "%s: the timeline does not expire", what);
+    char seq[16];
+    stored(PREFIX "ord:" OID, "seq", seq, sizeof(seq));
     redisReply *r = cmd("LLEN %s", PREFIX "ord:" OID ":tl");
-    CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == 1, "%s: timeline of %lld entries, want 1",
-          what, r->integer);
+    CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == atoll(seq),
+          "%s: timeline of %lld entries, want %s", what, r->integer, seq);
     freeReplyObject(r);
     CHECK(key_exists(PREFIX "ord:" OID ":tried") == 0 &&
               key_exists(PREFIX "ord:" OID ":ctried") == 0,

@@ -201,8 +201,9 @@ end
 -- the closing event): the full record goes to the outbox as 't' = 'cl', and
 -- the order keeps only what replays and the operator need, until it expires.
 -- The pharmacies tried move into the hash ('tried') so that a late answer
--- from one of them is still told 'conflict'; the timeline keeps its last
--- entry, the closing event, for the operator's view.
+-- from one of them is still told 'conflict'. The timeline (no patient
+-- data: what order.events carried) stays for the operator's view until the
+-- record expires.
 local function close_order(cx, oid, reason)
   local P, NOW = cx.p, cx.now
   local k = okey(P, oid)
@@ -228,7 +229,6 @@ local function close_order(cx, oid, reason)
   redis.call('HDEL', k, unpack(CLOSED_DROP))
   redis.call('HSET', k, 'reason', reason, 'closed_ms', NOW, 'tried', tried)
   redis.call('DEL', k .. ':tried', k .. ':ctried')
-  redis.call('LTRIM', k .. ':tl', -1, -1)
   for q in pairs(WORK_QUEUES) do redis.call('ZREM', P .. q, oid) end
   redis.call('HDEL', P .. 'parked', oid)
   local retention, rx_ttl = lifecycle_ttls(P)

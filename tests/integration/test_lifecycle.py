@@ -144,7 +144,8 @@ class LifecycleTest(CourierTestBase):
         ttl = int(self.redis("TTL", k))
         self.assertTrue(0 < ttl <= RETENTION_S, "TTL %d of %s" % (ttl, k))
         self.assertEqual(self.redis("EXISTS", k + ":tried", k + ":ctried"), "0")
-        self.assertEqual(self.redis("LLEN", k + ":tl"), "1")
+        self.assertEqual(self.redis("LLEN", k + ":tl"), rec["seq"])
+        self.assertTrue(0 < int(self.redis("TTL", k + ":tl")) <= RETENTION_S)
         for st in LIVE_STATES:
             self.assertEqual(self.redis("ZSCORE", self.prefix() + "idx:st:" + st, oid), "")
         rx_ttl = int(self.redis("TTL", self.prefix() + "rx:" + rec["rx"]))
