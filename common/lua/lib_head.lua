@@ -184,7 +184,8 @@ local function state_index_move(P, oid, prev, state, NOW)
 end
 
 -- Patient data and the secret: they leave Redis with the closing step.
-local CLOSED_DROP = { 'patient', 'address', 'items', 'code', 'lat', 'lon', 'has_point' }
+local CLOSED_DROP = { patient = true, address = true, items = true, code = true, lat = true,
+                      lon = true, has_point = true }
 -- Copied into the order.closed entry as they are ('' when absent).
 local CLOSED_COPY = { 'rx', 'patient', 'address', 'items', 'lat', 'lon', 'has_point', 'hospital',
                       'nominated', 'pharmacy', 'courier', 'fulfilment', 'priority', 'cold',
@@ -226,8 +227,17 @@ local function close_order(cx, oid, reason)
     entry[#entry + 1] = v
   end
   redis.call('XADD', P .. 'outbox', '*', unpack(entry))
-  redis.call('HDEL', k, unpack(CLOSED_DROP))
-  redis.call('HSET', k, 'reason', reason, 'closed_ms', NOW, 'tried', tried)
+  -- written afresh rather than HDEL'd: a hash that held the items is in
+  -- Redis' large encoding and would keep it, and most of its size
+  local kept = { 'reason', reason, 'closed_ms', NOW, 'tried', tried }
+  for i = 1, #h, 2 do
+    if not CLOSED_DROP[h[i]] then
+      kept[#kept + 1] = h[i]
+      kept[#kept + 1] = h[i + 1]
+    end
+  end
+  redis.call('DEL', k)
+  redis.call('HSET', k, unpack(kept))
   redis.call('DEL', k .. ':tried', k .. ':ctried')
   for q in pairs(WORK_QUEUES) do redis.call('ZREM', P .. q, oid) end
   redis.call('HDEL', P .. 'parked', oid)
