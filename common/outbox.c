@@ -189,6 +189,13 @@ typedef struct outbox_closed_parts {
     json_t *items, *times, *timeline, *tried;
 } outbox_closed_parts;
 
+/* A string member of a JSON object, "" when absent (protobuf-c packs no NULL). */
+static char *outbox_json_str(const json_t *obj, const char *name)
+{
+    const char *v = json_string_value(json_object_get(obj, name));
+    return (char *)(v ? v : "");
+}
+
 static json_t *outbox_json_field(const redisReply *f, const char *name, json_t *dflt)
 {
     json_t *j = json_loads(outbox_field(f, name), JSON_DECODE_ANY, NULL);
@@ -205,8 +212,8 @@ static void outbox_closed_items(Rxdispatch__V1__OrderClosed *c, json_t *items)
         json_t *it = json_array_get(items, i);
         Rxdispatch__V1__Item *m = calloc(1, sizeof(*m));
         rxdispatch__v1__item__init(m);
-        m->drug_code = (char *)(json_string_value(json_object_get(it, "drug_code")) ?: "");
-        m->name = (char *)(json_string_value(json_object_get(it, "name")) ?: "");
+        m->drug_code = outbox_json_str(it, "drug_code");
+        m->name = outbox_json_str(it, "name");
         m->quantity = (uint32_t)json_integer_value(json_object_get(it, "quantity"));
         m->cold_chain = json_is_true(json_object_get(it, "cold_chain"));
         c->items[c->n_items++] = m;
@@ -241,11 +248,11 @@ static void outbox_closed_timeline(Rxdispatch__V1__OrderClosed *c, json_t *tl)
         rxdispatch__v1__timeline_entry__init(m);
         m->seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
         m->at_ms = (int64_t)json_number_value(json_object_get(e, "at_ms"));
-        m->state = outbox_state(json_string_value(json_object_get(e, "state")) ?: "");
-        m->kind = (char *)(json_string_value(json_object_get(e, "kind")) ?: "");
-        m->pharmacy_id = (char *)(json_string_value(json_object_get(e, "pharmacy")) ?: "");
-        m->courier_id = (char *)(json_string_value(json_object_get(e, "courier")) ?: "");
-        m->reason = (char *)(json_string_value(json_object_get(e, "reason")) ?: "");
+        m->state = outbox_state(outbox_json_str(e, "state"));
+        m->kind = outbox_json_str(e, "kind");
+        m->pharmacy_id = outbox_json_str(e, "pharmacy");
+        m->courier_id = outbox_json_str(e, "courier");
+        m->reason = outbox_json_str(e, "reason");
         if (strcmp(m->kind, "picked_up") == 0)
             c->pickup_proof = *m->reason ? m->reason : "position";
         c->timeline[c->n_timeline++] = m;
