@@ -35,7 +35,10 @@
 #define OUTBOX_BLOCK_MS 1000
 #define OUTBOX_BLOCK_HELD_MS 100 /* while a held topic waits for its retry */
 
-enum { OUTBOX_EV = 0, OUTBOX_PN = 1, OUTBOX_NTOPICS = 2 };
+enum { OUTBOX_EV = 0, OUTBOX_PN = 1, OUTBOX_CL = 2, OUTBOX_NTOPICS = 3 };
+
+/* The outbox field 't' of each topic's entries, by topic index. */
+static const char *const outbox_types[OUTBOX_NTOPICS] = {"ev", "pn", "cl"};
 
 /* Taking the lease and the next fencing token are one step. */
 static const char outbox_acquire_lua[] =
@@ -178,6 +181,169 @@ static void outbox_encode_notice(const redisReply *f, outbox_entry *e)
     rxdispatch__v1__patient_notice__pack(&pn, e->value);
     e->topic = OUTBOX_PN;
     e->key = strdup(*pn.patient_ref ? pn.patient_ref : pn.order_id);
+}
+
+/* ---- the closed record (order.closed) ---- */
+
+static uint32_t outbox_u32(const char *s)
+{
+    return (uint32_t)strtoul(s, NULL, 10);
+}
+
+/* The parts of a closed record that the library writes as JSON, parsed
+ * once; the message points into them until it is packed. */
+typedef struct outbox_closed_parts {
+    json_t *items, *times, *timeline, *tried;
+} outbox_closed_parts;
+
+/* A string member of a JSON object, "" when absent (protobuf-c packs no NULL). */
+static char *outbox_json_str(const json_t *obj, const char *name)
+{
+    const char *v = json_string_value(json_object_get(obj, name));
+    return (char *)(v ? v : "");
+}
+
+static json_t *outbox_json_field(const redisReply *f, const char *name, json_t *dflt)
+{
+    json_t *j = json_loads(outbox_field(f, name), JSON_DECODE_ANY, NULL);
+    if (j)
+        return j;
+    return dflt;
+}
+
+static void outbox_closed_items(Rxdispatch__V1__OrderClosed *c, json_t *items)
+{
+    size_t n = json_is_array(items) ? json_array_size(items) : 0;
+    c->items = calloc(n ? n : 1, sizeof(*c->items));
+    for (size_t i = 0; i < n; i++) {
+        json_t *it = json_array_get(items, i);
+        Rxdispatch__V1__Item *m = calloc(1, sizeof(*m));
+        rxdispatch__v1__item__init(m);
+        m->drug_code = outbox_json_str(it, "drug_code");
+        m->name = outbox_json_str(it, "name");
+        m->quantity = (uint32_t)json_integer_value(json_object_get(it, "quantity"));
+        m->cold_chain = json_is_true(json_object_get(it, "cold_chain"));
+        c->items[c->n_items++] = m;
+    }
+}
+
+static void outbox_closed_times(Rxdispatch__V1__OrderClosed *c, json_t *times)
+{
+    size_t n = json_is_object(times) ? json_object_size(times) : 0;
+    const char *state;
+    json_t *at;
+    c->state_times = calloc(n ? n : 1, sizeof(*c->state_times));
+    json_object_foreach(times, state, at)
+    {
+        Rxdispatch__V1__StateTime *m = calloc(1, sizeof(*m));
+        rxdispatch__v1__state_time__init(m);
+        m->state = outbox_state(state);
+        m->at_ms = (int64_t)json_number_value(at);
+        c->state_times[c->n_state_times++] = m;
+    }
+}
+
+/* The timeline, and from it how the pickup was proven. */
+static void outbox_closed_timeline(Rxdispatch__V1__OrderClosed *c, json_t *tl)
+{
+    size_t n = json_is_array(tl) ? json_array_size(tl) : 0;
+    c->timeline = calloc(n ? n : 1, sizeof(*c->timeline));
+    c->pickup_proof = "";
+    for (size_t i = 0; i < n; i++) {
+        json_t *e = json_array_get(tl, i);
+        Rxdispatch__V1__TimelineEntry *m = calloc(1, sizeof(*m));
+        rxdispatch__v1__timeline_entry__init(m);
+        m->seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+        m->at_ms = (int64_t)json_number_value(json_object_get(e, "at_ms"));
+        m->state = outbox_state(outbox_json_str(e, "state"));
+        m->kind = outbox_json_str(e, "kind");
+        m->pharmacy_id = outbox_json_str(e, "pharmacy");
+        m->courier_id = outbox_json_str(e, "courier");
+        m->reason = outbox_json_str(e, "reason");
+        if (strcmp(m->kind, "picked_up") == 0)
+            c->pickup_proof = *m->reason ? m->reason : "position";
+        c->timeline[c->n_timeline++] = m;
+    }
+}
+
+static void outbox_closed_tried(Rxdispatch__V1__OrderClosed *c, json_t *tried)
+{
+    size_t n = json_is_array(tried) ? json_array_size(tried) : 0;
+    c->pharmacies_tried = calloc(n ? n : 1, sizeof(char *));
+    for (size_t i = 0; i < n; i++) {
+        const char *ph = json_string_value(json_array_get(tried, i));
+        if (ph)
+            c->pharmacies_tried[c->n_pharmacies_tried++] = (char *)ph;
+    }
+}
+
+static void outbox_closed_free(Rxdispatch__V1__OrderClosed *c, outbox_closed_parts *parts)
+{
+    for (size_t i = 0; i < c->n_items; i++)
+        free(c->items[i]);
+    for (size_t i = 0; i < c->n_state_times; i++)
+        free(c->state_times[i]);
+    for (size_t i = 0; i < c->n_timeline; i++)
+        free(c->timeline[i]);
+    free(c->items);
+    free(c->state_times);
+    free(c->timeline);
+    free(c->pharmacies_tried);
+    json_decref(parts->items);
+    json_decref(parts->times);
+    json_decref(parts->timeline);
+    json_decref(parts->tried);
+}
+
+static void outbox_encode_closed(const redisReply *f, outbox_entry *e)
+{
+    Rxdispatch__V1__OrderClosed c = RXDISPATCH__V1__ORDER_CLOSED__INIT;
+    Rxdispatch__V1__GeoPoint loc = RXDISPATCH__V1__GEO_POINT__INIT;
+    outbox_closed_parts parts = {
+        .items = outbox_json_field(f, "items", json_array()),
+        .times = outbox_json_field(f, "times", json_object()),
+        .timeline = outbox_json_field(f, "timeline", json_array()),
+        .tried = outbox_json_field(f, "tried", json_array()),
+    };
+    c.order_id = (char *)outbox_field(f, "order_id");
+    c.prescription_id = (char *)outbox_field(f, "rx");
+    c.state = outbox_state(outbox_field(f, "state"));
+    c.reason = (char *)outbox_field(f, "reason");
+    c.closed_at_ms = strtoll(outbox_field(f, "at"), NULL, 10);
+    c.patient_ref = (char *)outbox_field(f, "patient");
+    c.delivery_address = (char *)outbox_field(f, "address");
+    if (strcmp(outbox_field(f, "has_point"), "1") == 0) {
+        loc.lat = strtod(outbox_field(f, "lat"), NULL);
+        loc.lon = strtod(outbox_field(f, "lon"), NULL);
+        c.delivery = &loc;
+    }
+    c.hospital_id = (char *)outbox_field(f, "hospital");
+    c.nominated_pharmacy_id = (char *)outbox_field(f, "nominated");
+    c.pharmacy_id = (char *)outbox_field(f, "pharmacy");
+    c.courier_id = (char *)outbox_field(f, "courier");
+    c.fulfilment = (Rxdispatch__V1__Fulfilment)atoi(outbox_field(f, "fulfilment"));
+    c.priority = (Rxdispatch__V1__Priority)atoi(outbox_field(f, "priority"));
+    c.cold_chain = atoi(outbox_field(f, "cold")) != 0;
+    c.insurance_covered = atoi(outbox_field(f, "insurance")) != 0;
+    c.approved_at_ms = strtoll(outbox_field(f, "approved_ms"), NULL, 10);
+    c.expires_at_ms = strtoll(outbox_field(f, "expires_ms"), NULL, 10);
+    c.created_at_ms = strtoll(outbox_field(f, "created_ms"), NULL, 10);
+    c.attempts = outbox_u32(outbox_field(f, "attempt"));
+    c.distance_m = outbox_u32(outbox_field(f, "dist_m"));
+    c.courier_distance_m = outbox_u32(outbox_field(f, "c_dist_m"));
+    c.last_seq = strtoull(outbox_field(f, "seq"), NULL, 10);
+    c.wrong_codes = outbox_u32(outbox_field(f, "wrong_codes"));
+    c.handover_code_verified = c.state == RXDISPATCH__V1__ORDER_STATE__DELIVERED;
+    outbox_closed_items(&c, parts.items);
+    outbox_closed_times(&c, parts.times);
+    outbox_closed_timeline(&c, parts.timeline);
+    outbox_closed_tried(&c, parts.tried);
+    e->len = rxdispatch__v1__order_closed__get_packed_size(&c);
+    e->value = malloc(e->len ? e->len : 1);
+    rxdispatch__v1__order_closed__pack(&c, e->value);
+    outbox_closed_free(&c, &parts);
+    e->topic = OUTBOX_CL;
+    e->key = strdup(outbox_field(f, "order_id"));
 }
 
 static void outbox_entry_free(outbox_entry *e)
@@ -394,7 +560,10 @@ static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long
         return 0;
     const char *id = ent->element[0]->str;
     const redisReply *fields = ent->element[1];
-    int t = strcmp(outbox_field(fields, "t"), "pn") == 0 ? OUTBOX_PN : OUTBOX_EV;
+    int t = OUTBOX_EV; /* entries older than 't' were events */
+    for (int i = 0; i < OUTBOX_NTOPICS; i++)
+        if (strcmp(outbox_field(fields, "t"), outbox_types[i]) == 0)
+            t = i;
     if (!outbox_may_send(r, t, now)) {
         snprintf(r->last_id, sizeof(r->last_id), "%s", id);
         return 0;
@@ -405,6 +574,8 @@ static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long
     snprintf(e->id, sizeof(e->id), "%s", id);
     if (t == OUTBOX_PN)
         outbox_encode_notice(fields, e);
+    else if (t == OUTBOX_CL)
+        outbox_encode_closed(fields, e);
     else
         outbox_encode_event(fields, e);
     if (kafka_produce(r->kp, r->topics[t], e->key, strlen(e->key), e->value, e->len, NULL, 0,
@@ -626,6 +797,7 @@ outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg
     snprintf(r->epoch_key, sizeof(r->epoch_key), "%soutbox:epoch", cfg->prefix);
     snprintf(r->topics[OUTBOX_EV], sizeof(r->topics[0]), "%s", cfg->events_topic);
     snprintf(r->topics[OUTBOX_PN], sizeof(r->topics[0]), "%s", cfg->notify_topic);
+    snprintf(r->topics[OUTBOX_CL], sizeof(r->topics[0]), "%s", cfg->closed_topic);
     snprintf(r->instance, sizeof(r->instance), "%s", cfg->instance);
     for (int t = 0; t < OUTBOX_NTOPICS; t++)
         produce_health_init(&r->health[t], r->topics[t]);

@@ -4,7 +4,7 @@
  * the same atomic step as the state change. One relay at a time (a lease in
  * Redis picks it among all running instances) reads the stream in order,
  * produces each entry (order.events keyed by order_id, patient.notify keyed
- * by patient_ref) with the idempotent producer, and deletes an entry only
+ * by patient_ref, order.closed keyed by order_id) with the idempotent producer, and deletes an entry only
  * once Kafka acknowledged it. A relay that dies leaves its entries in the
  * stream; the next leaseholder sends them again, so consumers see
  * at-least-once delivery and drop repeats by (order_id, seq).
@@ -32,6 +32,7 @@ typedef struct outbox_config {
     const char *prefix;       /* orders_prefix() */
     const char *events_topic; /* order.events */
     const char *notify_topic; /* patient.notify */
+    const char *closed_topic; /* order.closed: restricted, the archive's */
     const char *instance;     /* unique per process, names the lease holder */
 } outbox_config;
 

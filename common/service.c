@@ -40,17 +40,65 @@ long long service_int(service *svc, const char *name, long long def)
 
 const char *service_topic(const service *svc, const char *which)
 {
-    static const char *defaults[][2] = {{"APPROVED", "rx.approved"},
-                                        {"CANCELLED", "rx.cancelled"},
-                                        {"EVENTS", "order.events"},
-                                        {"NOTIFY", "patient.notify"},
-                                        {"DEADLETTER", "rx.deadletter"}};
+    static const char *defaults[][2] = {
+        {"APPROVED", "rx.approved"}, {"CANCELLED", "rx.cancelled"},
+        {"EVENTS", "order.events"},  {"NOTIFY", "patient.notify"},
+        {"CLOSED", "order.closed"},  {"DEADLETTER", "rx.deadletter"}};
     char name[64];
     snprintf(name, sizeof(name), "TOPIC_%s", which);
     for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++)
         if (strcmp(defaults[i][0], which) == 0)
             return config_str(svc->cfg, name, defaults[i][1]);
     return config_str(svc->cfg, name, which);
+}
+
+/* The region's data lifecycle (common/lua/lifecycle.lua): how long a closed
+ * order's record stays, and the rx: dedupe key, which must outlive it and
+ * every replay window of the input topics. */
+#define SERVICE_ORDER_RETENTION_S (72LL * 3600)
+#define SERVICE_RX_DEDUPE_TTL_S (45LL * 86400)
+
+static void service_lifecycle_read(service *svc, long long *retention_s, long long *rx_ttl_s)
+{
+    *retention_s = service_int(svc, "ORDER_RETENTION_S", SERVICE_ORDER_RETENTION_S);
+    *rx_ttl_s = service_int(svc, "RX_DEDUPE_TTL_S", SERVICE_RX_DEDUPE_TTL_S);
+    if (*retention_s < 1 || *rx_ttl_s <= *retention_s) {
+        log_event(LOG_ERROR, "bad_config", "{s:s}", "error",
+                  "RXD_RX_DEDUPE_TTL_S must be above RXD_ORDER_RETENTION_S, which must be >= 1");
+        fprintf(stderr,
+                "%s: RXD_RX_DEDUPE_TTL_S (%lld) must be above RXD_ORDER_RETENTION_S "
+                "(%lld), which must be at least 1 (docs/configuration.md)\n",
+                svc->name, *rx_ttl_s, *retention_s);
+        exit(2);
+    }
+}
+
+static void service_on_lifecycle_stored(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    (void)ctx;
+    if (err || !reply || reply->type == REDIS_REPLY_ERROR)
+        log_event(LOG_WARN, "lifecycle_settings_not_stored", "{s:s, s:s}", "error",
+                  err ? err : (reply && reply->str ? reply->str : "no reply"), "hint",
+                  "until a service stores them the library uses its defaults (72 h, 45 days); "
+                  "they are stored again on the next connect");
+}
+
+/* On every connect (a Redis restored or failed over gets them again). */
+static void service_on_store_state(store *st, int connected, void *arg)
+{
+    (void)st;
+    service *svc = arg;
+    long long retention_s, rx_ttl_s;
+    char retention[24], rx_ttl[24];
+    if (!connected)
+        return;
+    service_lifecycle_read(svc, &retention_s, &rx_ttl_s);
+    snprintf(retention, sizeof(retention), "%lld", retention_s * 1000);
+    snprintf(rx_ttl, sizeof(rx_ttl), "%lld", rx_ttl_s * 1000);
+    const char *argv[] = {retention, rx_ttl};
+    if (orders_call(svc->orders, service_on_lifecycle_stored, svc, "lifecycle_set", 2, argv) != 0)
+        service_on_lifecycle_stored(st, NULL, "out of memory", svc);
 }
 
 static void service_on_acked(void *arg)
@@ -282,7 +330,8 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
     if (!(flags & SERVICE_RELAY))
         return 0;
     svc->kafka_in_readiness = 1;
-    const char *relay_topics[] = {service_topic(svc, "EVENTS"), service_topic(svc, "NOTIFY"), NULL};
+    const char *relay_topics[] = {service_topic(svc, "EVENTS"), service_topic(svc, "NOTIFY"),
+                                  service_topic(svc, "CLOSED"), NULL};
     service_require_topics(svc, relay_topics);
     outbox_config oc = {
         .redis_url = config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
@@ -290,6 +339,7 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
         .prefix = orders_prefix(svc->orders),
         .events_topic = service_topic(svc, "EVENTS"),
         .notify_topic = service_topic(svc, "NOTIFY"),
+        .closed_topic = service_topic(svc, "CLOSED"),
         .instance = svc->instance,
     };
     svc->relay = outbox_relay_new(svc->base, &oc, svc->producer, svc->metrics, err, errlen);
@@ -368,6 +418,11 @@ service *service_new(const char *name, int argc, char **argv, int flags, char *e
     if (svc->store)
         svc->orders =
             orders_new(svc->store, config_str(svc->cfg, "REGION", "default"), err, errlen);
+    if (svc->orders) {
+        long long retention_s, rx_ttl_s;
+        service_lifecycle_read(svc, &retention_s, &rx_ttl_s); /* a bad pair stops here */
+        store_on_state(svc->store, service_on_store_state, svc);
+    }
     if (!svc->orders || service_build_kafka(svc, flags, err, errlen)) {
         service_free(svc);
         return NULL;

@@ -190,6 +190,8 @@ static const phase phases[] = {
     {"CANCELLED_O", "OFFERED", {S_CANCEL}, "CANCELLED", 0},
     {"CANCELLED_A", "ASSIGNED", {S_CANCEL}, "CANCELLED", 0},
     {"UNROUTABLE", "ROUTING", {S_UNROUTE}, "UNROUTABLE", 0},
+    /* closed after ph-a rejected it: ph-a is still among the tried */
+    {"CANCELLED_B", "OFFERED_B", {S_CANCEL}, "CANCELLED", 0},
 };
 
 /* ---- the table ---- */
@@ -567,6 +569,11 @@ static const row rows[] = {
     {"UNROUTABLE", S_PH("ready"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
     {"UNROUTABLE", S_PH("collected"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
     {"UNROUTABLE", S_PH("returned"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+    /* a closed record still tells a pharmacy it once offered to that it moved on */
+    {"CANCELLED_B", S_PH("accept"), "conflict", "CANCELLED", "CANCELLED_B", NOEV, NOCHK},
+    {"CANCELLED_B", S_PH_BY("ph-shut", "accept"), "forbidden", "CANCELLED", "CANCELLED_B", NOEV,
+     NOCHK},
+    {"CANCELLED_B", S_PH_BY("ph-b", "accept"), "conflict", "CANCELLED", "CANCELLED_B", NOEV, NOCHK},
     {"UNROUTABLE", S_CO("decline"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
     {"UNROUTABLE", S_CO("pickup"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
     {"UNROUTABLE", S_CO("fail"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
@@ -576,6 +583,21 @@ static const row rows[] = {
 /* ---- the server ---- */
 
 static redisContext *rc;
+
+/* The final states (lib_head.lua's FINAL_STATES) and the live ones, each
+ * with its index idx:st:<STATE>. */
+static const char *const final_states[] = {"DELIVERED", "COLLECTED", "RETURNED", "CANCELLED",
+                                           "UNROUTABLE"};
+static const char *const live_states[] = {"ROUTING",          "OFFERED",   "ACCEPTED", "READY",
+                                          "COURIER_ASSIGNED", "PICKED_UP", "RETURNING"};
+
+static int is_final(const char *state)
+{
+    for (size_t i = 0; i < sizeof(final_states) / sizeof(final_states[0]); i++)
+        if (strcmp(state, final_states[i]) == 0)
+            return 1;
+    return 0;
+}
 
 static redisReply *cmd(const char *fmt, ...)
 {
@@ -696,6 +718,54 @@ static int holds_order(const char *key, int zset)
     return in;
 }
 
+static long long pttl(const char *key)
+{
+    redisReply *r = cmd("PTTL %s", key);
+    long long ms = r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
+    freeReplyObject(r);
+    return ms;
+}
+
+static long long key_exists(const char *key)
+{
+    redisReply *r = cmd("EXISTS %s", key);
+    long long n = r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+    freeReplyObject(r);
+    return n;
+}
+
+/* A closed order: a hash without patient data or code, expiring with its
+ * timeline (one entry per event); no tried sets; the rx: key expiring
+ * later than the record. */
+static void expect_closed(const char *what)
+{
+    static const char *const gone[] = {"patient", "address", "items", "code", "lat", "lon"};
+    static const char *const kept[] = {"id", "rx", "state", "created_ms", "closed_ms", "seq"};
+    char v[256];
+    for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
+        stored(PREFIX "ord:" OID, gone[i], v, sizeof(v));
+        CHECK(!v[0], "%s: closed record still holds %s '%s'", what, gone[i], v);
+    }
+    for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+        stored(PREFIX "ord:" OID, kept[i], v, sizeof(v));
+        CHECK(v[0], "%s: closed record lost %s", what, kept[i]);
+    }
+    long long rec = pttl(PREFIX "ord:" OID), rx = pttl(PREFIX "rx:rx-1");
+    CHECK(rec > 0 && rec <= 72LL * 3600 * 1000, "%s: closed record's PTTL %lld, want 1..72 h", what,
+          rec);
+    CHECK(rx > rec, "%s: rx:rx-1 PTTL %lld, want above the record's %lld", what, rx, rec);
+    CHECK(pttl(PREFIX "ord:" OID ":tl") > 0, "%s: the timeline does not expire", what);
+    char seq[16];
+    stored(PREFIX "ord:" OID, "seq", seq, sizeof(seq));
+    redisReply *r = cmd("LLEN %s", PREFIX "ord:" OID ":tl");
+    CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == atoll(seq),
+          "%s: timeline of %lld entries, want %s", what, r->integer, seq);
+    freeReplyObject(r);
+    CHECK(key_exists(PREFIX "ord:" OID ":tried") == 0 &&
+              key_exists(PREFIX "ord:" OID ":ctried") == 0,
+          "%s: tried sets left after the close", what);
+}
+
 /* Checks that the order is in phase p: its state and what it holds. */
 static void expect_phase(const phase *p, const char *what)
 {
@@ -722,6 +792,15 @@ static void expect_phase(const phase *p, const char *what)
               "%s: %s %s in %s, want %s (phase %s)", what, OID, want ? "not" : "still",
               holds[i].key, want ? "in" : "out", p->name);
     }
+    for (size_t i = 0; i < sizeof(live_states) / sizeof(live_states[0]); i++) {
+        char idx[96];
+        int want = strcmp(state, live_states[i]) == 0;
+        snprintf(idx, sizeof(idx), PREFIX "idx:st:%s", live_states[i]);
+        CHECK(holds_order(idx, 1) == want, "%s: %s %s in %s, want %s (phase %s)", what, OID,
+              want ? "not" : "still", idx, want ? "in" : "out", p->name);
+    }
+    if (is_final(state))
+        expect_closed(what);
 }
 
 static void build(const phase *p)
@@ -769,7 +848,7 @@ static void appended(long long from, const char *state_before, char *out, size_t
     CHECK(r->type == REDIS_REPLY_ARRAY, "%s: XRANGE outbox", what);
     char prev[64];
     size_t used = 0;
-    int changes = 0, notices = 0;
+    int changes = 0, notices = 0, closes = 0, finals = 0;
     snprintf(prev, sizeof(prev), "%s", state_before);
     out[0] = '\0';
     for (size_t i = (size_t)from; i < r->elements; i++) {
@@ -783,9 +862,15 @@ static void appended(long long from, const char *state_before, char *out, size_t
             used += (size_t)snprintf(out + used, outlen - used, "%s%s:%s", used ? "," : "",
                                      entry_field(e, "kind"), st);
             CHECK(used < outlen, "%s: too many events", what);
-            if (strcmp(st, prev) != 0)
+            if (strcmp(st, prev) != 0) {
                 changes++;
+                finals += is_final(st);
+            }
             snprintf(prev, sizeof(prev), "%s", st);
+        } else if (strcmp(t, "cl") == 0) {
+            closes++;
+            CHECK(strcmp(st, prev) == 0 && is_final(st), "%s: a closed record of %s after %s", what,
+                  st, prev);
         } else {
             CHECK(strcmp(t, "pn") == 0, "%s: outbox entry of type '%s'", what, t);
             notices++;
@@ -798,6 +883,8 @@ static void appended(long long from, const char *state_before, char *out, size_t
     }
     CHECK(notices == changes, "%s: %d patient notices for %d changes of state", what, notices,
           changes);
+    CHECK(closes == finals, "%s: %d closed records for %d final states reached", what, closes,
+          finals);
     freeReplyObject(r);
 }
 
@@ -853,6 +940,189 @@ static void run_row(size_t n, const row *w)
     }
 }
 
+/* ---- the closing step, end to end ---- */
+
+/* Runs op with args ("$oid" filled in) and checks its status word. */
+static redisReply *call_ok(const char *op, const char *want, const char *const *args)
+{
+    step st = {op, {0}};
+    for (int i = 0; args[i]; i++)
+        st.args[i] = args[i];
+    redisReply *r = run_step(&st);
+    CHECK(r->type == REDIS_REPLY_ARRAY && elem(r, 0) && strcmp(elem(r, 0), want) == 0,
+          "%s: answered '%s', want '%s'", op,
+          r->type == REDIS_REPLY_ERROR ? r->str
+          : elem(r, 0)                 ? elem(r, 0)
+                                       : "?",
+          want);
+    return r;
+}
+
+static void call_expect(const char *op, const char *want, const char *const *args)
+{
+    freeReplyObject(call_ok(op, want, args));
+}
+
+/* rxd_state_counts as "STATE=count" for the states with orders, and the
+ * oldest entry time of state `of` in *oldest. */
+static void state_counts(char *out, size_t outlen, const char *of, long long *oldest)
+{
+    static const char *const none[] = {NULL};
+    redisReply *r = call_ok("state_counts", "ok", none);
+    size_t used = 0;
+    out[0] = '\0';
+    CHECK(r->elements == 1 + 3 * sizeof(live_states) / sizeof(live_states[0]),
+          "state_counts: %zu elements", r->elements);
+    for (size_t i = 1; i + 2 < r->elements; i += 3) {
+        CHECK(strcmp(elem(r, i), live_states[i / 3]) == 0, "state_counts: %s in place of %s",
+              elem(r, i), live_states[i / 3]);
+        if (strcmp(elem(r, i), of) == 0)
+            *oldest = atoll(elem(r, i + 2));
+        if (strcmp(elem(r, i + 1), "0") != 0)
+            used += (size_t)snprintf(out + used, outlen - used, "%s%s=%s", used ? "," : "",
+                                     elem(r, i), elem(r, i + 1));
+        else
+            CHECK(strcmp(elem(r, i + 2), "0") == 0, "state_counts: empty %s with oldest %s",
+                  elem(r, i), elem(r, i + 2));
+    }
+    freeReplyObject(r);
+}
+
+/* The order's live-state index follows it and rxd_state_counts answers it:
+ * the count and the time the order entered its state (t_<STATE>). */
+static void expect_counts(const char *state, const char *want)
+{
+    char got[256], t_field[64], entered[32];
+    long long oldest = -1;
+    state_counts(got, sizeof(got), state, &oldest);
+    CHECK(strcmp(got, want) == 0, "state_counts in %s: '%s', want '%s'", state, got, want);
+    snprintf(t_field, sizeof(t_field), "t_%s", state);
+    stored(PREFIX "ord:" OID, t_field, entered, sizeof(entered));
+    CHECK(!*want || oldest == atoll(entered), "state_counts: oldest %s %lld, want %s", state,
+          oldest, entered);
+}
+
+#define ITEMS                                                                                      \
+    "[{\"drug_code\":\"D-1\",\"name\":\"Insulin glargine\",\"quantity\":2,\"cold_chain\":true}]"
+
+/* A delivery from creation to DELIVERED with stored lifecycle settings: the
+ * live-state counts at every step, then the one closed record on the
+ * outbox with everything the archive keeps, and the expiries set. */
+static void test_closing(void)
+{
+    fixtures();
+    const char *bad[] = {"7200000", "3600000", NULL};
+    redisReply *r = run_step(&(step){"lifecycle_set", {bad[0], bad[1]}});
+    CHECK(r->type == REDIS_REPLY_ERROR, "lifecycle_set accepted a dedupe TTL below the retention");
+    freeReplyObject(r);
+    const char *set[] = {"3600000", "7200000", NULL};
+    call_expect("lifecycle_set", "ok", set);
+
+    const char *create[] = {"rx-1", "pat-1", "52.51", "13.40", "1",   "Hauptstr. 1", ITEMS,
+                            "",     "0",     "0",     "111",   "h-1", "1",           "999",
+                            "1",    CODE,    "",      "60000", NULL};
+    call_expect("create", "created", create);
+    expect_counts("ROUTING", "ROUTING=1");
+    const char *offer[] = {"$oid", "0", "ph-a", "900", "600000", NULL};
+    call_expect("offer", "offered", offer);
+    expect_counts("OFFERED", "OFFERED=1");
+    const char *accept[] = {"$oid", "ph-a", "accept", "", NULL};
+    const char *ready[] = {"$oid", "ph-a", "ready", "", NULL};
+    call_expect("pharmacy", "ok", accept);
+    call_expect("pharmacy", "ok", ready);
+    expect_counts("READY", "READY=1");
+    const char *cold[] = {"co-a", "1", "1", "3", NULL};
+    call_expect("courier_avail", "ok", cold);
+    const char *assign[] = {"$oid", "co-a", "600000", "0", "700", NULL};
+    call_expect("assign", "assigned", assign);
+    expect_counts("COURIER_ASSIGNED", "COURIER_ASSIGNED=1");
+    const char *pickup[] = {"$oid", "co-a", "pickup", "", "3", NULL};
+    const char *wrong[] = {"$oid", "co-a", "deliver", "000000", "3", NULL};
+    const char *deliver[] = {"$oid", "co-a", "deliver", CODE, "3", NULL};
+    call_expect("courier", "ok", pickup);
+    expect_counts("PICKED_UP", "PICKED_UP=1");
+    call_expect("courier", "err", wrong);
+    long long before = outbox_len();
+    call_expect("courier", "ok", deliver);
+    expect_counts("DELIVERED", "");
+
+    /* the closing step appended the event, the notice, then the record */
+    redisReply *x = cmd("XRANGE %soutbox - +", PREFIX);
+    CHECK(x->type == REDIS_REPLY_ARRAY && (long long)x->elements == before + 3,
+          "deliver appended %lld entries, want 3", (long long)x->elements - before);
+    const redisReply *cl = x->element[x->elements - 1];
+    char seq[16];
+    stored(PREFIX "ord:" OID, "seq", seq, sizeof(seq));
+    const struct {
+        const char *field, *want;
+    } full[] = {
+        {"t", "cl"},
+        {"order_id", OID},
+        {"rx", "rx-1"},
+        {"state", "DELIVERED"},
+        {"patient", "pat-1"},
+        {"address", "Hauptstr. 1"},
+        {"items", ITEMS},
+        {"lat", "52.51"},
+        {"lon", "13.40"},
+        {"hospital", "h-1"},
+        {"pharmacy", "ph-a"},
+        {"courier", "co-a"},
+        {"approved_ms", "111"},
+        {"expires_ms", "999"},
+        {"insurance", "1"},
+        {"cold", "1"},
+        {"attempt", "1"},
+        {"dist_m", "900"},
+        {"c_dist_m", "700"},
+        {"wrong_codes", "1"},
+        {"tried", "[\"ph-a\"]"},
+        {"seq", seq},
+        {"v", orders_version()},
+    };
+    for (size_t i = 0; i < sizeof(full) / sizeof(full[0]); i++)
+        CHECK(strcmp(entry_field(cl, full[i].field), full[i].want) == 0,
+              "closed record: %s is '%s', want '%s'", full[i].field, entry_field(cl, full[i].field),
+              full[i].want);
+    const char *tl = entry_field(cl, "timeline"), *times = entry_field(cl, "times");
+    int events = 0;
+    for (const char *p = strstr(tl, "\"seq\""); p; p = strstr(p + 1, "\"seq\""))
+        events++;
+    CHECK(tl[0] == '[' && events == atoi(seq), "closed record: timeline of %d events, want %s: %s",
+          events, seq, tl);
+    CHECK(strstr(tl, "\"kind\":\"picked_up\"") && strstr(tl, "\"kind\":\"delivered\""),
+          "closed record: timeline %s", tl);
+    static const char *const entered[] = {"ROUTING",          "OFFERED",   "ACCEPTED", "READY",
+                                          "COURIER_ASSIGNED", "PICKED_UP", "DELIVERED"};
+    for (size_t i = 0; i < sizeof(entered) / sizeof(entered[0]); i++) {
+        char key[40];
+        snprintf(key, sizeof(key), "\"%s\":", entered[i]);
+        CHECK(strstr(times, key), "closed record: times %s without %s", times, entered[i]);
+    }
+    freeReplyObject(x);
+
+    expect_closed("after deliver");
+    long long rec = pttl(PREFIX "ord:" OID), rx = pttl(PREFIX "rx:rx-1");
+    CHECK(rec > 3500000 && rec <= 3600000, "closed record PTTL %lld, want the stored 1 h", rec);
+    CHECK(rx > 7100000 && rx <= 7200000, "rx: PTTL %lld, want the stored 2 h", rx);
+    /* the views still answer from the closed record */
+    const char *oid[] = {"$oid", NULL};
+    r = call_ok("get", "ok", oid);
+    CHECK(strstr(elem(r, 1), "\"state\":\"DELIVERED\"") &&
+              strstr(elem(r, 1), "\"kind\":\"delivered\""),
+          "get of a closed order: %s", elem(r, 1));
+    freeReplyObject(r);
+    r = call_ok("load", "ok", oid);
+    CHECK(r->elements == 15 && strcmp(elem(r, 1), "DELIVERED") == 0,
+          "load of a closed order: %zu elements", r->elements);
+    freeReplyObject(r);
+    /* the prescription seen again while rx: stands: the same order */
+    r = call_ok("create", "exists", create);
+    CHECK(strcmp(elem(r, 1), OID) == 0 && strcmp(elem(r, 2), "DELIVERED") == 0,
+          "replayed prescription: %s %s", elem(r, 1), elem(r, 2));
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     char host[128];
@@ -871,6 +1141,7 @@ int main(void)
     size_t n = sizeof(rows) / sizeof(rows[0]);
     for (size_t i = 0; i < n; i++)
         run_row(i, &rows[i]);
+    test_closing();
     redisFree(rc);
     printf("orders_sm_test: ok (%zu rows, %zu phases)\n", n, sizeof(phases) / sizeof(phases[0]));
     return 0;

@@ -3,8 +3,9 @@
 -- the argument checks every function runs, and the outbox writer.
 --
 -- The build joins lib_head.lua, transitions.lua, registries.lua,
--- queues.lua and views.lua, in that order, under the '#!lua' line into one
--- library (cmake/lualib.cmake); later files use the locals defined here.
+-- queues.lua, views.lua and lifecycle.lua, in that order, under the '#!lua'
+-- line into one library (cmake/lualib.cmake); later files use the locals
+-- defined here.
 --
 -- Every change to an order, a pharmacy's or a courier's holdings happens in
 -- one of the functions, atomically. Each state change appends the event to
@@ -23,7 +24,7 @@
 -- runs against any minor of its major at least as new as its own; a change
 -- of a reply, an argument or a stored format that old callers would misread
 -- bumps the major (docs/operations.md, "Upgrading the state machine library").
-local VERSION = '2.0'
+local VERSION = '2.1'
 
 -- Per call context: cx.p the key prefix, cx.now Redis' clock in ms (one
 -- reading per call, so every time a call writes is the same).
@@ -154,6 +155,109 @@ end
 
 redis.register_function('rxd_version', function() return VERSION end)
 
+-- The lifecycle of an order's data (docs/architecture.md, "What lives in
+-- Redis and for how long"). A live order sits in the index of its state
+-- (idx:st:<STATE>, scored by when it entered it); the step that ends it
+-- sends the full record once to order.closed (outbox type 'cl') and shrinks
+-- the hash to a closed record that expires.
+local FINAL_STATES = { DELIVERED = true, COLLECTED = true, RETURNED = true, CANCELLED = true,
+                       UNROUTABLE = true }
+local LIVE_STATES = { 'ROUTING', 'OFFERED', 'ACCEPTED', 'READY', 'COURIER_ASSIGNED', 'PICKED_UP',
+                      'RETURNING' }
+local function state_index(P, state) return P .. 'idx:st:' .. state end
+local function lifecycle_key(P) return P .. 'cfg:lifecycle' end
+
+-- Used when no service has stored its settings (rxd_lifecycle_set) yet.
+local LIFECYCLE_DEFAULTS = { order_retention_ms = 72 * 3600 * 1000,
+                             rx_dedupe_ttl_ms = 45 * 86400 * 1000 }
+
+-- The closed record's expiry and the rx: dedupe key's, in ms.
+local function lifecycle_ttls(P)
+  local c = redis.call('HMGET', lifecycle_key(P), 'order_retention_ms', 'rx_dedupe_ttl_ms')
+  return tonumber(c[1] or '') or LIFECYCLE_DEFAULTS.order_retention_ms,
+         tonumber(c[2] or '') or LIFECYCLE_DEFAULTS.rx_dedupe_ttl_ms
+end
+
+local function state_index_move(P, oid, prev, state, NOW)
+  if prev and not FINAL_STATES[prev] then redis.call('ZREM', state_index(P, prev), oid) end
+  if not FINAL_STATES[state] then redis.call('ZADD', state_index(P, state), NOW, oid) end
+end
+
+-- Patient data and the secret: they leave Redis with the closing step.
+local CLOSED_DROP = { patient = true, address = true, items = true, code = true, lat = true,
+                      lon = true, has_point = true }
+-- Copied into the order.closed entry as they are ('' when absent).
+local CLOSED_COPY = { 'rx', 'patient', 'address', 'items', 'lat', 'lon', 'has_point', 'hospital',
+                      'nominated', 'pharmacy', 'courier', 'fulfilment', 'priority', 'cold',
+                      'insurance', 'approved_ms', 'expires_ms', 'created_ms', 'attempt', 'dist_m',
+                      'c_dist_m', 'wrong_codes', 'seq' }
+
+-- A JSON array of the strings in list (cjson writes an empty table as {}).
+local function json_list(list)
+  if #list == 0 then return '[]' end
+  return cjson.encode(list)
+end
+
+-- The order has just reached a final state (emit calls this once, after
+-- the closing event): the full record goes to the outbox as 't' = 'cl', and
+-- the order keeps only what replays and the operator need, until it expires.
+-- The pharmacies tried move into the hash ('tried') so that a late answer
+-- from one of them is still told 'conflict'. The timeline (no patient
+-- data: what order.events carried) stays for the operator's view until the
+-- record expires.
+local function close_order(cx, oid, reason)
+  local P, NOW = cx.p, cx.now
+  local k = okey(P, oid)
+  local h = redis.call('HGETALL', k)
+  local o, times = {}, {}
+  for i = 1, #h, 2 do
+    o[h[i]] = h[i + 1]
+    local st = h[i]:match('^t_([%u_]+)$')
+    if st then times[st] = tonumber(h[i + 1]) end
+  end
+  local tried = json_list(redis.call('SMEMBERS', k .. ':tried'))
+  local tl = redis.call('LRANGE', k .. ':tl', 0, -1)
+  local entry = { 't', 'cl', 'order_id', oid, 'at', NOW, 'state', o.state, 'reason', reason }
+  for _, f in ipairs(CLOSED_COPY) do
+    entry[#entry + 1] = f
+    entry[#entry + 1] = o[f] or ''
+  end
+  for _, v in ipairs({ 'times', cjson.encode(times), 'timeline', '[' .. table.concat(tl, ',') .. ']',
+                       'tried', tried, 'v', VERSION }) do
+    entry[#entry + 1] = v
+  end
+  redis.call('XADD', P .. 'outbox', '*', unpack(entry))
+  -- written afresh rather than HDEL'd: a hash that held the items is in
+  -- Redis' large encoding and would keep it, and most of its size
+  local kept = { 'reason', reason, 'closed_ms', NOW, 'tried', tried }
+  for i = 1, #h, 2 do
+    if not CLOSED_DROP[h[i]] then
+      kept[#kept + 1] = h[i]
+      kept[#kept + 1] = h[i + 1]
+    end
+  end
+  redis.call('DEL', k)
+  redis.call('HSET', k, unpack(kept))
+  redis.call('DEL', k .. ':tried', k .. ':ctried')
+  for q in pairs(WORK_QUEUES) do redis.call('ZREM', P .. q, oid) end
+  redis.call('HDEL', P .. 'parked', oid)
+  local retention, rx_ttl = lifecycle_ttls(P)
+  redis.call('PEXPIRE', k, retention)
+  redis.call('PEXPIRE', k .. ':tl', retention)
+  -- a key from before 2.1 has none yet; a newer one keeps the one from create
+  if o.rx then redis.call('PEXPIRE', P .. 'rx:' .. o.rx, rx_ttl, 'NX') end
+end
+
+-- Whether pharmacy ph was offered order k: the set while the order lives,
+-- the 'tried' field of its closed record after.
+local function was_tried(k, tried_json, ph)
+  if redis.call('SISMEMBER', k .. ':tried', ph) == 1 then return true end
+  for _, t in ipairs(cjson.decode(tried_json or '[]')) do
+    if t == ph then return true end
+  end
+  return false
+end
+
 -- Appends one event of order oid (state after it, what happened, extras)
 -- to the outbox and the order's timeline; a state change also tells the
 -- patient. Every entry carries the library version that wrote it ('v').
@@ -167,6 +271,7 @@ local function emit(cx, oid, state, kind, reason, deadline)
   if prev ~= state then
     if prev then redis.call('HINCRBY', P .. 'stats', prev, -1) end
     redis.call('HINCRBY', P .. 'stats', state, 1)
+    state_index_move(P, oid, prev, state, NOW)
   end
   local o = redis.call('HMGET', k, 'rx', 'pharmacy', 'courier', 'dist_m', 'fulfilment',
     'cold', 'attempt', 'priority', 'patient', 'code')
@@ -190,6 +295,7 @@ local function emit(cx, oid, state, kind, reason, deadline)
       'state', state, 'patient', o[9] or '', 'code', code, 'at', NOW, 'reason', reason or '',
       'v', VERSION)
   end
+  if prev ~= state and FINAL_STATES[state] then close_order(cx, oid, reason or '') end
   return seq
 end
 

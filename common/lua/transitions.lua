@@ -43,13 +43,15 @@ register('create', { 'pid:ref', 'patient:str', 'lat:num', 'lon:num', 'has_point:
   local n = redis.call('INCR', P .. 'seq:order')
   local oid = string.format('ord-%08d', n)
   local k = okey(P, oid)
-  redis.call('SET', P .. 'rx:' .. pid, oid)
+  -- the dedupe key outlives the order's record and every replay window of
+  -- the input topics (docs/operations.md, "How long data lives where")
+  local _, rx_ttl = lifecycle_ttls(P)
+  redis.call('SET', P .. 'rx:' .. pid, oid, 'PX', rx_ttl)
   redis.call('HSET', k, 'id', oid, 'rx', pid, 'patient', A[2], 'lat', A[3], 'lon', A[4],
     'has_point', A[5], 'address', A[6], 'items', A[7], 'nominated', A[8], 'fulfilment', A[9],
     'priority', A[10], 'approved_ms', A[11], 'hospital', A[12], 'insurance', A[13],
     'expires_ms', A[14], 'cold', A[15], 'code', A[16], 'attempt', 0, 'seq', 0,
     'created_ms', NOW, 'pharmacy', '', 'courier', '', 'dist_m', 0)
-  redis.call('SADD', P .. 'orders', oid)
   emit(cx, oid, 'ROUTING', 'created')
   if redis.call('EXISTS', P .. 'rxcancel:' .. pid) == 1 then
     local why = redis.call('GET', P .. 'rxcancel:' .. pid)
@@ -120,11 +122,11 @@ register('pharmacy', { 'oid:id', 'pharmacy:id', 'action:str', 'reason:str' }, fu
   local P, NOW = cx.p, cx.now
   local oid, ph, act = A[1], A[2], A[3]
   local k = okey(P, oid)
-  local o = redis.call('HMGET', k, 'state', 'pharmacy', 'fulfilment', 'courier')
+  local o = redis.call('HMGET', k, 'state', 'pharmacy', 'fulfilment', 'courier', 'tried')
   if not o[1] then return { 'err', 'not_found', '' } end
   if o[2] ~= ph then
     -- a pharmacy that was offered this order before hears that it moved on
-    if redis.call('SISMEMBER', k .. ':tried', ph) == 1 then return { 'err', 'conflict', o[1] } end
+    if was_tried(k, o[5], ph) then return { 'err', 'conflict', o[1] } end
     return { 'err', 'forbidden', o[1] }
   end
   local st = o[1]

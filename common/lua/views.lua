@@ -10,7 +10,8 @@ register('load', { 'oid:id' }, function(cx, A)
     'pharmacy')
   if not o[1] then return { 'not_found' } end
   local tried = redis.call('SMEMBERS', okey(P, A[1]) .. ':tried')
-  return { 'ok', o[1], o[2], o[3], o[4], o[5], o[6], o[7], o[8], o[9], o[10], o[11],
+  -- a closed record has no point or items: '' keeps the reply's length
+  return { 'ok', o[1], o[2], o[3] or '', o[4] or '', o[5] or '', o[6] or '', o[7], o[8], o[9], o[10], o[11],
            o[12] or '0', o[13] or '', cjson.encode(tried) }
 end)
 

@@ -96,7 +96,7 @@ static void devbroker_usage(FILE *f)
     fprintf(f, "usage: devbroker [--brokers N] [--partitions N] [--addr-file PATH]\n"
                "                 [--control-port N] [--control-file PATH]\n"
                "env: RXD_DEVBROKER_PARTITIONS, RXD_TOPIC_APPROVED, RXD_TOPIC_CANCELLED,\n"
-               "     RXD_TOPIC_EVENTS, RXD_TOPIC_NOTIFY, RXD_TOPIC_DEADLETTER\n");
+               "     RXD_TOPIC_EVENTS, RXD_TOPIC_NOTIFY, RXD_TOPIC_DEADLETTER, RXD_TOPIC_CLOSED\n");
 }
 
 /* Returns 0, 1 for --help, or -1 after printing what is wrong. */
@@ -501,7 +501,7 @@ static const struct {
 } devbroker_topics[] = {
     {"RXD_TOPIC_APPROVED", "rx.approved"},     {"RXD_TOPIC_CANCELLED", "rx.cancelled"},
     {"RXD_TOPIC_EVENTS", "order.events"},      {"RXD_TOPIC_NOTIFY", "patient.notify"},
-    {"RXD_TOPIC_DEADLETTER", "rx.deadletter"},
+    {"RXD_TOPIC_DEADLETTER", "rx.deadletter"}, {"RXD_TOPIC_CLOSED", "order.closed"},
 };
 
 static int devbroker_topic_skipped(const char *name)

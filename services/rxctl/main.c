@@ -326,6 +326,16 @@ static json_t *rxctl_raw_json(kafka_msg *m)
                           m->key ? m->key_len : 0, "value_bytes", (int)m->value_len);
     if (!j)
         j = json_pack("{s:i}", "value_bytes", (int)m->value_len);
+    /* the bytes themselves, for a message type rxctl does not decode
+     * (order.closed is read by the archive, not by rxctl) */
+    char *hex = malloc(m->value_len * 2 + 1);
+    if (hex) {
+        for (size_t i = 0; i < m->value_len; i++)
+            snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)m->value)[i]);
+        hex[m->value_len * 2] = '\0';
+        json_object_set_new(j, "value_hex", json_string(hex));
+        free(hex);
+    }
     rd_kafka_headers_t *hdrs = NULL;
     if (rd_kafka_message_headers(m->rkm, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
         const char *name;
