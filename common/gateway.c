@@ -39,7 +39,7 @@ struct gateway {
     size_t body_limit;
     size_t header_limit;
     framing *framing;
-    char channel_prefix[ORDERS_PREFIX_MAX + 16];
+    char channel_prefix[ORDERS_KEY_MAX];
     int inflight;
     int stopping;
     gw_waiter *bucket[GW_BUCKETS];
@@ -57,7 +57,7 @@ struct gateway {
 /* A waiting long-poll. */
 struct gw_waiter {
     gw_req *r;
-    char op[24];
+    orders_view_fn *op;
     char holder[IDS_MAX + 1];
     char who[FAIRUSE_HOLDER_MAX + 1]; /* the token holder it is parked for */
     char field[24];
@@ -233,79 +233,92 @@ int gw_req_take(gw_req *r, fairuse_kind kind, double n)
 
 /* ---- state machine calls ---- */
 
-typedef struct gw_call {
+struct gw_call {
     gw_req *r;
     gw_done_fn *done;
-} gw_call;
+};
 
 static const char *gw_order_id(const gw_req *r)
 {
     return r->path.n >= 3 ? r->path.seg[2] : "";
 }
 
-static void gw_on_call(store *st, redisReply *reply, const char *err, void *ctx)
+/* An "err" reply: its mapped status, with a message that says what to do. */
+static void gw_reply_refusal(gw_req *r, const orders_result *res)
 {
-    (void)st;
+    switch (res->error) {
+    case ORDERS_E_NOT_FOUND:
+        gw_req_reply_error(r, 404, "not_found", "no such order or resource");
+        break;
+    case ORDERS_E_FORBIDDEN:
+        gw_req_reply_error(r, 403, "forbidden", "this order is not yours");
+        break;
+    case ORDERS_E_WRONG_CODE:
+        gw_req_reply_error(r, 409, "wrong_handover_code",
+                           "the handover code is wrong; %lld tries left", res->tries_left);
+        break;
+    case ORDERS_E_LOCKED:
+        gw_req_reply_error(r, 429, "too_many_wrong_codes",
+                           "too many wrong handover codes; report the delivery as failed");
+        break;
+    default:
+        gw_req_reply_error(r, 409, "state_conflict", "not allowed while the order is %s",
+                           *res->state ? res->state : "in its current state");
+    }
+}
+
+void gw_call_on_result(void *ctx, const orders_result *res)
+{
     gw_call *c = ctx;
     gw_req *r = c->r;
     gw_done_fn *done = c->done;
     free(c);
-    const char *status = orders_status(reply);
-    if (!status) {
+    if (res->status == ORDERS_FAILED) {
         log_event(LOG_WARN, "state_machine_call_failed", "{s:s}", "error",
-                  err                   ? err
-                  : reply && reply->str ? reply->str
-                                        : "bad reply");
+                  res->err                        ? res->err
+                  : res->reply && res->reply->str ? res->reply->str
+                                                  : "bad reply");
         gw_req_reply_error(r, 503, "unavailable", "the order store is not reachable; retry");
         return;
     }
-    if (strcmp(status, "err") == 0) {
-        const char *w = orders_field(reply, 1), *state = orders_field(reply, 2);
-        int code = orders_http_status(w);
-        if (code == 404)
-            gw_req_reply_error(r, 404, "not_found", "no such order or resource");
-        else if (code == 403)
-            gw_req_reply_error(r, 403, "forbidden", "this order is not yours");
-        else if (strcmp(w, "wrong_code") == 0)
-            gw_req_reply_error(r, 409, "wrong_handover_code",
-                               "the handover code is wrong; %s tries left", state);
-        else if (code == 429)
-            gw_req_reply_error(r, 429, "too_many_wrong_codes",
-                               "too many wrong handover codes; report the delivery as failed");
-        else
-            gw_req_reply_error(r, 409, "state_conflict", "not allowed while the order is %s",
-                               *state ? state : "in its current state");
+    if (res->status == ORDERS_ERR) {
+        gw_reply_refusal(r, res);
         return;
     }
     if (done) {
-        done(r, reply);
+        done(r, res);
         return;
     }
-    gw_req_reply_json(
-        r, 200,
-        json_pack("{s:s, s:s}", "order_id", gw_order_id(r), "state", orders_field(reply, 1)));
+    gw_req_reply_json(r, 200,
+                      json_pack("{s:s, s:s}", "order_id", gw_order_id(r), "state", res->state));
 }
 
-void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, gw_done_fn *done)
+gw_call *gw_call_new(gw_req *r, gw_done_fn *done)
 {
     gw_call *c = malloc(sizeof(*c));
     if (!c) {
         gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
-        return;
+        return NULL;
     }
     *c = (gw_call){r, done};
-    /* a call that cannot be queued never reaches gw_on_call: answer here,
-     * or the request would hold its socket for ever */
-    if (orders_call(r->gw->svc->orders, gw_on_call, c, op, argc, argv) != 0) {
-        free(c);
-        log_event(LOG_WARN, "state_machine_call_refused", "{s:s, s:i}", "op", op, "args", argc);
-        if (argc + 3 > ORDERS_ARGS_MAX)
-            gw_req_reply_error(r, 413, "too_many_items",
-                               "the request needs %d state-machine arguments; at most %d", argc,
-                               ORDERS_ARGS_MAX - 3);
-        else
-            gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
-    }
+    return c;
+}
+
+void gw_call_sent(gw_call *c, const char *op, int rc)
+{
+    if (rc == 0)
+        return;
+    /* a call that cannot be queued never reaches gw_call_on_result: answer
+     * here, or the request would hold its socket for ever */
+    gw_req *r = c->r;
+    free(c);
+    log_event(LOG_WARN, "state_machine_call_refused", "{s:s}", "op", op);
+    gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
+}
+
+orders *gw_req_orders(const gw_req *r)
+{
+    return r->gw->svc->orders;
 }
 
 /* ---- long-poll ---- */
@@ -362,10 +375,8 @@ static void gw_waiter_drop(gw_waiter *w)
 
 static void gw_waiter_query(gw_waiter *w);
 
-static void gw_on_poll_reply(store *st, redisReply *reply, const char *err, void *ctx)
+static void gw_on_poll_reply(void *ctx, const orders_result *res)
 {
-    (void)st;
-    (void)err;
     gw_waiter *w = ctx;
     gateway *gw = w->r->gw;
     w->querying = 0;
@@ -373,12 +384,11 @@ static void gw_on_poll_reply(store *st, redisReply *reply, const char *err, void
         gw_waiter_drop(w);
         return;
     }
-    const char *status = orders_status(reply);
-    if (!status || strcmp(status, "ok") != 0) {
+    if (res->status != ORDERS_OK) {
         gw_waiter_answer(w, 503, NULL);
         return;
     }
-    const char *list = orders_field(reply, 1);
+    const char *list = res->json;
     int empty = strcmp(list, "[]") == 0;
     if (!empty || w->expired || gw->stopping) {
         json_t *arr = json_loads(list, 0, NULL);
@@ -401,8 +411,7 @@ static void gw_waiter_query(gw_waiter *w)
     }
     w->querying = 1;
     w->dirty = 0;
-    const char *argv[] = {w->holder};
-    if (orders_call(w->r->gw->svc->orders, gw_on_poll_reply, w, w->op, 1, argv) != 0) {
+    if (w->op(w->r->gw->svc->orders, w->holder, gw_on_poll_reply, w) != 0) {
         /* answered from the timer: the caller may be walking the bucket */
         w->querying = 0;
         w->failed = 1;
@@ -472,7 +481,8 @@ static void gw_waiter_watch(gw_waiter *w, struct evhttp_connection *conn)
         event_add(w->watch, NULL);
 }
 
-void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *field, int wait_s)
+void gw_req_longpoll(gw_req *r, orders_view_fn *op, const char *holder, const char *field,
+                     int wait_s)
 {
     gateway *gw = r->gw;
     int parked = fairuse_park(gw->fair, r->holder);
@@ -494,7 +504,7 @@ void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *
         return;
     }
     w->r = r;
-    snprintf(w->op, sizeof(w->op), "%s", op);
+    w->op = op;
     snprintf(w->holder, sizeof(w->holder), "%s", holder);
     snprintf(w->who, sizeof(w->who), "%s", r->holder);
     snprintf(w->field, sizeof(w->field), "%s", field);
@@ -773,8 +783,7 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
         return NULL;
     }
     store_set_metrics(gw->sub, svc->metrics, "pubsub");
-    snprintf(gw->channel_prefix, sizeof(gw->channel_prefix),
-             "%snotify:%s:", orders_prefix(svc->orders), notify_kind);
+    orders_key_notify(svc->orders, gw->channel_prefix, notify_kind);
     char pattern[sizeof(gw->channel_prefix) + 2];
     snprintf(pattern, sizeof(pattern), "%s*", gw->channel_prefix);
     store_psubscribe(gw->sub, pattern, gw_on_notify, gw);

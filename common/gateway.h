@@ -84,17 +84,31 @@ int gw_req_authorize(gw_req *r, auth_role role, const char *id);
  * once) and returns -1. */
 int gw_req_take(gw_req *r, fairuse_kind kind, double n);
 
-/* Runs a state-machine operation. A failed call answers 503, an "err"
- * reply answers its mapped status (404/403/409/429); otherwise done(r, reply)
- * answers (NULL: {"order_id":..,"state":..} from the path's order id and
- * the reply's second field). */
-typedef void gw_done_fn(gw_req *r, redisReply *reply);
-void gw_req_call(gw_req *r, const char *op, int argc, const char *const *argv, gw_done_fn *done);
+/* Runs a state-machine operation for r: gw_req_call(r, done, orders_op,
+ * args...) calls orders_op(orders, args..., cb, ctx). A failed call answers
+ * 503, an "err" reply answers its mapped status (404/403/409/429);
+ * otherwise done(r, res) answers (NULL: {"order_id":..,"state":..} from the
+ * path's order id and the reply's state). */
+typedef void gw_done_fn(gw_req *r, const orders_result *res);
+typedef struct gw_call gw_call;
+#define gw_req_call(r, done, op, ...)                                                              \
+    do {                                                                                           \
+        gw_call *gw_c_ = gw_call_new((r), (done));                                                 \
+        if (gw_c_)                                                                                 \
+            gw_call_sent(gw_c_, #op, op(gw_req_orders(r), __VA_ARGS__, gw_call_on_result, gw_c_)); \
+    } while (0)
+/* The parts of gw_req_call: NULL (and 503 answered) when out of memory; rc
+ * is the op's: not 0 answers 503. */
+gw_call *gw_call_new(gw_req *r, gw_done_fn *done);
+void gw_call_sent(gw_call *c, const char *op, int rc);
+orders_cb gw_call_on_result;
+orders *gw_req_orders(const gw_req *r);
 
-/* Long-poll: answers {"<field>": [...]} from operation op(holder) as soon as
+/* Long-poll: answers {"<field>": [...]} from the view op(holder) as soon as
  * it is non-empty, or after wait_s seconds with what there is. Over the
  * parked caps (per token holder, in total) it answers 429 at once; a
  * long-poll whose client hangs up is dropped then, not at its deadline. */
-void gw_req_longpoll(gw_req *r, const char *op, const char *holder, const char *field, int wait_s);
+void gw_req_longpoll(gw_req *r, orders_view_fn *op, const char *holder, const char *field,
+                     int wait_s);
 
 #endif

@@ -1,6 +1,8 @@
-/* orders.h - calls into the order state machine (the rxd_orders Redis
- * Functions library built from common/lua/) and the names of the Redis keys
- * around it.
+/* orders.h - the typed C face of the order state machine (the rxd_orders
+ * Redis Functions library built from common/lua/): one C function per
+ * operation with typed arguments and a parsed reply (orders_ops.c), the
+ * direct reads around it (orders_facts.c), and the one place that knows the
+ * Redis key names.
  *
  * Keys of a region share the hash tag {region}: "rxd:{region}:ord:<id>" etc.,
  * so that a Redis Cluster keeps a region on one slot and the state machine's
@@ -27,32 +29,206 @@ const char *orders_version(void);
  * loaded (see store_lib_add). */
 orders *orders_new(store *st, const char *region, char *err, size_t errlen);
 void orders_free(orders *o);
+store *orders_store(const orders *o);
+
+/* ---- key names (buf: ORDERS_KEY_MAX bytes; each returns buf) ---- */
+
+const char *orders_key_pharmacy_geo(const orders *o, char *buf);
+const char *orders_key_courier_geo(const orders *o, char *buf);
+/* "<prefix>notify:<kind>:", kind "ph" or "co": the channels the state
+ * machine publishes on when a holder has news */
+const char *orders_key_notify(const orders *o, char *buf, const char *kind);
+
+/* ---- replies ---- */
+
+/* The status word a reply starts with. */
+typedef enum orders_status {
+    ORDERS_FAILED = 0, /* no state-machine reply: res->reply and res->err say why */
+    ORDERS_OK,
+    ORDERS_ERR, /* res->error says which */
+    ORDERS_STALE,
+    ORDERS_REFUSED,
+    ORDERS_EXISTS,
+    ORDERS_CREATED,
+    ORDERS_OFFERED,
+    ORDERS_TRIED,
+    ORDERS_BUSY,
+    ORDERS_ASSIGNED,
+    ORDERS_SKIP,
+    ORDERS_NOT_FOUND,
+    ORDERS_UNKNOWN, /* a word this build does not know */
+} orders_status;
+
+/* The error word of an ORDERS_ERR reply. */
+typedef enum orders_error {
+    ORDERS_E_NONE = 0,
+    ORDERS_E_NOT_FOUND,
+    ORDERS_E_FORBIDDEN,
+    ORDERS_E_CONFLICT,
+    ORDERS_E_LOCKED,
+    ORDERS_E_WRONG_CODE,
+    ORDERS_E_UNKNOWN,
+} orders_error;
+
+#define ORDERS_CLAIM_MAX 256
+#define ORDERS_POINTS_MAX 128
+
+/* A parsed reply. Strings point into the reply: valid during the callback
+ * only. Which fields an operation fills is said at its function; the others
+ * are zero or "". */
+typedef struct orders_result {
+    orders_status status;
+    const char *word; /* the status word as answered ("" when failed) */
+    /* ORDERS_FAILED: for worker_reply_error/worker_reply_kind */
+    const redisReply *reply;
+    const char *err;
+    /* ORDERS_ERR */
+    orders_error error;
+    const char *error_word;
+    long long tries_left; /* ORDERS_E_WRONG_CODE */
+    /* transitions */
+    const char *state;    /* the state the order was left in or found in */
+    const char *order_id; /* create, cancel */
+    const char *detail;   /* "replay"; why busy or refused; available|unavailable */
+    long long attempt;
+    long long deadline_ms; /* offered: accept_by; assigned: the courier's deadline */
+    long long misses;      /* courier_expire */
+    long long count;       /* pharmacy_stock_all, courier_locs: how many stored */
+    double dist_m, age_ms; /* refused pickup */
+    const char *json;      /* the views: get, offers, assignments */
+    /* load and dispatch_load */
+    double lat, lon;
+    int has_point, fulfilment, insurance, cold, urgent;
+    const char *items_json, *nominated, *pharmacy, *tried_json;
+    long long expires_ms, accept_by, ready_ms;
+    /* claim */
+    size_t n_ids;
+    const char *ids[ORDERS_CLAIM_MAX];
+    /* courier_loc_many: one flag per point, in order */
+    size_t n_points;
+    unsigned char stored[ORDERS_POINTS_MAX];
+} orders_result;
+
+typedef void orders_cb(void *ctx, const orders_result *res);
+
+/* The HTTP status an error maps to (404, 403, 409, 429; 500 unknown). */
+int orders_error_http(orders_error e);
+
+/* ---- operations (orders_ops.c) ----
+ * Each returns 0, or -1 when the call cannot be queued (out of memory); cb
+ * is then never called and the caller answers for the call. */
+
+/* What an order is created from. */
+typedef struct orders_new_order {
+    const char *prescription_id, *patient_ref, *address, *items_json, *nominated, *hospital;
+    double lat, lon;
+    int has_point, fulfilment, priority, insurance, cold;
+    long long approved_ms, expires_ms, lease_ms;
+    const char *code;              /* the handover code */
+    const char *unroutable_reason; /* "" or why it ends UNROUTABLE at once */
+} orders_new_order;
+
+/* created|exists: order_id, state, attempt */
+int orders_create(orders *o, const orders_new_order *n, orders_cb *cb, void *ctx);
+/* offered: attempt, deadline_ms; stale: state; tried; busy */
+int orders_offer(orders *o, const char *oid, long long attempt, const char *pharmacy_id,
+                 long long dist_m, long long deadline_ms, orders_cb *cb, void *ctx);
+/* attempt < 0: whatever attempt it is at. ok|stale: state */
+int orders_unroutable(orders *o, const char *oid, long long attempt, const char *reason,
+                      orders_cb *cb, void *ctx);
+/* ok|stale: state */
+int orders_expire(orders *o, const char *oid, long long attempt, orders_cb *cb, void *ctx);
+/* action: accept|reject|ready|collected|returned. ok: state, detail
+ * ("replay"); err */
+int orders_pharmacy_act(orders *o, const char *oid, const char *pharmacy_id, const char *action,
+                        const char *reason, orders_cb *cb, void *ctx);
+/* by: "rx" (id is a prescription id) or "order". ok: state, order_id; err */
+int orders_cancel(orders *o, const char *by, const char *id, const char *reason, orders_cb *cb,
+                  void *ctx);
+/* assigned: deadline_ms; stale: state; busy: detail (why) */
+int orders_assign(orders *o, const char *oid, const char *courier_id, long long deadline_ms,
+                  long long min_ts_ms, long long dist_m, orders_cb *cb, void *ctx);
+
+/* What a courier does with an order. */
+typedef struct orders_courier_action {
+    const char *oid, *courier_id;
+    const char *action; /* accept|decline|pickup|deliver|fail */
+    const char *arg;    /* the handover code, the reason, or "" */
+    long long max_wrong_codes;
+    /* the pickup rule: proof "position" or "handover" */
+    long long radius_m, max_age_ms;
+    const char *proof;
+} orders_courier_action;
+/* ok: state, detail ("replay"); refused: detail (why), dist_m, age_ms; err */
+int orders_courier_act(orders *o, const orders_courier_action *a, orders_cb *cb, void *ctx);
+/* ok: detail (available|unavailable), misses; stale: state */
+int orders_courier_expire(orders *o, const char *oid, const char *courier_id, long long max_misses,
+                          orders_cb *cb, void *ctx);
+
+/* ok: state attempt lat lon has_point items_json nominated fulfilment
+ * insurance cold expires_ms accept_by pharmacy tried_json; not_found */
+int orders_load(orders *o, const char *oid, orders_cb *cb, void *ctx);
+/* ok: pharmacy lat lon (has_point: the pharmacy's position is known) cold
+ * urgent ready_ms tried_json; skip: state */
+int orders_dispatch_load(orders *o, const char *oid, orders_cb *cb, void *ctx);
+/* The JSON views (ok: json; get also err). */
+typedef int orders_view_fn(orders *o, const char *id, orders_cb *cb, void *ctx);
+orders_view_fn orders_get, orders_offers, orders_assignments;
+
+/* Work queues: "due", "dispatch", "cdue". claim: ids, n_ids; park: ok */
+int orders_claim(orders *o, const char *queue, int limit, long long lease_ms, orders_cb *cb,
+                 void *ctx);
+int orders_park(orders *o, const char *queue, const char *oid, const char *reason, orders_cb *cb,
+                void *ctx);
+
+/* Registries. pharmacy_put, pharmacy_status, courier_avail: ok (err
+ * not_found for a status of an unknown pharmacy); pharmacy_stock_all,
+ * courier_locs: ok, count. */
+typedef struct orders_pharmacy_reg {
+    const char *id, *name;
+    double lat, lon;
+    int open, cold, insurance;
+    long long capacity;
+} orders_pharmacy_reg;
+int orders_pharmacy_put(orders *o, const orders_pharmacy_reg *p, orders_cb *cb, void *ctx);
+int orders_pharmacy_status(orders *o, const char *id, int open, orders_cb *cb, void *ctx);
+int orders_pharmacy_stock_all(orders *o, const char *id, const char *items_json, orders_cb *cb,
+                              void *ctx);
+int orders_courier_locs(orders *o, const char *id, const char *points_json, orders_cb *cb,
+                        void *ctx);
+int orders_courier_avail(orders *o, const char *id, int available, int cold, long long capacity,
+                         orders_cb *cb, void *ctx);
+/* One courier position (text as received: the library checks it). */
+typedef struct orders_point {
+    const char *id, *lat, *lon, *ts_ms;
+} orders_point;
+/* n <= ORDERS_POINTS_MAX. ok: n_points, stored[] */
+int orders_courier_loc_many(orders *o, size_t n, const orders_point *p, orders_cb *cb, void *ctx);
+
+/* ---- raw access: for the outbox's key prefix and the library's own
+ * tests (tests/orders_lib_test.c), which drive it op by op. Services use
+ * the typed operations above. ---- */
 
 /* "rxd:{region}:" */
 const char *orders_prefix(const orders *o);
+/* Arguments one raw call takes, the anchor key, prefix and op included. */
+#define ORDERS_ARGS_MAX 520
+/* FCALL rxd_<op> with string arguments; -1 (cb never called) when argc + 3
+ * > ORDERS_ARGS_MAX, op is too long or out of memory. */
+int orders_call(orders *o, store_reply_cb *cb, void *ctx, const char *op, int argc,
+                const char *const *argv);
+/* Element i of a raw reply as a string, or "" when missing. */
+const char *orders_field(const redisReply *r, size_t i);
+
+/* ---- plumbing (orders.c), for orders_ops.c and orders_facts.c ---- */
+
+typedef struct orders_op orders_op;
+/* Runs op (FCALL rxd_<name> with the anchor key and the prefix before
+ * argv) and hands cb the parsed reply. */
+int orders_call_op(orders *o, const orders_op *op, int argc, const char *const *argv, orders_cb *cb,
+                   void *ctx);
 /* Writes prefix + suffix into buf (ORDERS_KEY_MAX bytes). */
 const char *orders_key(const orders *o, char *buf, const char *suffix_fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* Arguments one call takes, the anchor key, prefix and op included
- * (courier_loc_many: 4 per point, 128 points). */
-#define ORDERS_ARGS_MAX 520
-
-/* Runs operation op (FCALL rxd_<op> with the anchor key and the prefix
- * before argv) with NUL-terminated string arguments. -1 (and cb is never
- * called) when argc + 3 > ORDERS_ARGS_MAX, op is too long or out of memory;
- * the caller answers for the call. */
-int orders_call(orders *o, store_reply_cb *cb, void *ctx, const char *op, int argc,
-                const char *const *argv);
-
-/* The status word of a state-machine reply ("ok", "err", "stale", ...), or
- * NULL when the reply is not one. */
-const char *orders_status(const redisReply *r);
-/* Element i of the reply as a string, or "" when missing. */
-const char *orders_field(const redisReply *r, size_t i);
-
-/* Maps a state-machine error word to an HTTP status: not_found 404,
- * forbidden 403, conflict 409, locked 429, wrong_code 409. */
-int orders_http_status(const char *err_word);
 
 #endif

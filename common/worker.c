@@ -13,20 +13,18 @@ typedef struct worker_claim_call {
     job_token token;
 } worker_claim_call;
 
-static void worker_on_claimed(store *st, redisReply *reply, const char *err, void *ctx)
+static void worker_on_claimed(void *ctx, const orders_result *res)
 {
-    (void)st;
     worker_claim_call *call = ctx;
     worker_claim *wc = call->wc;
     job_end(&call->token);
     free(call);
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY) {
-        wc->failed(wc->ctx, reply, err);
+    if (res->status == ORDERS_FAILED) {
+        wc->failed(wc->ctx, res->reply, res->err);
         return;
     }
-    for (size_t i = 0; i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_STRING && !wc->svc->stopping)
-            wc->claimed(wc->ctx, reply->element[i]->str);
+    for (size_t i = 0; i < res->n_ids && !wc->svc->stopping; i++)
+        wc->claimed(wc->ctx, res->ids[i]);
 }
 
 void worker_claim_tick(worker_claim *wc)
@@ -39,10 +37,11 @@ void worker_claim_tick(worker_claim *wc)
         return;
     call->wc = wc;
     job_begin(wc->count, &call->token, NULL);
-    char lease[24];
-    snprintf(lease, sizeof(lease), "%lld", wc->lease_ms);
-    const char *argv[] = {wc->queue, wc->limit, lease};
-    orders_call(wc->svc->orders, worker_on_claimed, call, "claim", 3, argv);
+    if (orders_claim(wc->svc->orders, wc->queue, wc->limit, wc->lease_ms, worker_on_claimed,
+                     call) != 0) {
+        job_end(&call->token);
+        free(call);
+    }
 }
 
 const char *worker_reply_error(const redisReply *r, const char *err)

@@ -64,7 +64,7 @@ typedef struct worker_claim {
     service *svc;
     job_count *count;
     const char *queue;
-    const char *limit;
+    int limit; /* at most ORDERS_CLAIM_MAX */
     long long lease_ms;
     int active_max;
     worker_claimed_fn *claimed;     /* per claimed id, while not stopping */

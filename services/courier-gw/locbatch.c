@@ -14,17 +14,15 @@ typedef struct locbatch_call {
     gw_req *r[LOCBATCH_MAX];
 } locbatch_call;
 
-static void locbatch_on_reply(store *st, redisReply *reply, const char *err, void *ctx)
+static void locbatch_on_reply(void *ctx, const orders_result *res)
 {
-    (void)st;
     locbatch_call *c = ctx;
-    const char *status = orders_status(reply);
-    int ok = status && strcmp(status, "ok") == 0 && reply->elements == (size_t)c->n + 1;
+    int ok = res->status == ORDERS_OK && res->n_points == (size_t)c->n;
     if (!ok)
         log_event(LOG_WARN, "state_machine_call_failed", "{s:s, s:i}", "error",
-                  err                   ? err
-                  : reply && reply->str ? reply->str
-                                        : "bad reply",
+                  res->err                        ? res->err
+                  : res->reply && res->reply->str ? res->reply->str
+                                                  : "bad reply",
                   "positions", c->n);
     for (int i = 0; i < c->n; i++) {
         gw_req *r = c->r[i];
@@ -32,9 +30,9 @@ static void locbatch_on_reply(store *st, redisReply *reply, const char *err, voi
             gw_req_reply_error(r, 503, "unavailable", "the order store is not reachable; retry");
             continue;
         }
-        int stored = strcmp(orders_field(reply, (size_t)i + 1), "stored") == 0;
-        gw_req_reply_json(r, 200,
-                          json_pack("{s:s, s:b}", "courier_id", r->path.seg[2], "stored", stored));
+        gw_req_reply_json(
+            r, 200,
+            json_pack("{s:s, s:b}", "courier_id", r->path.seg[2], "stored", res->stored[i]));
     }
     free(c);
 }
@@ -45,7 +43,7 @@ static void locbatch_flush(locbatch *b)
     if (b->n == 0)
         return;
     locbatch_call *c = malloc(sizeof(*c));
-    const char *argv[LOCBATCH_MAX * 4];
+    orders_point pts[LOCBATCH_MAX];
     if (!c) {
         for (int i = 0; i < b->n; i++)
             gw_req_reply_error(b->slot[i].r, 503, "unavailable", "out of memory; retry");
@@ -56,16 +54,16 @@ static void locbatch_flush(locbatch *b)
     for (int i = 0; i < b->n; i++) {
         const locbatch_slot *s = &b->slot[i];
         c->r[i] = s->r;
-        argv[4 * i] = s->id;
-        argv[4 * i + 1] = s->lat;
-        argv[4 * i + 2] = s->lon;
-        argv[4 * i + 3] = s->ts;
+        pts[i] = (orders_point){s->id, s->lat, s->lon, s->ts};
     }
-    /* orders_call copies the arguments into the command it queues */
-    int rc = orders_call(b->o, locbatch_on_reply, c, "courier_loc_many", 4 * b->n, argv);
+    /* the call copies the arguments into the command it queues */
+    int rc = orders_courier_loc_many(b->o, (size_t)b->n, pts, locbatch_on_reply, c);
     b->n = 0;
-    if (rc != 0)
-        locbatch_on_reply(NULL, NULL, "cannot queue the call (out of memory)", c);
+    if (rc != 0) {
+        orders_result failed = {.status = ORDERS_FAILED,
+                                .err = "cannot queue the call (out of memory)"};
+        locbatch_on_reply(c, &failed);
+    }
 }
 
 static void locbatch_on_due(evutil_socket_t fd, short what, void *arg)

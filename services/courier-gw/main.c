@@ -75,11 +75,11 @@ static void cogw_put_location(gw_req *r)
     locbatch_add(&cg->positions, r, cogw_id(r), p.lat, p.lon, (long long)p.ts_ms);
 }
 
-static void cogw_on_locations(gw_req *r, redisReply *reply)
+static void cogw_on_locations(gw_req *r, const orders_result *res)
 {
-    gw_req_reply_json(r, 200,
-                      json_pack("{s:s, s:I}", "courier_id", cogw_id(r), "stored",
-                                (json_int_t)atoll(orders_field(reply, 1))));
+    gw_req_reply_json(
+        r, 200,
+        json_pack("{s:s, s:I}", "courier_id", cogw_id(r), "stored", (json_int_t)res->count));
 }
 
 /* The batch as the state machine takes it: [["lat","lon","ts_ms"], ...],
@@ -134,14 +134,13 @@ static void cogw_post_locations(gw_req *r)
         gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
         return;
     }
-    const char *argv[] = {cogw_id(r), pts};
-    gw_req_call(r, "courier_locs", 2, argv, cogw_on_locations);
+    gw_req_call(r, cogw_on_locations, orders_courier_locs, cogw_id(r), pts);
     free(pts); /* the command was formatted by the call */
 }
 
-static void cogw_on_availability(gw_req *r, redisReply *reply)
+static void cogw_on_availability(gw_req *r, const orders_result *res)
 {
-    (void)reply;
+    (void)res;
     gw_req_reply_json(r, 200, json_pack("{s:s, s:b}", "courier_id", cogw_id(r), "ok", 1));
 }
 
@@ -149,16 +148,15 @@ static void cogw_on_availability(gw_req *r, redisReply *reply)
 static void cogw_put_availability(gw_req *r)
 {
     body_availability b;
-    char why[BODY_WHY_MAX], cap[16];
+    char why[BODY_WHY_MAX];
     if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
         return;
     if (body_parse_availability(r->body, &b, why)) {
         cogw_reply_400(r, why);
         return;
     }
-    snprintf(cap, sizeof(cap), "%ld", b.capacity);
-    const char *argv[] = {cogw_id(r), b.available ? "1" : "0", b.cold_chain ? "1" : "0", cap};
-    gw_req_call(r, "courier_avail", 4, argv, cogw_on_availability);
+    gw_req_call(r, cogw_on_availability, orders_courier_avail, cogw_id(r), b.available,
+                b.cold_chain, b.capacity);
 }
 
 /* GET /v1/couriers/{id}/assignments?wait=S (that courier) */
@@ -172,7 +170,7 @@ static void cogw_get_assignments(gw_req *r)
                            COGW_WAIT_MAX_S);
         return;
     }
-    gw_req_longpoll(r, "assignments", cogw_id(r), "assignments", (int)wait);
+    gw_req_longpoll(r, orders_assignments, cogw_id(r), "assignments", (int)wait);
 }
 
 /* The argument an action carries: the handover code for deliver, the
@@ -192,16 +190,15 @@ static int cogw_action_arg(gw_req *r, const char *action, char *arg)
 
 /* A pickup the state machine refused: the courier is not shown to be at the
  * pharmacy. Anything else is the usual {"order_id", "state"}. */
-static void cogw_on_action(gw_req *r, redisReply *reply)
+static void cogw_on_action(gw_req *r, const orders_result *res)
 {
     const cogw *cg = r->ctx;
-    if (strcmp(orders_status(reply), "refused") != 0) {
-        gw_req_reply_json(
-            r, 200,
-            json_pack("{s:s, s:s}", "order_id", cogw_id(r), "state", orders_field(reply, 1)));
+    if (res->status != ORDERS_REFUSED) {
+        gw_req_reply_json(r, 200,
+                          json_pack("{s:s, s:s}", "order_id", cogw_id(r), "state", res->state));
         return;
     }
-    const char *why = orders_field(reply, 1);
+    const char *why = res->detail;
     if (strcmp(why, "handover_required") == 0) {
         gw_req_reply_error(r, 409, "handover_required",
                            "the pharmacy confirms this pickup (POST /v1/orders/%s/collected on "
@@ -209,7 +206,7 @@ static void cogw_on_action(gw_req *r, redisReply *reply)
                            cogw_id(r));
         return;
     }
-    long long dist = atoll(orders_field(reply, 2)), age_ms = atoll(orders_field(reply, 3));
+    long long dist = (long long)res->dist_m, age_ms = (long long)res->age_ms;
     if (dist < 0)
         gw_req_reply_error(r, 409, "not_at_pharmacy",
                            "no position of yours is known: send one from the pharmacy "
@@ -236,19 +233,22 @@ static void cogw_order_action(gw_req *r)
 {
     const cogw *cg = r->ctx;
     const char *action = r->path.seg[4];
-    char arg[BODY_REASON_MAX + 1] = "", max_wrong[24], radius[24], age[24];
+    char arg[BODY_REASON_MAX + 1] = "";
     if (gw_req_authorize(r, AUTH_COURIER, NULL))
         return;
     if (cogw_action_arg(r, action, arg))
         return;
     if (strcmp(action, "decline") == 0 && !*arg)
         snprintf(arg, sizeof(arg), "declined");
-    snprintf(max_wrong, sizeof(max_wrong), "%lld", cg->max_wrong_codes);
-    snprintf(radius, sizeof(radius), "%lld", cg->pickup_radius_m);
-    snprintf(age, sizeof(age), "%lld", cg->pickup_age_s * 1000);
-    const char *argv[] = {cogw_id(r), r->who.id, action, arg,
-                          max_wrong,  radius,    age,    cg->pickup_proof};
-    gw_req_call(r, "courier", 8, argv, cogw_on_action);
+    orders_courier_action a = {.oid = cogw_id(r),
+                               .courier_id = r->who.id,
+                               .action = action,
+                               .arg = arg,
+                               .max_wrong_codes = cg->max_wrong_codes,
+                               .radius_m = cg->pickup_radius_m,
+                               .max_age_ms = cg->pickup_age_s * 1000,
+                               .proof = cg->pickup_proof};
+    gw_req_call(r, cogw_on_action, orders_courier_act, &a);
 }
 
 static const gw_route cogw_routes[] = {

@@ -29,7 +29,7 @@
 #define DISPATCH_BACKOFF_MAX_MS 5000
 #define DISPATCH_RETRIES_MAX 3       /* in-job retries (0.1+0.2+0.4 s), below the 2 s lease */
 #define DISPATCH_BACKING_OFF_MAX 500 /* jobs waiting to retry; beyond, a failing job ends */
-#define DISPATCH_CLAIM_LIMIT "100"
+#define DISPATCH_CLAIM_LIMIT 100
 
 struct dispatch_job {
     dispatcher *d;
@@ -134,14 +134,14 @@ static void dispatch_retry(dispatch_job *job, const redisReply *reply, const cha
 
 /* ---- assigning ---- */
 
-static void dispatch_on_assign(store *st, redisReply *reply, const char *err, void *ctx)
+static void dispatch_on_assign(void *ctx, const orders_result *res)
 {
-    (void)st;
     dispatch_job *job = ctx;
-    const char *status = orders_status(reply);
+    const redisReply *reply = res->reply;
+    const char *err = res->err;
     const policy_choice *ch = &job->choice[job->next];
     const char *courier = job->c[ch->courier].id;
-    if (!status && worker_reply_kind(reply, err) == RERR_FATAL) {
+    if (res->status == ORDERS_FAILED && worker_reply_kind(reply, err) == RERR_FATAL) {
         /* this courier's keys, most likely: on to the next choice */
         metric_add(job->d->m_redis_errors, 1);
         log_event(LOG_ERROR, "assign_failed", "{s:s, s:s, s:s, s:s}", "order_id", job->oid,
@@ -151,21 +151,23 @@ static void dispatch_on_assign(store *st, redisReply *reply, const char *err, vo
         dispatch_assign_next(job);
         return;
     }
-    if (!status) {
+    if (res->status == ORDERS_FAILED) {
         dispatch_retry(job, reply, err);
         return;
     }
-    if (strcmp(status, "assigned") == 0) {
+    if (res->status == ORDERS_ASSIGNED) {
+        char accept_by[24];
+        snprintf(accept_by, sizeof(accept_by), "%lld", res->deadline_ms);
         metric_add(job->d->m_assigned, 1);
         log_event(LOG_INFO, "courier_assigned", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
                   "courier_id", courier, "pickup_distance_m", (int)ch->dist_m, "accept_by",
-                  orders_field(reply, 1));
+                  accept_by);
         dispatch_finish(job);
-    } else if (strcmp(status, "busy") == 0) {
+    } else if (res->status == ORDERS_BUSY) {
         /* the courier changed since its facts were read: the next choice */
         metric_add(job->d->m_busy, 1);
         log_event(LOG_DEBUG, "courier_refused", "{s:s, s:s, s:s}", "order_id", job->oid,
-                  "courier_id", courier, "why", orders_field(reply, 1));
+                  "courier_id", courier, "why", res->detail);
         job->next++;
         dispatch_assign_next(job);
     } else {
@@ -184,7 +186,9 @@ static void dispatch_assign_next(dispatch_job *job)
         return;
     }
     const policy_choice *ch = &job->choice[job->next];
-    dispatch_assign_call(d, job->oid, job->c[ch->courier].id, ch->dist_m, dispatch_on_assign, job);
+    if (dispatch_assign_call(d, job->oid, job->c[ch->courier].id, ch->dist_m, dispatch_on_assign,
+                             job) != 0)
+        dispatch_retry(job, NULL, "out of memory");
 }
 
 static void dispatch_rank_and_assign(dispatch_job *job)
@@ -218,10 +222,8 @@ static void dispatch_on_facts(int failed, void *ctx)
 /* One pipelined batch: each candidate's hash and its load. */
 static void dispatch_gather(dispatch_job *job)
 {
-    batch *b = batch_new(job->d->svc->store, dispatch_on_facts, job);
-    for (size_t i = 0; i < job->nc; i++)
-        dispatch_gather_cmds(job->d, b, &job->c[i]);
-    batch_end(b);
+    if (orders_courier_facts(job->d->svc->orders, job->c, job->nc, dispatch_on_facts, job) != 0)
+        dispatch_retry(job, NULL, "out of memory");
 }
 
 /* ---- candidates around the pharmacy ---- */
@@ -245,8 +247,9 @@ static void dispatch_on_search(store *st, redisReply *reply, const char *err, vo
         dispatch_finish(job);
         return;
     }
-    job->c = calloc(reply->elements ? reply->elements : 1, sizeof(*job->c));
-    for (size_t i = 0; i < reply->elements; i++) {
+    size_t n = orders_near_count(reply);
+    job->c = calloc(n ? n : 1, sizeof(*job->c));
+    for (size_t i = 0; i < n; i++) {
         const char *id = dispatch_search_id(reply, i);
         if (id)
             snprintf(job->c[job->nc++].id, IDS_MAX + 1, "%s", id);
@@ -256,21 +259,22 @@ static void dispatch_on_search(store *st, redisReply *reply, const char *err, vo
 
 static void dispatch_search(dispatch_job *job)
 {
-    dispatch_search_args a;
-    dispatch_search_prepare(job->d, &job->loaded.order, &a);
-    store_cmd_argv(job->d->svc->store, dispatch_on_search, job, DISPATCH_SEARCH_ARGC, a.argv, NULL);
+    orders_near_cmd c;
+    dispatch_search_prepare(job->d, &job->loaded.order, &c);
+    if (store_cmd_argv(job->d->svc->store, dispatch_on_search, job, ORDERS_NEAR_ARGC, c.argv,
+                       NULL) != 0)
+        dispatch_retry(job, NULL, "out of memory");
 }
 
 /* ---- loading the order ---- */
 
-static void dispatch_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
+static void dispatch_on_loaded(void *ctx, const orders_result *res)
 {
-    (void)st;
     dispatch_job *job = ctx;
     dispatch_reset(job);
-    const char *status = dispatch_loaded_parse(reply, job->oid, &job->loaded);
+    const char *status = dispatch_loaded_parse(res, job->oid, &job->loaded);
     if (!status)
-        dispatch_retry(job, reply, err);
+        dispatch_retry(job, res->reply, res->err);
     else if (strcmp(status, "ok") != 0)
         dispatch_finish(job);
     else
@@ -279,8 +283,8 @@ static void dispatch_on_loaded(store *st, redisReply *reply, const char *err, vo
 
 static void dispatch_load(dispatch_job *job)
 {
-    const char *argv[] = {job->oid};
-    orders_call(job->d->svc->orders, dispatch_on_loaded, job, "dispatch_load", 1, argv);
+    if (orders_dispatch_load(job->d->svc->orders, job->oid, dispatch_on_loaded, job) != 0)
+        dispatch_retry(job, NULL, "out of memory");
 }
 
 int dispatch_running(const dispatcher *d, const char *oid)

@@ -15,7 +15,7 @@
 #include "steps.h"
 
 #define EXPIRY_JOBS_MAX 1000
-#define EXPIRY_CLAIM_LIMIT "100"
+#define EXPIRY_CLAIM_LIMIT 100
 
 typedef struct expiry_job {
     dispatcher *d;
@@ -30,50 +30,47 @@ static void expiry_finish(expiry_job *job)
     free(job);
 }
 
-static void expiry_on_expired(store *st, redisReply *reply, const char *err, void *ctx)
+static void expiry_on_expired(void *ctx, const orders_result *res)
 {
-    (void)st;
     expiry_job *job = ctx;
     dispatcher *d = job->d;
-    const char *status = orders_status(reply);
-    if (!status) {
+    if (res->status == ORDERS_FAILED) {
         metric_add(d->m_redis_errors, 1);
         /* one that may pass: the lease brings the deadline back */
-        if (worker_reply_kind(reply, err) == RERR_FATAL)
-            dispatch_park(d, "cdue", job->oid, worker_reply_error(reply, err));
-    } else if (strcmp(status, "ok") == 0) {
-        int benched = strcmp(orders_field(reply, 1), "unavailable") == 0;
+        if (worker_reply_kind(res->reply, res->err) == RERR_FATAL)
+            dispatch_park(d, "cdue", job->oid, worker_reply_error(res->reply, res->err));
+    } else if (res->status == ORDERS_OK) {
+        int benched = strcmp(res->detail, "unavailable") == 0;
+        char misses[24];
+        snprintf(misses, sizeof(misses), "%lld", res->misses);
         metric_add(d->m_expired, 1);
         if (benched)
             metric_add(d->m_unavailable, 1);
         log_event(LOG_INFO, "courier_deadline_missed", "{s:s, s:s, s:s, s:b}", "order_id", job->oid,
-                  "courier_id", job->courier, "misses", orders_field(reply, 2), "benched", benched);
+                  "courier_id", job->courier, "misses", misses, "benched", benched);
         if (!d->svc->stopping)
             d->policy->wanted(d, job->oid, NULL);
     }
     expiry_finish(job);
 }
 
-static void expiry_on_courier(store *st, redisReply *reply, const char *err, void *ctx)
+static void expiry_on_courier(void *ctx, const orders_read *res)
 {
-    (void)st;
     expiry_job *job = ctx;
     dispatcher *d = job->d;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    if (res->failed) {
         metric_add(d->m_redis_errors, 1);
-        if (worker_reply_kind(reply, err) == RERR_FATAL)
-            dispatch_park(d, "cdue", job->oid, worker_reply_error(reply, err));
+        if (worker_reply_kind(res->reply, res->err) == RERR_FATAL)
+            dispatch_park(d, "cdue", job->oid, worker_reply_error(res->reply, res->err));
         expiry_finish(job);
         return;
     }
     /* no courier (the order moved on): courier_expire still runs, to drop
      * the stray deadline */
-    if (reply->type == REDIS_REPLY_STRING)
-        snprintf(job->courier, sizeof(job->courier), "%s", reply->str);
-    char misses[24];
-    snprintf(misses, sizeof(misses), "%lld", d->max_misses);
-    const char *argv[] = {job->oid, job->courier, misses};
-    orders_call(d->svc->orders, expiry_on_expired, job, "courier_expire", 3, argv);
+    snprintf(job->courier, sizeof(job->courier), "%s", res->value);
+    if (orders_courier_expire(d->svc->orders, job->oid, job->courier, d->max_misses,
+                              expiry_on_expired, job) != 0)
+        expiry_finish(job); /* out of memory: the lease brings it back */
 }
 
 static void expiry_start(dispatcher *d, const char *oid)
@@ -82,9 +79,8 @@ static void expiry_start(dispatcher *d, const char *oid)
     job->d = d;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
     job_begin(&d->jobs, &job->token, NULL);
-    char key[ORDERS_KEY_MAX];
-    const char *argv[] = {"HGET", orders_key(d->svc->orders, key, "ord:%s", oid), "courier"};
-    store_cmd_argv(d->svc->store, expiry_on_courier, job, 3, argv, NULL);
+    if (orders_order_courier(d->svc->orders, oid, expiry_on_courier, job) != 0)
+        expiry_finish(job); /* out of memory: the lease brings it back */
 }
 
 static void expiry_on_claimed(void *ctx, const char *oid)

@@ -24,7 +24,7 @@
 #include "round.h"
 #include "steps.h"
 
-#define ROUND_CLAIM_LIMIT "100"
+#define ROUND_CLAIM_LIMIT 100
 
 /* One claimed order; ctx of its dispatch_load reply. */
 typedef struct round_slot {
@@ -88,28 +88,30 @@ static void round_end(dispatch_round *r)
 
 static void round_assign_next(dispatch_round *r);
 
-static void round_on_assign(store *st, redisReply *reply, const char *err, void *ctx)
+static void round_on_assign(void *ctx, const orders_result *res)
 {
-    (void)st;
     dispatch_round *r = ctx;
     const policy_assignment *a = &r->a[r->next];
     const char *oid = r->slot[r->po_slot[a->order]].oid, *courier = r->c[a->courier].id;
-    const char *status = orders_status(reply);
-    if (!status && worker_reply_kind(reply, err) == RERR_FATAL) {
+    const redisReply *reply = res->reply;
+    const char *err = res->err;
+    if (res->status == ORDERS_FAILED && worker_reply_kind(reply, err) == RERR_FATAL) {
         metric_add(r->d->m_redis_errors, 1);
         log_event(LOG_ERROR, "assign_failed", "{s:s, s:s, s:s, s:s}", "order_id", oid, "courier_id",
                   courier, "error", worker_reply_error(reply, err), "action",
                   "look at the courier's and the order's keys; the order stays queued");
-    } else if (!status) {
+    } else if (res->status == ORDERS_FAILED) {
         r->failed = 1;
         round_end(r);
         return;
-    } else if (strcmp(status, "assigned") == 0) {
+    } else if (res->status == ORDERS_ASSIGNED) {
+        char accept_by[24];
+        snprintf(accept_by, sizeof(accept_by), "%lld", res->deadline_ms);
         metric_add(r->d->m_assigned, 1);
         log_event(LOG_INFO, "courier_assigned", "{s:s, s:s, s:i, s:i, s:s, s:s}", "order_id", oid,
                   "courier_id", courier, "pickup_distance_m", (int)a->dist_m, "bundle", a->bundle,
-                  "accept_by", orders_field(reply, 1), "policy", "batch");
-    } else if (strcmp(status, "busy") == 0) {
+                  "accept_by", accept_by, "policy", "batch");
+    } else if (res->status == ORDERS_BUSY) {
         metric_add(r->d->m_busy, 1);
         snprintf(r->busy[r->nbusy++], IDS_MAX + 1, "%s", oid);
     }
@@ -124,8 +126,11 @@ static void round_assign_next(dispatch_round *r)
         return;
     }
     const policy_assignment *a = &r->a[r->next];
-    dispatch_assign_call(r->d, r->slot[r->po_slot[a->order]].oid, r->c[a->courier].id, a->dist_m,
-                         round_on_assign, r);
+    if (dispatch_assign_call(r->d, r->slot[r->po_slot[a->order]].oid, r->c[a->courier].id,
+                             a->dist_m, round_on_assign, r) != 0) {
+        r->failed = 1;
+        round_end(r);
+    }
 }
 
 /* ---- the matching ---- */
@@ -214,9 +219,7 @@ static void round_on_search(const redisReply *reply, void *item, void *ctx)
 {
     (void)item;
     dispatch_round *r = ctx;
-    if (reply->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < reply->elements; i++) {
+    for (size_t i = 0; i < orders_near_count(reply); i++) {
         const char *id = dispatch_search_id(reply, i);
         if (id)
             round_add_courier(r, id);
@@ -245,10 +248,10 @@ static void round_on_searched(int failed, void *ctx)
         round_end(r); /* nobody around: the orders stay queued */
         return;
     }
-    batch *b = batch_new(r->d->svc->store, round_on_facts, r);
-    for (size_t k = 0; k < r->nc; k++)
-        dispatch_gather_cmds(r->d, b, &r->c[k]);
-    batch_end(b);
+    if (orders_courier_facts(r->d->svc->orders, r->c, r->nc, round_on_facts, r) != 0) {
+        r->failed = 1;
+        round_end(r);
+    }
 }
 
 static void round_search(dispatch_round *r)
@@ -261,21 +264,22 @@ static void round_search(dispatch_round *r)
     for (size_t i = 0; i < r->nslot; i++) {
         if (!r->slot[i].ok)
             continue;
-        dispatch_search_args a;
-        dispatch_search_prepare(r->d, &r->slot[i].loaded.order, &a);
-        batch_cmd(b, round_on_search, &r->slot[i], DISPATCH_SEARCH_ARGC, a.argv);
+        orders_near_cmd c;
+        dispatch_search_prepare(r->d, &r->slot[i].loaded.order, &c);
+        batch_cmd(b, round_on_search, &r->slot[i], ORDERS_NEAR_ARGC, c.argv);
     }
     batch_end(b);
 }
 
 /* ---- the claimed orders ---- */
 
-static void round_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
+static void round_on_loaded(void *ctx, const orders_result *res)
 {
-    (void)st;
     round_slot *s = ctx;
     dispatch_round *r = s->r;
-    const char *status = dispatch_loaded_parse(reply, s->oid, &s->loaded);
+    const redisReply *reply = res->reply;
+    const char *err = res->err;
+    const char *status = dispatch_loaded_parse(res, s->oid, &s->loaded);
     if (!status && worker_reply_kind(reply, err) == RERR_FATAL)
         dispatch_park(r->d, "dispatch", s->oid, worker_reply_error(reply, err));
     else if (!status)
@@ -286,36 +290,35 @@ static void round_on_loaded(store *st, redisReply *reply, const char *err, void 
         round_search(r);
 }
 
-static void round_on_claimed(store *st, redisReply *reply, const char *err, void *ctx)
+static void round_on_claimed(void *ctx, const orders_result *res)
 {
-    (void)st;
-    (void)err;
     dispatch_round *r = ctx;
     dispatcher *d = r->d;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    if (res->status == ORDERS_FAILED) {
         r->failed = 1;
         round_end(r);
         return;
     }
-    r->slot = calloc(reply->elements ? reply->elements : 1, sizeof(*r->slot));
-    for (size_t i = 0; r->slot && i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
+    r->slot = calloc(res->n_ids ? res->n_ids : 1, sizeof(*r->slot));
+    for (size_t i = 0; r->slot && i < res->n_ids; i++) {
         /* an order with a per-order job (a busy retry) is that job's */
-        if (e->type != REDIS_REPLY_STRING || dispatch_running(d, e->str))
+        if (dispatch_running(d, res->ids[i]))
             continue;
         round_slot *s = &r->slot[r->nslot++];
         s->r = r;
-        snprintf(s->oid, sizeof(s->oid), "%s", e->str);
+        snprintf(s->oid, sizeof(s->oid), "%s", res->ids[i]);
     }
     if (r->nslot == 0 || d->svc->stopping) {
         round_end(r);
         return;
     }
     r->pending = (int)r->nslot;
-    for (size_t i = 0; i < r->nslot; i++) {
-        const char *argv[] = {r->slot[i].oid};
-        orders_call(d->svc->orders, round_on_loaded, &r->slot[i], "dispatch_load", 1, argv);
-    }
+    for (size_t i = 0; i < r->nslot; i++)
+        if (orders_dispatch_load(d->svc->orders, r->slot[i].oid, round_on_loaded, &r->slot[i]) !=
+            0) {
+            orders_result failed = {.status = ORDERS_FAILED, .err = "out of memory"};
+            round_on_loaded(&r->slot[i], &failed);
+        }
 }
 
 void round_on_timer(evutil_socket_t fd, short what, void *arg)
@@ -336,10 +339,11 @@ void round_on_timer(evutil_socket_t fd, short what, void *arg)
     r->seen = json_object();
     d->round = r;
     job_begin(&d->jobs, &r->token, NULL);
-    char lease[24];
-    snprintf(lease, sizeof(lease), "%lld", d->lease_ms);
-    const char *argv[] = {"dispatch", ROUND_CLAIM_LIMIT, lease};
-    orders_call(d->svc->orders, round_on_claimed, r, "claim", 3, argv);
+    if (orders_claim(d->svc->orders, "dispatch", ROUND_CLAIM_LIMIT, d->lease_ms, round_on_claimed,
+                     r) != 0) {
+        orders_result failed = {.status = ORDERS_FAILED, .err = "out of memory"};
+        round_on_claimed(r, &failed);
+    }
 }
 
 static void round_request(dispatcher *d)

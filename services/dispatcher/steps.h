@@ -6,7 +6,7 @@
 
 #include <jansson.h>
 
-#include "batch.h"
+#include "orders_facts.h"
 #include "dispatcher.h"
 
 /* What dispatch_load says about one order. */
@@ -17,27 +17,18 @@ typedef struct dispatch_loaded {
     const char **tried_ids;     /* strings inside tried */
 } dispatch_loaded;
 
-#define DISPATCH_SEARCH_ARGC 12
-/* A GEOSEARCH of couriers around a pickup point, nearest first. */
-typedef struct dispatch_search_args {
-    char key[ORDERS_KEY_MAX], lat[32], lon[32], r[32], count[24];
-    const char *argv[DISPATCH_SEARCH_ARGC];
-} dispatch_search_args;
-
 /* NULL from dispatch_loaded_parse
  * on a Redis error, else "ok" or "skip" (the order waits no more). */
-const char *dispatch_loaded_parse(const redisReply *reply, const char *oid, dispatch_loaded *l);
+const char *dispatch_loaded_parse(const orders_result *res, const char *oid, dispatch_loaded *l);
 void dispatch_loaded_clear(dispatch_loaded *l);
-void dispatch_search_prepare(const dispatcher *d, const policy_order *o, dispatch_search_args *a);
-/* The courier id of GEOSEARCH reply element i, NULL when malformed. */
+/* The GEOSEARCH of couriers around the order's pickup point, nearest first. */
+void dispatch_search_prepare(const dispatcher *d, const policy_order *o, orders_near_cmd *c);
+/* The courier id of GEOSEARCH reply entry i, NULL when malformed. */
 const char *dispatch_search_id(const redisReply *reply, size_t i);
-/* Queues the HMGET and SCARD that fill in courier c's facts. */
-void dispatch_gather_cmds(dispatcher *d, batch *b, policy_courier *c);
-void dispatch_fact_hash(const redisReply *r, void *item, void *ctx);
-void dispatch_fact_load(const redisReply *r, void *item, void *ctx);
-/* The state machine's atomic assign op for oid and courier. */
-void dispatch_assign_call(dispatcher *d, const char *oid, const char *courier, double dist_m,
-                          store_reply_cb *cb, void *ctx);
+/* The state machine's atomic assign op for oid and courier; -1 when it
+ * cannot be queued (cb is not called). */
+int dispatch_assign_call(dispatcher *d, const char *oid, const char *courier, double dist_m,
+                         orders_cb *cb, void *ctx);
 /* A Redis error no retry fixes, about order oid: takes it off queue
  * ("dispatch" or "cdue") with the reason in <prefix>parked, logs it and
  * counts it, so it stops coming back every lease. The order's state is not

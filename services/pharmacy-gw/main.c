@@ -22,9 +22,9 @@ static void phgw_reply_400(gw_req *r, const char *why)
     gw_req_reply_error(r, 400, "bad_request", "%s", why);
 }
 
-static void phgw_on_registered(gw_req *r, redisReply *reply)
+static void phgw_on_registered(gw_req *r, const orders_result *res)
 {
-    (void)reply;
+    (void)res;
     gw_req_reply_json(r, 200, json_pack("{s:s, s:b}", "pharmacy_id", phgw_id(r), "ok", 1));
 }
 
@@ -39,19 +39,15 @@ static void phgw_put_pharmacy(gw_req *r)
         phgw_reply_400(r, why);
         return;
     }
-    char lat[32], lon[32], cap[16];
-    snprintf(lat, sizeof(lat), "%.7f", b.lat);
-    snprintf(lon, sizeof(lon), "%.7f", b.lon);
-    snprintf(cap, sizeof(cap), "%ld", b.capacity);
-    const char *argv[] = {phgw_id(r),
-                          b.name,
-                          lat,
-                          lon,
-                          b.open ? "1" : "0",
-                          cap,
-                          b.cold_chain ? "1" : "0",
-                          b.insurance_designated ? "1" : "0"};
-    gw_req_call(r, "pharmacy_put", 8, argv, phgw_on_registered);
+    orders_pharmacy_reg reg = {.id = phgw_id(r),
+                               .name = b.name,
+                               .lat = b.lat,
+                               .lon = b.lon,
+                               .open = b.open,
+                               .capacity = b.capacity,
+                               .cold = b.cold_chain,
+                               .insurance = b.insurance_designated};
+    gw_req_call(r, phgw_on_registered, orders_pharmacy_put, &reg);
 }
 
 /* The validated stock as the state machine's pharmacy_stock_all takes it:
@@ -87,8 +83,7 @@ static void phgw_put_stock(gw_req *r)
         gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
         return;
     }
-    const char *argv[] = {phgw_id(r), items};
-    gw_req_call(r, "pharmacy_stock_all", 2, argv, phgw_on_registered);
+    gw_req_call(r, phgw_on_registered, orders_pharmacy_stock_all, phgw_id(r), items);
     free(items); /* the command was formatted by the call */
 }
 
@@ -103,8 +98,7 @@ static void phgw_put_status(gw_req *r)
         phgw_reply_400(r, why);
         return;
     }
-    const char *argv[] = {phgw_id(r), open ? "1" : "0"};
-    gw_req_call(r, "pharmacy_status", 2, argv, phgw_on_registered);
+    gw_req_call(r, phgw_on_registered, orders_pharmacy_status, phgw_id(r), open);
 }
 
 /* GET /v1/pharmacies/{id}/orders?wait=S (that pharmacy) */
@@ -118,7 +112,7 @@ static void phgw_get_orders(gw_req *r)
                            PHGW_WAIT_MAX_S);
         return;
     }
-    gw_req_longpoll(r, "offers", phgw_id(r), "orders", (int)wait);
+    gw_req_longpoll(r, orders_offers, phgw_id(r), "orders", (int)wait);
 }
 
 /* POST /v1/orders/{id}/{accept|reject|ready|collected|returned} (the
@@ -134,13 +128,13 @@ static void phgw_order_action(gw_req *r)
         phgw_reply_400(r, why);
         return;
     }
-    const char *argv[] = {phgw_id(r), r->who.id, action, *reason ? reason : "rejected"};
-    gw_req_call(r, "pharmacy", 4, argv, NULL);
+    gw_req_call(r, NULL, orders_pharmacy_act, phgw_id(r), r->who.id, action,
+                *reason ? reason : "rejected");
 }
 
-static void phgw_on_order(gw_req *r, redisReply *reply)
+static void phgw_on_order(gw_req *r, const orders_result *res)
 {
-    json_t *view = json_loads(orders_field(reply, 1), 0, NULL);
+    json_t *view = json_loads(res->json, 0, NULL);
     gw_req_reply_json(r, 200, view ? view : json_object());
 }
 
@@ -149,8 +143,7 @@ static void phgw_get_order(gw_req *r)
 {
     if (gw_req_authorize(r, AUTH_OPERATOR, NULL))
         return;
-    const char *argv[] = {phgw_id(r)};
-    gw_req_call(r, "get", 1, argv, phgw_on_order);
+    gw_req_call(r, phgw_on_order, orders_get, phgw_id(r));
 }
 
 /* POST /v1/orders/{id}/cancel (operator) */
@@ -164,8 +157,8 @@ static void phgw_cancel_order(gw_req *r)
         phgw_reply_400(r, why);
         return;
     }
-    const char *argv[] = {"order", phgw_id(r), *reason ? reason : "cancelled by operator"};
-    gw_req_call(r, "cancel", 3, argv, NULL);
+    gw_req_call(r, NULL, orders_cancel, "order", phgw_id(r),
+                *reason ? reason : "cancelled by operator");
 }
 
 static const gw_route phgw_routes[] = {

@@ -192,24 +192,23 @@ static char *intake_items_json(const rx_approved *rx)
     return s;
 }
 
-static void intake_on_created(store *st, redisReply *reply, const char *err, void *ctx)
+static void intake_on_created(void *ctx, const orders_result *res)
 {
-    (void)st;
     intake_job *job = ctx;
-    const char *status = orders_status(reply);
-    if (err || !status) {
-        intake_store_failed(job, reply, err);
+    if (res->status == ORDERS_FAILED) {
+        intake_store_failed(job, res->reply, res->err);
         return;
     }
-    const char *oid = orders_field(reply, 1), *state = orders_field(reply, 2);
-    log_event(strcmp(status, "exists") == 0 ? LOG_INFO : LOG_DEBUG,
-              strcmp(status, "exists") == 0 ? "order_exists" : "order_created", "{s:s, s:s, s:s}",
-              "order_id", oid, "prescription_id", job->rx->prescription_id, "state", state);
-    if (strcmp(state, "UNROUTABLE") == 0 && strcmp(status, "created") == 0)
+    int created = res->status == ORDERS_CREATED;
+    const char *oid = res->order_id, *state = res->state;
+    log_event(created ? LOG_DEBUG : LOG_INFO, created ? "order_created" : "order_exists",
+              "{s:s, s:s, s:s}", "order_id", oid, "prescription_id", job->rx->prescription_id,
+              "state", state);
+    if (strcmp(state, "UNROUTABLE") == 0 && created)
         metric_add(job->rt->m_unroutable, 1);
     if (strcmp(state, "ROUTING") == 0) {
         /* routing finishes the message once the order has left ROUTING */
-        if (strcmp(status, "created") == 0)
+        if (created)
             routing_start_new(job->rt, oid, job->msg, job->rx);
         else
             routing_start(job->rt, oid, job->msg);
@@ -221,59 +220,46 @@ static void intake_on_created(store *st, redisReply *reply, const char *err, voi
 static void intake_create_order(intake_job *job)
 {
     const rx_approved *rx = job->rx;
-    char lat[32] = "0", lon[32] = "0", fulfil[4], prio[4], approved[24], expires[24], lease[24];
     char code[7];
-    if (rx->delivery) {
-        snprintf(lat, sizeof(lat), "%.7f", rx->delivery->lat);
-        snprintf(lon, sizeof(lon), "%.7f", rx->delivery->lon);
-    }
-    snprintf(fulfil, sizeof(fulfil), "%d", (int)rx->fulfilment);
-    snprintf(prio, sizeof(prio), "%d", (int)rx->priority);
-    snprintf(approved, sizeof(approved), "%lld", (long long)rx->approved_at_ms);
-    snprintf(expires, sizeof(expires), "%lld", (long long)rx->expires_at_ms);
-    snprintf(lease, sizeof(lease), "%lld", job->rt->lease_ms);
     intake_handover_code(code);
-    const char *unroutable = rx_unroutable_reason(rx, service_now_ms());
     char *items = intake_items_json(rx);
-    const char *argv[] = {rx->prescription_id,
-                          rx->patient_ref,
-                          lat,
-                          lon,
-                          rx->delivery ? "1" : "0",
-                          rx->delivery_address,
-                          items,
-                          rx->nominated_pharmacy_id,
-                          fulfil,
-                          prio,
-                          approved,
-                          rx->hospital_id,
-                          rx->insurance_covered ? "1" : "0",
-                          expires,
-                          rx_needs_cold_chain(rx) ? "1" : "0",
-                          code,
-                          unroutable ? unroutable : "",
-                          lease};
-    orders_call(job->rt->svc->orders, intake_on_created, job, "create", 18, argv);
+    orders_new_order n = {.prescription_id = rx->prescription_id,
+                          .patient_ref = rx->patient_ref,
+                          .has_point = rx->delivery != NULL,
+                          .lat = rx->delivery ? rx->delivery->lat : 0,
+                          .lon = rx->delivery ? rx->delivery->lon : 0,
+                          .address = rx->delivery_address,
+                          .items_json = items,
+                          .nominated = rx->nominated_pharmacy_id,
+                          .fulfilment = (int)rx->fulfilment,
+                          .priority = (int)rx->priority,
+                          .approved_ms = (long long)rx->approved_at_ms,
+                          .hospital = rx->hospital_id,
+                          .insurance = rx->insurance_covered,
+                          .expires_ms = (long long)rx->expires_at_ms,
+                          .cold = rx_needs_cold_chain(rx),
+                          .code = code,
+                          .unroutable_reason = rx_unroutable_reason(rx, service_now_ms()),
+                          .lease_ms = job->rt->lease_ms};
+    if (!items || orders_create(job->rt->svc->orders, &n, intake_on_created, job) != 0)
+        intake_store_failed(job, NULL, "cannot queue the call (out of memory)");
     free(items);
 }
 
-static void intake_on_cancelled(store *st, redisReply *reply, const char *err, void *ctx)
+static void intake_on_cancelled(void *ctx, const orders_result *res)
 {
-    (void)st;
     intake_job *job = ctx;
-    const char *status = orders_status(reply);
-    if (err || !status) {
-        intake_store_failed(job, reply, err);
+    if (res->status == ORDERS_FAILED) {
+        intake_store_failed(job, res->reply, res->err);
         return;
     }
-    if (strcmp(status, "ok") == 0) {
+    if (res->status == ORDERS_OK) {
         metric_add(job->rt->m_cancelled, 1);
         log_event(LOG_INFO, "order_cancelled", "{s:s, s:s}", "prescription_id",
-                  job->rc->prescription_id, "result", orders_field(reply, 1));
+                  job->rc->prescription_id, "result", res->state);
     } else {
         log_event(LOG_WARN, "cancel_refused", "{s:s, s:s, s:s}", "prescription_id",
-                  job->rc->prescription_id, "error", orders_field(reply, 1), "state",
-                  orders_field(reply, 2));
+                  job->rc->prescription_id, "error", res->error_word, "state", res->state);
     }
     intake_job_finish(job);
 }
@@ -281,8 +267,9 @@ static void intake_on_cancelled(store *st, redisReply *reply, const char *err, v
 static void intake_cancel_order(intake_job *job)
 {
     const char *reason = *job->rc->reason ? job->rc->reason : "cancelled upstream";
-    const char *argv[] = {"rx", job->rc->prescription_id, reason};
-    orders_call(job->rt->svc->orders, intake_on_cancelled, job, "cancel", 3, argv);
+    if (orders_cancel(job->rt->svc->orders, "rx", job->rc->prescription_id, reason,
+                      intake_on_cancelled, job) != 0)
+        intake_store_failed(job, NULL, "cannot queue the call (out of memory)");
 }
 
 static void intake_step(intake_job *job)

@@ -19,7 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "batch.h"
+#include "orders_facts.h"
 #include "geo.h"
 #include "log.h"
 #include "rerr.h"
@@ -30,7 +30,7 @@
 #define ROUTING_BACKOFF_MIN_MS 100
 #define ROUTING_BACKOFF_MAX_MS 5000
 #define ROUTING_ITEMS_MAX 100
-#define ROUTING_CLAIM_LIMIT "200"
+#define ROUTING_CLAIM_LIMIT 200
 #define ROUTING_WINDOW_MIN 8 /* candidates whose facts are read at once */
 /* In-job retries (0.1 + 0.2 + 0.4 + 0.8 s) before the claim lease takes over. */
 #define ROUTING_RETRIES_MAX 4
@@ -53,8 +53,9 @@ struct route_job {
     char nominated[IDS_MAX + 1];
     route_request rq;
     json_t *tried;
-    int radius;        /* -1: the nominated pharmacy alone */
-    route_pharmacy *c; /* this radius step's candidates, nearest first */
+    orders_stock_need need; /* codes and qty, for the facts being read */
+    int radius;             /* -1: the nominated pharmacy alone */
+    route_pharmacy *c;      /* this radius step's candidates, nearest first */
     int nc, next, eligible;
     int win_from, win_end; /* the window of c being weighed (route_window_end) */
     job_token token;       /* in rt->jobs; waiting while the retry timer is armed */
@@ -69,6 +70,12 @@ static void routing_load(route_job *job);
 static void routing_search(route_job *job);
 static void routing_offer_next(route_job *job);
 static void routing_gather(route_job *job);
+
+/* The attempt as the state machine takes it: -1 for "*" (whatever it is). */
+static long long routing_attempt(const route_job *job)
+{
+    return strcmp(job->attempt, "*") == 0 ? -1 : atoll(job->attempt);
+}
 
 static void routing_reset_candidates(route_job *job)
 {
@@ -172,13 +179,12 @@ static void routing_shared_failed(route_job *job, const redisReply *reply, const
     routing_finish(job);
 }
 
-static void routing_on_parked(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_parked(void *ctx, const orders_result *res)
 {
-    (void)st;
     route_job *job = ctx;
-    if (!orders_status(reply))
+    if (res->status == ORDERS_FAILED)
         log_event(LOG_ERROR, "routing_park_failed", "{s:s, s:s, s:s}", "order_id", job->oid,
-                  "error", worker_reply_error(reply, err), "action",
+                  "error", worker_reply_error(res->reply, res->err), "action",
                   "the order comes back once per lease; remove it from <prefix>due by hand");
     else
         metric_add(job->rt->m_parked, 1);
@@ -189,8 +195,8 @@ static void routing_park(route_job *job, const char *why)
 {
     char reason[256];
     snprintf(reason, sizeof(reason), "%s: %s", ROUTING_STORE_ERROR, why);
-    const char *argv[] = {"due", job->oid, reason};
-    orders_call(job->rt->svc->orders, routing_on_parked, job, "park", 3, argv);
+    if (orders_park(job->rt->svc->orders, "due", job->oid, reason, routing_on_parked, job) != 0)
+        routing_finish(job); /* out of memory: the lease brings it back */
 }
 
 static void routing_unroutable(route_job *job, const char *reason);
@@ -214,19 +220,17 @@ static void routing_give_up(route_job *job, const char *why)
     routing_unroutable(job, ROUTING_STORE_ERROR);
 }
 
-static void routing_on_unroutable(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_unroutable(void *ctx, const orders_result *res)
 {
-    (void)st;
     route_job *job = ctx;
-    const char *status = orders_status(reply);
-    if (!status) {
+    if (res->status == ORDERS_FAILED) {
         if (job->giving_up) /* not even that can be written */
-            routing_park(job, worker_reply_error(reply, err));
+            routing_park(job, worker_reply_error(res->reply, res->err));
         else
-            routing_retry(job, reply, err);
+            routing_retry(job, res->reply, res->err);
         return;
     }
-    if (strcmp(status, "ok") == 0)
+    if (res->status == ORDERS_OK)
         metric_add(job->rt->m_unroutable, 1);
     else if (job->giving_up) { /* not in ROUTING: it would come back every lease */
         routing_park(job, "the order left ROUTING while its keys failed");
@@ -239,19 +243,20 @@ static void routing_unroutable(route_job *job, const char *reason)
 {
     log_event(LOG_INFO, "order_unroutable", "{s:s, s:s, s:s}", "order_id", job->oid, "reason",
               reason, "attempt", job->attempt);
-    const char *argv[] = {job->oid, job->attempt, reason};
-    orders_call(job->rt->svc->orders, routing_on_unroutable, job, "unroutable", 3, argv);
+    if (orders_unroutable(job->rt->svc->orders, job->oid, routing_attempt(job), reason,
+                          routing_on_unroutable, job) != 0)
+        routing_retry_later(job, "out of memory");
 }
 
 /* ---- offering ---- */
 
-static void routing_on_offer(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_offer(void *ctx, const orders_result *res)
 {
-    (void)st;
     route_job *job = ctx;
-    const char *status = orders_status(reply);
+    const redisReply *reply = res->reply;
+    const char *err = res->err;
     const route_pharmacy *ph = &job->c[job->win_from + job->next];
-    if (!status && worker_reply_kind(reply, err) == RERR_FATAL) {
+    if (res->status == ORDERS_FAILED && worker_reply_kind(reply, err) == RERR_FATAL) {
         /* this pharmacy's keys, most likely: on to the next candidate */
         metric_add(job->rt->m_redis_errors, 1);
         log_event(LOG_ERROR, "offer_failed", "{s:s, s:s, s:s, s:s}", "order_id", job->oid,
@@ -261,17 +266,18 @@ static void routing_on_offer(store *st, redisReply *reply, const char *err, void
         routing_offer_next(job);
         return;
     }
-    if (!status) {
+    if (res->status == ORDERS_FAILED) {
         routing_retry(job, reply, err);
         return;
     }
-    if (strcmp(status, "offered") == 0) {
+    if (res->status == ORDERS_OFFERED) {
+        char attempt[24];
+        snprintf(attempt, sizeof(attempt), "%lld", res->attempt);
         metric_add(job->rt->m_offered, 1);
         log_event(LOG_INFO, "order_offered", "{s:s, s:s, s:i, s:s}", "order_id", job->oid,
-                  "pharmacy_id", ph->id, "distance_m", (int)ph->dist_m, "attempt",
-                  orders_field(reply, 1));
+                  "pharmacy_id", ph->id, "distance_m", (int)ph->dist_m, "attempt", attempt);
         routing_finish(job);
-    } else if (strcmp(status, "stale") == 0) {
+    } else if (res->status == ORDERS_STALE) {
         routing_finish(job); /* another instance moved the order on */
     } else {
         job->next++; /* it filled up or closed since the facts were read */
@@ -299,54 +305,13 @@ static void routing_offer_next(route_job *job)
         return;
     }
     const route_pharmacy *ph = &job->c[job->win_from + job->next];
-    char dist[24], deadline[24];
-    snprintf(dist, sizeof(dist), "%d", (int)(ph->dist_m + 0.5));
-    snprintf(deadline, sizeof(deadline), "%lld", job->rt->offer_deadline_ms);
-    const char *argv[] = {job->oid, job->attempt, ph->id, dist, deadline};
-    orders_call(job->rt->svc->orders, routing_on_offer, job, "offer", 5, argv);
+    if (orders_offer(job->rt->svc->orders, job->oid, routing_attempt(job), ph->id,
+                     (int)(ph->dist_m + 0.5), job->rt->offer_deadline_ms, routing_on_offer,
+                     job) != 0)
+        routing_retry_later(job, "out of memory");
 }
 
 /* ---- gathering the candidates' facts ---- */
-
-static int routing_flag(const redisReply *e)
-{
-    return e->type == REDIS_REPLY_STRING && strcmp(e->str, "1") == 0;
-}
-
-/* HMGET open capacity cold insurance stock_known */
-static void routing_fact_hash(const redisReply *r, void *item, void *ctx)
-{
-    (void)ctx;
-    route_pharmacy *ph = item;
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != 5 ||
-        r->element[1]->type != REDIS_REPLY_STRING)
-        return; /* not registered: stays unknown, so ineligible */
-    ph->known = 1;
-    ph->open = routing_flag(r->element[0]);
-    ph->capacity = atol(r->element[1]->str);
-    ph->cold_chain = routing_flag(r->element[2]);
-    ph->insurance = routing_flag(r->element[3]);
-    ph->stock_known = routing_flag(r->element[4]);
-}
-
-static void routing_fact_load(const redisReply *r, void *item, void *ctx)
-{
-    (void)ctx;
-    route_pharmacy *ph = item;
-    ph->load = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 0;
-}
-
-static void routing_fact_stock(const redisReply *r, void *item, void *ctx)
-{
-    route_job *job = ctx;
-    route_pharmacy *ph = item;
-    long long have[ROUTING_ITEMS_MAX];
-    if (r->type != REDIS_REPLY_ARRAY || r->elements != job->nitems)
-        return;
-    for (size_t i = 0; i < job->nitems; i++)
-        have[i] = r->element[i]->type == REDIS_REPLY_STRING ? atoll(r->element[i]->str) : -1;
-    ph->stock_ok = route_stock_covers(job->nitems, job->qty, have);
-}
 
 static void routing_on_facts(int failed, void *ctx)
 {
@@ -382,28 +347,13 @@ static int routing_was_tried(const route_job *job, const char *id)
  * its stock of the order's items. */
 static void routing_gather(route_job *job)
 {
-    orders *o = job->rt->svc->orders;
-    batch *b = batch_new(job->rt->svc->store, routing_on_facts, job);
-    for (int i = job->win_from; i < job->win_end; i++) {
-        route_pharmacy *ph = &job->c[i];
-        char key[ORDERS_KEY_MAX];
-        ph->tried = routing_was_tried(job, ph->id);
-        const char *hash[] = {"HMGET",      orders_key(o, key, "ph:%s", ph->id),
-                              "open",       "capacity",
-                              "cold",       "insurance",
-                              "stock_known"};
-        batch_cmd(b, routing_fact_hash, ph, 7, hash);
-        const char *load[] = {"SCARD", orders_key(o, key, "ph:%s:active", ph->id)};
-        batch_cmd(b, routing_fact_load, ph, 2, load);
-        if (!job->nitems)
-            continue;
-        const char *stock[ROUTING_ITEMS_MAX + 2] = {"HMGET",
-                                                    orders_key(o, key, "ph:%s:stock", ph->id)};
-        for (size_t k = 0; k < job->nitems; k++)
-            stock[2 + k] = job->codes[k];
-        batch_cmd(b, routing_fact_stock, ph, (int)job->nitems + 2, stock);
-    }
-    batch_end(b);
+    for (int i = job->win_from; i < job->win_end; i++)
+        job->c[i].tried = routing_was_tried(job, job->c[i].id);
+    job->need = (orders_stock_need){job->nitems, (const char *const *)job->codes, job->qty};
+    if (orders_pharmacy_facts(job->rt->svc->orders, job->c + job->win_from,
+                              (size_t)(job->win_end - job->win_from), &job->need, routing_on_facts,
+                              job) != 0)
+        routing_retry_later(job, "out of memory");
 }
 
 /* ---- candidates of one radius step ---- */
@@ -417,17 +367,16 @@ static void routing_on_search(store *st, redisReply *reply, const char *err, voi
         return;
     }
     double inner = job->radius > 0 ? job->rt->radii_m[job->radius - 1] : -1.0;
-    job->c = calloc(reply->elements ? reply->elements : 1, sizeof(route_pharmacy));
-    for (size_t i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2)
-            continue;
-        double d = atof(e->element[1]->str);
+    size_t n = orders_near_count(reply);
+    job->c = calloc(n ? n : 1, sizeof(route_pharmacy));
+    for (size_t i = 0; i < n; i++) {
+        const char *id;
+        double d;
         /* the previous step already weighed everything within its radius */
-        if (d <= inner || strcmp(e->element[0]->str, job->nominated) == 0)
+        if (!orders_near_entry(reply, i, &id, &d) || d <= inner || strcmp(id, job->nominated) == 0)
             continue;
         route_pharmacy *ph = &job->c[job->nc++];
-        snprintf(ph->id, sizeof(ph->id), "%s", e->element[0]->str);
+        snprintf(ph->id, sizeof(ph->id), "%s", id);
         ph->dist_m = d;
     }
     routing_next_window(job);
@@ -440,33 +389,22 @@ static void routing_search(route_job *job)
         routing_unroutable(job, "no_eligible_pharmacy");
         return;
     }
-    char key[ORDERS_KEY_MAX], lat[32], lon[32], r[32], count[16];
-    snprintf(lat, sizeof(lat), "%.7f", job->lat);
-    snprintf(lon, sizeof(lon), "%.7f", job->lon);
-    snprintf(r, sizeof(r), "%.0f", job->rt->radii_m[job->radius]);
-    snprintf(count, sizeof(count), "%lld", job->rt->candidates_max);
-    const char *argv[] = {"GEOSEARCH",
-                          orders_key(job->rt->svc->orders, key, "idx:ph:geo"),
-                          "FROMLONLAT",
-                          lon,
-                          lat,
-                          "BYRADIUS",
-                          r,
-                          "m",
-                          "ASC",
-                          "COUNT",
-                          count,
-                          "WITHDIST"};
-    store_cmd_argv(job->rt->svc->store, routing_on_search, job, 12, argv, NULL);
+    orders_near_cmd c;
+    orders_near_prepare(job->rt->svc->orders, ORDERS_GEO_PHARMACIES, job->lat, job->lon,
+                        job->rt->radii_m[job->radius], job->rt->candidates_max, &c);
+    if (store_cmd_argv(job->rt->svc->store, routing_on_search, job, ORDERS_NEAR_ARGC, c.argv,
+                       NULL) != 0)
+        routing_retry_later(job, "out of memory");
 }
 
 /* The nominated pharmacy is weighed alone first (radius step -1); its
  * distance comes from its registered position. */
-static void routing_on_nominated(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_nominated(void *ctx, const orders_read *res)
 {
-    (void)st;
     route_job *job = ctx;
-    if (err || !reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    const redisReply *reply = res->reply;
+    const char *err = res->err;
+    if (res->failed) {
         if (worker_reply_kind(reply, err) == RERR_RETRY) {
             routing_retry(job, reply, err);
             return;
@@ -477,13 +415,11 @@ static void routing_on_nominated(store *st, redisReply *reply, const char *err, 
         routing_offer_next(job);
         return;
     }
-    const redisReply *plat = reply->element[0], *plon = reply->element[1];
-    if (plat->type != REDIS_REPLY_STRING || plon->type != REDIS_REPLY_STRING) {
+    if (!res->found) {
         routing_offer_next(job); /* not registered: on to the radius steps */
         return;
     }
-    double d =
-        job->has_point ? geo_distance_m(job->lat, job->lon, atof(plat->str), atof(plon->str)) : 0.0;
+    double d = job->has_point ? geo_distance_m(job->lat, job->lon, res->lat, res->lon) : 0.0;
     if (d > job->rt->radii_m[job->rt->nradii - 1]) {
         routing_offer_next(job);
         return;
@@ -498,10 +434,8 @@ static void routing_on_nominated(store *st, redisReply *reply, const char *err, 
 
 static void routing_check_nominated(route_job *job)
 {
-    char key[ORDERS_KEY_MAX];
-    orders_key(job->rt->svc->orders, key, "ph:%s", job->nominated);
-    const char *argv[] = {"HMGET", key, "lat", "lon"};
-    store_cmd_argv(job->rt->svc->store, routing_on_nominated, job, 4, argv, NULL);
+    if (orders_pharmacy_point(job->rt->svc->orders, job->nominated, routing_on_nominated, job) != 0)
+        routing_retry_later(job, "out of memory");
 }
 
 /* ---- loading the order ---- */
@@ -530,15 +464,14 @@ static int routing_parse_items(route_job *job, const char *items_json)
     return 0;
 }
 
-static void routing_on_expired(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_expired(void *ctx, const orders_result *res)
 {
-    (void)st;
     route_job *job = ctx;
-    if (!orders_status(reply)) {
-        routing_retry(job, reply, err);
+    if (res->status == ORDERS_FAILED) {
+        routing_retry(job, res->reply, res->err);
         return;
     }
-    if (strcmp(orders_status(reply), "ok") == 0)
+    if (res->status == ORDERS_OK)
         log_event(LOG_INFO, "offer_expired", "{s:s, s:s}", "order_id", job->oid, "attempt",
                   job->attempt);
     routing_load(job); /* ROUTING now, or someone else moved it: look again */
@@ -557,54 +490,49 @@ static void routing_begin(route_job *job)
     }
 }
 
-/* load reply: ok state attempt lat lon has_point items nominated fulfilment
- * insurance cold expires_ms accept_by pharmacy tried_json */
-static void routing_on_loaded(store *st, redisReply *reply, const char *err, void *ctx)
+static void routing_on_loaded(void *ctx, const orders_result *res)
 {
-    (void)st;
     route_job *job = ctx;
-    const char *status = orders_status(reply);
-    if (!status) {
-        routing_retry(job, reply, err);
+    if (res->status == ORDERS_FAILED) {
+        routing_retry(job, res->reply, res->err);
         return;
     }
-    if (strcmp(status, "ok") != 0) {
+    if (res->status != ORDERS_OK) {
         routing_finish(job);
         return;
     }
-    const char *state = orders_field(reply, 1);
-    snprintf(job->attempt, sizeof(job->attempt), "%s", orders_field(reply, 2));
-    job->offered = strcmp(state, "OFFERED") == 0;
+    snprintf(job->attempt, sizeof(job->attempt), "%lld", res->attempt);
+    job->offered = strcmp(res->state, "OFFERED") == 0;
     if (job->offered) {
-        if (atoll(orders_field(reply, 12)) > service_now_ms()) {
+        if (res->accept_by > service_now_ms()) {
             routing_finish(job);
             return;
         }
-        const char *argv[] = {job->oid, job->attempt};
-        orders_call(job->rt->svc->orders, routing_on_expired, job, "expire", 2, argv);
+        if (orders_expire(job->rt->svc->orders, job->oid, res->attempt, routing_on_expired, job) !=
+            0)
+            routing_retry_later(job, "out of memory");
         return;
     }
-    if (strcmp(state, "ROUTING") != 0) {
+    if (strcmp(res->state, "ROUTING") != 0) {
         routing_finish(job);
         return;
     }
     routing_reset_order(job);
-    job->lat = atof(orders_field(reply, 3));
-    job->lon = atof(orders_field(reply, 4));
-    job->has_point = strcmp(orders_field(reply, 5), "1") == 0;
-    routing_parse_items(job, orders_field(reply, 6));
-    snprintf(job->nominated, sizeof(job->nominated), "%s", orders_field(reply, 7));
-    job->rq.insurance_covered = strcmp(orders_field(reply, 9), "1") == 0;
-    job->rq.needs_cold_chain = strcmp(orders_field(reply, 10), "1") == 0;
-    long long expires = atoll(orders_field(reply, 11));
-    job->tried = json_loads(orders_field(reply, 14), 0, NULL);
+    job->lat = res->lat;
+    job->lon = res->lon;
+    job->has_point = res->has_point;
+    routing_parse_items(job, res->items_json);
+    snprintf(job->nominated, sizeof(job->nominated), "%s", res->nominated);
+    job->rq.insurance_covered = res->insurance;
+    job->rq.needs_cold_chain = res->cold;
+    job->tried = json_loads(res->tried_json, 0, NULL);
     if (!json_is_array(job->tried)) {
         json_decref(job->tried);
         job->tried = json_array();
     }
-    if (atoll(job->attempt) >= job->rt->max_attempts)
+    if (res->attempt >= job->rt->max_attempts)
         routing_unroutable(job, "attempts_exhausted");
-    else if (expires > 0 && expires <= service_now_ms())
+    else if (res->expires_ms > 0 && res->expires_ms <= service_now_ms())
         routing_unroutable(job, "expired");
     else
         routing_begin(job);
@@ -612,8 +540,8 @@ static void routing_on_loaded(store *st, redisReply *reply, const char *err, voi
 
 static void routing_load(route_job *job)
 {
-    const char *argv[] = {job->oid};
-    orders_call(job->rt->svc->orders, routing_on_loaded, job, "load", 1, argv);
+    if (orders_load(job->rt->svc->orders, job->oid, routing_on_loaded, job) != 0)
+        routing_retry_later(job, "out of memory");
 }
 
 void routing_start(router *rt, const char *oid, kafka_msg *msg)

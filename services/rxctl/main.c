@@ -16,7 +16,7 @@
 #include "ids.h"
 #include "kafka.h"
 #include "log.h"
-#include "orders.h"
+#include "orders_facts.h"
 #include "rx.h"
 #include "rxjson.h"
 #include "store.h"
@@ -222,21 +222,22 @@ static int rxctl_produce_file(rxctl *c, const char *topic, const char *key, cons
 
 /* ---- reading orders ---- */
 
-static void rxctl_on_reply(store *st, redisReply *reply, const char *err, void *ctx)
+static void rxctl_on_reply(void *ctx, const orders_result *res)
 {
-    (void)st;
     rxctl *c = ctx;
-    const char *status = orders_status(reply);
-    if (err || !status) {
-        fprintf(stderr, "rxctl: redis: %s\n", err ? err : reply && reply->str ? reply->str : "?");
+    if (res->status == ORDERS_FAILED) {
+        fprintf(stderr, "rxctl: redis: %s\n",
+                res->err                        ? res->err
+                : res->reply && res->reply->str ? res->reply->str
+                                                : "?");
         c->rc = 1;
-    } else if (strcmp(status, "ok") != 0) {
-        fprintf(stderr, "rxctl: %s\n", orders_field(reply, 1));
+    } else if (res->status != ORDERS_OK) {
+        fprintf(stderr, "rxctl: %s\n", res->error_word);
         c->rc = 1;
     } else {
-        json_t *j = json_loads(orders_field(reply, 1), 0, NULL);
+        json_t *j = json_loads(res->json, 0, NULL);
         char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        printf("%s\n", s ? s : orders_field(reply, 1));
+        printf("%s\n", s ? s : res->json);
         free(s);
         json_decref(j);
         c->rc = 0;
@@ -245,15 +246,15 @@ static void rxctl_on_reply(store *st, redisReply *reply, const char *err, void *
     event_base_loopexit(c->base, NULL);
 }
 
-static void rxctl_on_lookup(store *st, redisReply *reply, const char *err, void *ctx)
+static void rxctl_on_lookup(void *ctx, const orders_read *res)
 {
-    (void)st;
     rxctl *c = ctx;
-    if (err || !reply || reply->type != REDIS_REPLY_STRING) {
-        fprintf(stderr, "rxctl: %s\n", err ? err : "no order for that prescription (yet)");
+    if (res->failed || !res->found) {
+        fprintf(stderr, "rxctl: %s\n",
+                res->err ? res->err : "no order for that prescription (yet)");
         c->rc = 1;
     } else {
-        printf("%s\n", reply->str);
+        printf("%s\n", res->value);
         c->rc = 0;
     }
     event_base_loopexit(c->base, NULL);
@@ -269,17 +270,22 @@ typedef struct rxctl_query {
 
 static void rxctl_on_connected(store *st, int connected, void *ctx)
 {
+    (void)st;
     rxctl_query *q = ctx;
     if (!connected || q->c->done)
         return;
     q->c->done = 1;
+    int rc;
     if (strcmp(q->what, "order") == 0) {
-        const char *argv[] = {q->id};
         q->c->done = 0;
-        orders_call(q->o, rxctl_on_reply, q->c, "get", 1, argv);
+        rc = orders_get(q->o, q->id, rxctl_on_reply, q->c);
     } else {
-        char key[ORDERS_KEY_MAX];
-        store_cmd(st, rxctl_on_lookup, q->c, "GET %s", orders_key(q->o, key, "rx:%s", q->id));
+        rc = orders_prescription_order(q->o, q->id, rxctl_on_lookup, q->c);
+    }
+    if (rc != 0) {
+        fprintf(stderr, "rxctl: out of memory\n");
+        q->c->rc = 1;
+        event_base_loopexit(q->c->base, NULL);
     }
 }
 

@@ -1,0 +1,329 @@
+/* orders_ops.c - one C function per operation of the state machine
+ * (orders.h): typed arguments formatted the way the library checks them
+ * (lib_head.lua's arg kinds), and per operation the table of the fields its
+ * replies carry (orders_op.h), in the order the Lua answers them. */
+#include <stdio.h>
+
+#include "orders.h"
+#include "orders_op.h"
+
+#define F(t, field)                                                                                \
+    {                                                                                              \
+        ORDERS_F_##t, offsetof(orders_result, field)                                               \
+    }
+#define END                                                                                        \
+    {                                                                                              \
+        ORDERS_FAILED,                                                                             \
+        {                                                                                          \
+            {                                                                                      \
+                0                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+    }
+
+/* ---- reply tables ---- */
+
+static const orders_shape shapes_create[] = {
+    {ORDERS_CREATED, {F(STR, order_id), F(STR, state), F(INT, attempt)}},
+    {ORDERS_EXISTS, {F(STR, order_id), F(STR, state), F(INT, attempt)}},
+    END,
+};
+static const orders_shape shapes_offer[] = {
+    {ORDERS_OFFERED, {F(INT, attempt), F(INT, deadline_ms)}},
+    END,
+};
+static const orders_shape shapes_state[] = {
+    {ORDERS_OK, {F(STR, state)}},
+    END,
+};
+static const orders_shape shapes_act[] = {
+    {ORDERS_OK, {F(STR, state), F(STR, detail)}},
+    {ORDERS_REFUSED, {F(STR, detail), F(NUM, dist_m), F(NUM, age_ms)}},
+    END,
+};
+static const orders_shape shapes_cancel[] = {
+    {ORDERS_OK, {F(STR, state), F(STR, order_id)}},
+    END,
+};
+static const orders_shape shapes_assign[] = {
+    {ORDERS_ASSIGNED, {F(INT, deadline_ms)}},
+    {ORDERS_BUSY, {F(STR, detail)}},
+    END,
+};
+static const orders_shape shapes_courier_expire[] = {
+    {ORDERS_OK, {F(STR, detail), F(INT, misses)}},
+    END,
+};
+static const orders_shape shapes_load[] = {
+    {ORDERS_OK,
+     {F(STR, state), F(INT, attempt), F(NUM, lat), F(NUM, lon), F(FLAG, has_point),
+      F(STR, items_json), F(STR, nominated), F(FLAG, fulfilment), F(FLAG, insurance), F(FLAG, cold),
+      F(INT, expires_ms), F(INT, accept_by), F(STR, pharmacy), F(STR, tried_json)}},
+    END,
+};
+static const orders_shape shapes_dispatch_load[] = {
+    {ORDERS_OK,
+     {F(STR, pharmacy), F(POINT, lat), F(NUM, lon), F(FLAG, cold), F(FLAG, urgent),
+      F(INT, ready_ms), F(STR, tried_json)}},
+    END,
+};
+static const orders_shape shapes_view[] = {
+    {ORDERS_OK, {F(STR, json)}},
+    END,
+};
+static const orders_shape shapes_count[] = {
+    {ORDERS_OK, {F(INT, count)}},
+    END,
+};
+static const orders_shape shapes_none[] = {END};
+
+/* ---- operations ---- */
+
+#define OP(name, kind, shapes)                                                                     \
+    static const orders_op op_##name = {"rxd_" #name, ORDERS_R_##kind, shapes}
+
+OP(create, STATUS, shapes_create);
+OP(offer, STATUS, shapes_offer);
+OP(unroutable, STATUS, shapes_state);
+OP(expire, STATUS, shapes_state);
+OP(pharmacy, STATUS, shapes_act);
+OP(cancel, STATUS, shapes_cancel);
+OP(assign, STATUS, shapes_assign);
+OP(courier, STATUS, shapes_act);
+OP(courier_expire, STATUS, shapes_courier_expire);
+OP(load, STATUS, shapes_load);
+OP(dispatch_load, STATUS, shapes_dispatch_load);
+OP(get, STATUS, shapes_view);
+OP(offers, STATUS, shapes_view);
+OP(assignments, STATUS, shapes_view);
+OP(claim, IDS, shapes_none);
+OP(park, STATUS, shapes_none);
+OP(pharmacy_put, STATUS, shapes_none);
+OP(pharmacy_status, STATUS, shapes_none);
+OP(pharmacy_stock_all, STATUS, shapes_count);
+OP(courier_locs, STATUS, shapes_count);
+OP(courier_avail, STATUS, shapes_none);
+OP(courier_loc_many, POINTS, shapes_none);
+
+/* Number text as the library's int and num kinds take it. */
+typedef struct orders_num {
+    char s[32];
+} orders_num;
+
+static const char *orders_int(orders_num *n, long long v)
+{
+    snprintf(n->s, sizeof(n->s), "%lld", v);
+    return n->s;
+}
+
+static const char *orders_coord(orders_num *n, double v)
+{
+    snprintf(n->s, sizeof(n->s), "%.7f", v);
+    return n->s;
+}
+
+static const char *orders_bit(int v)
+{
+    return v ? "1" : "0";
+}
+
+#define CALL(o, name, argv, cb, ctx)                                                               \
+    orders_call_op((o), &op_##name, (int)(sizeof(argv) / sizeof((argv)[0])), (argv), (cb), (ctx))
+
+int orders_create(orders *o, const orders_new_order *n, orders_cb *cb, void *ctx)
+{
+    orders_num lat = {"0"}, lon = {"0"}, fulfil, prio, approved, expires, lease;
+    if (n->has_point) {
+        orders_coord(&lat, n->lat);
+        orders_coord(&lon, n->lon);
+    }
+    const char *argv[] = {n->prescription_id,
+                          n->patient_ref,
+                          lat.s,
+                          lon.s,
+                          orders_bit(n->has_point),
+                          n->address,
+                          n->items_json,
+                          n->nominated,
+                          orders_int(&fulfil, n->fulfilment),
+                          orders_int(&prio, n->priority),
+                          orders_int(&approved, n->approved_ms),
+                          n->hospital,
+                          orders_bit(n->insurance),
+                          orders_int(&expires, n->expires_ms),
+                          orders_bit(n->cold),
+                          n->code,
+                          n->unroutable_reason ? n->unroutable_reason : "",
+                          orders_int(&lease, n->lease_ms)};
+    return CALL(o, create, argv, cb, ctx);
+}
+
+int orders_offer(orders *o, const char *oid, long long attempt, const char *pharmacy_id,
+                 long long dist_m, long long deadline_ms, orders_cb *cb, void *ctx)
+{
+    orders_num a, d, dl;
+    const char *argv[] = {oid, orders_int(&a, attempt), pharmacy_id, orders_int(&d, dist_m),
+                          orders_int(&dl, deadline_ms)};
+    return CALL(o, offer, argv, cb, ctx);
+}
+
+int orders_unroutable(orders *o, const char *oid, long long attempt, const char *reason,
+                      orders_cb *cb, void *ctx)
+{
+    orders_num a;
+    const char *argv[] = {oid, attempt < 0 ? "*" : orders_int(&a, attempt), reason};
+    return CALL(o, unroutable, argv, cb, ctx);
+}
+
+int orders_expire(orders *o, const char *oid, long long attempt, orders_cb *cb, void *ctx)
+{
+    orders_num a;
+    const char *argv[] = {oid, orders_int(&a, attempt)};
+    return CALL(o, expire, argv, cb, ctx);
+}
+
+int orders_pharmacy_act(orders *o, const char *oid, const char *pharmacy_id, const char *action,
+                        const char *reason, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {oid, pharmacy_id, action, reason};
+    return CALL(o, pharmacy, argv, cb, ctx);
+}
+
+int orders_cancel(orders *o, const char *by, const char *id, const char *reason, orders_cb *cb,
+                  void *ctx)
+{
+    const char *argv[] = {by, id, reason};
+    return CALL(o, cancel, argv, cb, ctx);
+}
+
+int orders_assign(orders *o, const char *oid, const char *courier_id, long long deadline_ms,
+                  long long min_ts_ms, long long dist_m, orders_cb *cb, void *ctx)
+{
+    orders_num dl, ts, d;
+    const char *argv[] = {oid, courier_id, orders_int(&dl, deadline_ms), orders_int(&ts, min_ts_ms),
+                          orders_int(&d, dist_m)};
+    return CALL(o, assign, argv, cb, ctx);
+}
+
+int orders_courier_act(orders *o, const orders_courier_action *a, orders_cb *cb, void *ctx)
+{
+    orders_num mw, r, age;
+    const char *argv[] = {a->oid,
+                          a->courier_id,
+                          a->action,
+                          a->arg,
+                          orders_int(&mw, a->max_wrong_codes),
+                          orders_int(&r, a->radius_m),
+                          orders_int(&age, a->max_age_ms),
+                          a->proof};
+    return CALL(o, courier, argv, cb, ctx);
+}
+
+int orders_courier_expire(orders *o, const char *oid, const char *courier_id, long long max_misses,
+                          orders_cb *cb, void *ctx)
+{
+    orders_num m;
+    const char *argv[] = {oid, courier_id, orders_int(&m, max_misses)};
+    return CALL(o, courier_expire, argv, cb, ctx);
+}
+
+int orders_load(orders *o, const char *oid, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {oid};
+    return CALL(o, load, argv, cb, ctx);
+}
+
+int orders_dispatch_load(orders *o, const char *oid, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {oid};
+    return CALL(o, dispatch_load, argv, cb, ctx);
+}
+
+int orders_get(orders *o, const char *id, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {id};
+    return CALL(o, get, argv, cb, ctx);
+}
+
+int orders_offers(orders *o, const char *id, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {id};
+    return CALL(o, offers, argv, cb, ctx);
+}
+
+int orders_assignments(orders *o, const char *id, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {id};
+    return CALL(o, assignments, argv, cb, ctx);
+}
+
+int orders_claim(orders *o, const char *queue, int limit, long long lease_ms, orders_cb *cb,
+                 void *ctx)
+{
+    orders_num l, ls;
+    const char *argv[] = {queue, orders_int(&l, limit), orders_int(&ls, lease_ms)};
+    return CALL(o, claim, argv, cb, ctx);
+}
+
+int orders_park(orders *o, const char *queue, const char *oid, const char *reason, orders_cb *cb,
+                void *ctx)
+{
+    const char *argv[] = {queue, oid, reason};
+    return CALL(o, park, argv, cb, ctx);
+}
+
+int orders_pharmacy_put(orders *o, const orders_pharmacy_reg *p, orders_cb *cb, void *ctx)
+{
+    orders_num lat, lon, cap;
+    const char *argv[] = {p->id,
+                          p->name,
+                          orders_coord(&lat, p->lat),
+                          orders_coord(&lon, p->lon),
+                          orders_bit(p->open),
+                          orders_int(&cap, p->capacity),
+                          orders_bit(p->cold),
+                          orders_bit(p->insurance)};
+    return CALL(o, pharmacy_put, argv, cb, ctx);
+}
+
+int orders_pharmacy_status(orders *o, const char *id, int open, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {id, orders_bit(open)};
+    return CALL(o, pharmacy_status, argv, cb, ctx);
+}
+
+int orders_pharmacy_stock_all(orders *o, const char *id, const char *items_json, orders_cb *cb,
+                              void *ctx)
+{
+    const char *argv[] = {id, items_json};
+    return CALL(o, pharmacy_stock_all, argv, cb, ctx);
+}
+
+int orders_courier_locs(orders *o, const char *id, const char *points_json, orders_cb *cb,
+                        void *ctx)
+{
+    const char *argv[] = {id, points_json};
+    return CALL(o, courier_locs, argv, cb, ctx);
+}
+
+int orders_courier_avail(orders *o, const char *id, int available, int cold, long long capacity,
+                         orders_cb *cb, void *ctx)
+{
+    orders_num cap;
+    const char *argv[] = {id, orders_bit(available), orders_bit(cold), orders_int(&cap, capacity)};
+    return CALL(o, courier_avail, argv, cb, ctx);
+}
+
+int orders_courier_loc_many(orders *o, size_t n, const orders_point *p, orders_cb *cb, void *ctx)
+{
+    const char *argv[4 * ORDERS_POINTS_MAX];
+    if (n == 0 || n > ORDERS_POINTS_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        argv[4 * i] = p[i].id;
+        argv[4 * i + 1] = p[i].lat;
+        argv[4 * i + 2] = p[i].lon;
+        argv[4 * i + 3] = p[i].ts_ms;
+    }
+    return orders_call_op(o, &op_courier_loc_many, (int)(4 * n), argv, cb, ctx);
+}
