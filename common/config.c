@@ -2,6 +2,7 @@
  * config.h). Flags are parsed once into name/value pairs; every lookup
  * marks the flag as read so a misspelt flag can be reported. */
 #include "config.h"
+#include "mem.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -28,7 +29,7 @@ struct config {
 /* "--offer-deadline-s" -> "OFFER_DEADLINE_S" */
 static char *config_flag_to_name(const char *flag, size_t len)
 {
-    char *name = malloc(len + 1);
+    char *name = xmalloc(len + 1);
     for (size_t i = 0; i < len; i++)
         name[i] = flag[i] == '-' ? '_' : (char)toupper((unsigned char)flag[i]);
     name[len] = '\0';
@@ -37,14 +38,14 @@ static char *config_flag_to_name(const char *flag, size_t len)
 
 static void config_add_flag(config *cfg, char *name, const char *value)
 {
-    cfg->flags = realloc(cfg->flags, sizeof(*cfg->flags) * (size_t)(cfg->nflags + 1));
-    cfg->flags[cfg->nflags++] = (config_flag){name, strdup(value), 0};
+    cfg->flags = xrealloc(cfg->flags, sizeof(*cfg->flags) * (size_t)(cfg->nflags + 1));
+    cfg->flags[cfg->nflags++] = (config_flag){name, xstrdup(value), 0};
 }
 
 config *config_new(int argc, char **argv, char *err, size_t errlen)
 {
-    config *cfg = calloc(1, sizeof(*cfg));
-    cfg->args = calloc((size_t)argc + 1, sizeof(char *));
+    config *cfg = xcalloc(1, sizeof(*cfg));
+    cfg->args = xcalloc((size_t)argc + 1, sizeof(char *));
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {

@@ -17,6 +17,7 @@
 #include "framing.h"
 #include "ids.h"
 #include "log.h"
+#include "mem.h"
 
 typedef struct gw_waiter gw_waiter;
 
@@ -295,11 +296,7 @@ void gw_call_on_result(void *ctx, const orders_result *res)
 
 gw_call *gw_call_new(gw_req *r, gw_done_fn *done)
 {
-    gw_call *c = malloc(sizeof(*c));
-    if (!c) {
-        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
-        return NULL;
-    }
+    gw_call *c = xmalloc(sizeof(*c));
     *c = (gw_call){r, done};
     return c;
 }
@@ -494,10 +491,9 @@ void gw_req_longpoll(gw_req *r, orders_view_fn *op, const char *holder, const ch
         gw_req_free(r);
         return;
     }
-    gw_waiter *w = calloc(1, sizeof(*w));
-    if (w)
-        w->timer = evtimer_new(gw->svc->base, gw_on_waiter_timeout, w);
-    if (!w || !w->timer) {
+    gw_waiter *w = xcalloc(1, sizeof(*w));
+    w->timer = evtimer_new(gw->svc->base, gw_on_waiter_timeout, w);
+    if (!w->timer) {
         fairuse_unpark(gw->fair, r->holder);
         free(w);
         gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
@@ -629,14 +625,7 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
             return;
         }
     }
-    gw_req *r = malloc(sizeof(*r));
-    if (!r) {
-        json_decref(body);
-        metric_add(gw->m_errors, 1);
-        http_reply_error(req, 503, "unavailable", "out of memory; retry");
-        gw_access_sent(gw, &tmp, 1);
-        return;
-    }
+    gw_req *r = xmalloc(sizeof(*r));
     *r = tmp;
     r->body = body;
     r->ctx = gw->ctx;
@@ -697,14 +686,12 @@ static void gw_on_sweep(evutil_socket_t fd, short what, void *arg)
 
 /* One counter per route and status class and one duration histogram per
  * route, made once: a request only adds to them. */
-static int gw_route_metrics(gateway *gw, service *svc)
+static void gw_route_metrics(gateway *gw, service *svc)
 {
     while (gw->routes[gw->nroutes].pattern)
         gw->nroutes++;
-    gw->m_requests = calloc((size_t)gw->nroutes + 1, sizeof(*gw->m_requests));
-    gw->m_duration = calloc((size_t)gw->nroutes + 1, sizeof(*gw->m_duration));
-    if (!gw->m_requests || !gw->m_duration)
-        return -1;
+    gw->m_requests = xcalloc((size_t)gw->nroutes + 1, sizeof(*gw->m_requests));
+    gw->m_duration = xcalloc((size_t)gw->nroutes + 1, sizeof(*gw->m_duration));
     for (int i = 0; i <= gw->nroutes; i++) {
         char labels[160];
         if (i < gw->nroutes)
@@ -724,13 +711,12 @@ static int gw_route_metrics(gateway *gw, service *svc)
     }
     const char *nonce = strrchr(svc->instance, ':');
     snprintf(gw->reqid_prefix, sizeof(gw->reqid_prefix), "%s", nonce ? nonce + 1 : "rxd");
-    return 0;
 }
 
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
                      char *err, size_t errlen)
 {
-    gateway *gw = calloc(1, sizeof(*gw));
+    gateway *gw = xcalloc(1, sizeof(*gw));
     gw->svc = svc;
     gw->routes = routes;
     gw->ctx = ctx;
@@ -787,11 +773,7 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
     char pattern[sizeof(gw->channel_prefix) + 2];
     snprintf(pattern, sizeof(pattern), "%s*", gw->channel_prefix);
     store_psubscribe(gw->sub, pattern, gw_on_notify, gw);
-    if (gw_route_metrics(gw, svc)) {
-        snprintf(err, errlen, "out of memory");
-        gateway_free(gw);
-        return NULL;
-    }
+    gw_route_metrics(gw, svc);
     gw->m_errors = metrics_counter(svc->metrics, "http_errors_total", NULL,
                                    "HTTP requests answered with an error");
     gw->m_wakeups = metrics_counter(svc->metrics, "longpoll_wakeups_total", NULL,

@@ -94,11 +94,9 @@ typedef struct gw_call gw_call;
 #define gw_req_call(r, done, op, ...)                                                              \
     do {                                                                                           \
         gw_call *gw_c_ = gw_call_new((r), (done));                                                 \
-        if (gw_c_)                                                                                 \
-            gw_call_sent(gw_c_, #op, op(gw_req_orders(r), __VA_ARGS__, gw_call_on_result, gw_c_)); \
+        gw_call_sent(gw_c_, #op, op(gw_req_orders(r), __VA_ARGS__, gw_call_on_result, gw_c_));     \
     } while (0)
-/* The parts of gw_req_call: NULL (and 503 answered) when out of memory; rc
- * is the op's: not 0 answers 503. */
+/* The parts of gw_req_call: rc is the op's: not 0 answers 503. */
 gw_call *gw_call_new(gw_req *r, gw_done_fn *done);
 void gw_call_sent(gw_call *c, const char *op, int rc);
 orders_cb gw_call_on_result;

@@ -11,6 +11,7 @@
 
 #include "orders_op.h"
 #include "scripts.h"
+#include "mem.h"
 
 struct orders {
     store *st;
@@ -38,11 +39,7 @@ orders *orders_new(store *st, const char *region, char *err, size_t errlen)
         snprintf(err, errlen, "RXD_REGION must be 1-32 chars of [a-z0-9-], got '%s'", region);
         return NULL;
     }
-    orders *o = calloc(1, sizeof(*o));
-    if (!o) {
-        snprintf(err, errlen, "out of memory");
-        return NULL;
-    }
+    orders *o = xcalloc(1, sizeof(*o));
     o->st = st;
     snprintf(o->prefix, sizeof(o->prefix), "rxd:{%s}:", region);
     snprintf(o->anchor, sizeof(o->anchor), "%sanchor", o->prefix);
@@ -296,9 +293,7 @@ static int orders_send(orders *o, const char *fn, store_reply_cb *cb, void *ctx,
 int orders_call_op(orders *o, const orders_op *op, int argc, const char *const *argv, orders_cb *cb,
                    void *ctx)
 {
-    orders_pending *c = malloc(sizeof(*c));
-    if (!c)
-        return -1;
+    orders_pending *c = xmalloc(sizeof(*c));
     *c = (orders_pending){op, cb, ctx};
     if (orders_send(o, op->fn, orders_on_reply, c, argc, argv) != 0) {
         free(c);

@@ -198,6 +198,12 @@ int orders_courier_locs(orders *o, const char *id, const char *points_json, orde
                         void *ctx);
 int orders_courier_avail(orders *o, const char *id, int available, int cold, long long capacity,
                          orders_cb *cb, void *ctx);
+
+/* The region's expiry of closed records and of prescription dedupe keys,
+ * read by the steps that end an order: ok (a Redis error when
+ * 0 < retention_ms < rx_dedupe_ttl_ms does not hold). */
+int orders_lifecycle_set(orders *o, long long retention_ms, long long rx_dedupe_ttl_ms,
+                         orders_cb *cb, void *ctx);
 /* One courier position (text as received: the library checks it). */
 typedef struct orders_point {
     const char *id, *lat, *lon, *ts_ms;

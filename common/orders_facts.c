@@ -3,6 +3,7 @@
  * library writes (lib_head.lua's okey, phkey, cokey), read by name here
  * and nowhere else. */
 #include "orders_facts.h"
+#include "mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,9 +50,7 @@ static void orders_on_lookup(store *st, redisReply *r, const char *err, void *ar
 static int orders_lookup_send(orders *o, orders_lookup_kind kind, int argc, const char **argv,
                               orders_read_cb *cb, void *ctx)
 {
-    orders_lookup *l = malloc(sizeof(*l));
-    if (!l)
-        return -1;
+    orders_lookup *l = xmalloc(sizeof(*l));
     *l = (orders_lookup){kind, cb, ctx};
     if (store_cmd_argv(orders_store(o), orders_on_lookup, l, argc, argv, NULL) != 0) {
         free(l);
@@ -139,7 +138,7 @@ static void orders_on_gathered(int failed, void *arg)
 static orders_gather *orders_gather_new(const orders_stock_need *need, batch_done_fn *done,
                                         void *ctx)
 {
-    orders_gather *g = malloc(sizeof(*g));
+    orders_gather *g = xmalloc(sizeof(*g));
     if (g)
         *g = (orders_gather){need, done, ctx};
     return g;

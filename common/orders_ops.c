@@ -104,6 +104,7 @@ OP(pharmacy_stock_all, STATUS, shapes_count);
 OP(courier_locs, STATUS, shapes_count);
 OP(courier_avail, STATUS, shapes_none);
 OP(courier_loc_many, POINTS, shapes_none);
+OP(lifecycle_set, STATUS, shapes_none);
 
 /* Number text as the library's int and num kinds take it. */
 typedef struct orders_num {
@@ -326,4 +327,12 @@ int orders_courier_loc_many(orders *o, size_t n, const orders_point *p, orders_c
         argv[4 * i + 3] = p[i].ts_ms;
     }
     return orders_call_op(o, &op_courier_loc_many, (int)(4 * n), argv, cb, ctx);
+}
+
+int orders_lifecycle_set(orders *o, long long retention_ms, long long rx_dedupe_ttl_ms,
+                         orders_cb *cb, void *ctx)
+{
+    orders_num ret, ttl;
+    const char *argv[] = {orders_int(&ret, retention_ms), orders_int(&ttl, rx_dedupe_ttl_ms)};
+    return CALL(o, lifecycle_set, argv, cb, ctx);
 }

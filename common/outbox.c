@@ -28,6 +28,7 @@
 #include "produce_health.h"
 #include "rxdispatch.pb-c.h"
 #include "store.h"
+#include "mem.h"
 
 #define OUTBOX_BATCH 256
 #define OUTBOX_INFLIGHT_MAX 20000
@@ -160,10 +161,10 @@ static void outbox_encode_event(const redisReply *f, outbox_entry *e)
         ev.pharmacy_location = &loc;
     }
     e->len = rxdispatch__v1__order_event__get_packed_size(&ev);
-    e->value = malloc(e->len ? e->len : 1);
+    e->value = xmalloc(e->len ? e->len : 1);
     rxdispatch__v1__order_event__pack(&ev, e->value);
     e->topic = OUTBOX_EV;
-    e->key = strdup(ev.order_id);
+    e->key = xstrdup(ev.order_id);
 }
 
 static void outbox_encode_notice(const redisReply *f, outbox_entry *e)
@@ -177,10 +178,10 @@ static void outbox_encode_notice(const redisReply *f, outbox_entry *e)
     pn.at_ms = strtoll(outbox_field(f, "at"), NULL, 10);
     pn.reason = (char *)outbox_field(f, "reason");
     e->len = rxdispatch__v1__patient_notice__get_packed_size(&pn);
-    e->value = malloc(e->len ? e->len : 1);
+    e->value = xmalloc(e->len ? e->len : 1);
     rxdispatch__v1__patient_notice__pack(&pn, e->value);
     e->topic = OUTBOX_PN;
-    e->key = strdup(*pn.patient_ref ? pn.patient_ref : pn.order_id);
+    e->key = xstrdup(*pn.patient_ref ? pn.patient_ref : pn.order_id);
 }
 
 /* ---- the closed record (order.closed) ---- */
@@ -214,10 +215,10 @@ static json_t *outbox_json_field(const redisReply *f, const char *name, json_t *
 static void outbox_closed_items(Rxdispatch__V1__OrderClosed *c, json_t *items)
 {
     size_t n = json_is_array(items) ? json_array_size(items) : 0;
-    c->items = calloc(n ? n : 1, sizeof(*c->items));
+    c->items = xcalloc(n ? n : 1, sizeof(*c->items));
     for (size_t i = 0; i < n; i++) {
         json_t *it = json_array_get(items, i);
-        Rxdispatch__V1__Item *m = calloc(1, sizeof(*m));
+        Rxdispatch__V1__Item *m = xcalloc(1, sizeof(*m));
         rxdispatch__v1__item__init(m);
         m->drug_code = outbox_json_str(it, "drug_code");
         m->name = outbox_json_str(it, "name");
@@ -232,10 +233,10 @@ static void outbox_closed_times(Rxdispatch__V1__OrderClosed *c, json_t *times)
     size_t n = json_is_object(times) ? json_object_size(times) : 0;
     const char *state;
     json_t *at;
-    c->state_times = calloc(n ? n : 1, sizeof(*c->state_times));
+    c->state_times = xcalloc(n ? n : 1, sizeof(*c->state_times));
     json_object_foreach(times, state, at)
     {
-        Rxdispatch__V1__StateTime *m = calloc(1, sizeof(*m));
+        Rxdispatch__V1__StateTime *m = xcalloc(1, sizeof(*m));
         rxdispatch__v1__state_time__init(m);
         m->state = outbox_state(state);
         m->at_ms = (int64_t)json_number_value(at);
@@ -247,11 +248,11 @@ static void outbox_closed_times(Rxdispatch__V1__OrderClosed *c, json_t *times)
 static void outbox_closed_timeline(Rxdispatch__V1__OrderClosed *c, json_t *tl)
 {
     size_t n = json_is_array(tl) ? json_array_size(tl) : 0;
-    c->timeline = calloc(n ? n : 1, sizeof(*c->timeline));
+    c->timeline = xcalloc(n ? n : 1, sizeof(*c->timeline));
     c->pickup_proof = "";
     for (size_t i = 0; i < n; i++) {
         json_t *e = json_array_get(tl, i);
-        Rxdispatch__V1__TimelineEntry *m = calloc(1, sizeof(*m));
+        Rxdispatch__V1__TimelineEntry *m = xcalloc(1, sizeof(*m));
         rxdispatch__v1__timeline_entry__init(m);
         m->seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
         m->at_ms = (int64_t)json_number_value(json_object_get(e, "at_ms"));
@@ -269,7 +270,7 @@ static void outbox_closed_timeline(Rxdispatch__V1__OrderClosed *c, json_t *tl)
 static void outbox_closed_tried(Rxdispatch__V1__OrderClosed *c, json_t *tried)
 {
     size_t n = json_is_array(tried) ? json_array_size(tried) : 0;
-    c->pharmacies_tried = calloc(n ? n : 1, sizeof(char *));
+    c->pharmacies_tried = xcalloc(n ? n : 1, sizeof(char *));
     for (size_t i = 0; i < n; i++) {
         const char *ph = json_string_value(json_array_get(tried, i));
         if (ph)
@@ -339,11 +340,11 @@ static void outbox_encode_closed(const redisReply *f, outbox_entry *e)
     outbox_closed_timeline(&c, parts.timeline);
     outbox_closed_tried(&c, parts.tried);
     e->len = rxdispatch__v1__order_closed__get_packed_size(&c);
-    e->value = malloc(e->len ? e->len : 1);
+    e->value = xmalloc(e->len ? e->len : 1);
     rxdispatch__v1__order_closed__pack(&c, e->value);
     outbox_closed_free(&c, &parts);
     e->topic = OUTBOX_CL;
-    e->key = strdup(outbox_field(f, "order_id"));
+    e->key = xstrdup(outbox_field(f, "order_id"));
 }
 
 static void outbox_entry_free(outbox_entry *e)
@@ -483,7 +484,7 @@ static void outbox_flush_acked(outbox_relay *r)
 {
     if (r->nacked == 0 || !r->epoch[0])
         return;
-    const char **argv = malloc(sizeof(char *) * (size_t)(r->nacked + 3));
+    const char **argv = xmalloc(sizeof(char *) * (size_t)(r->nacked + 3));
     argv[0] = r->stream;
     argv[1] = r->epoch_key;
     argv[2] = r->epoch;
@@ -506,8 +507,8 @@ static void outbox_on_flush_timer(evutil_socket_t fd, short what, void *arg)
 
 static void outbox_ack(outbox_relay *r, const char *id)
 {
-    r->acked = realloc(r->acked, sizeof(char *) * (size_t)(r->nacked + 1));
-    r->acked[r->nacked++] = strdup(id);
+    r->acked = xrealloc(r->acked, sizeof(char *) * (size_t)(r->nacked + 1));
+    r->acked[r->nacked++] = xstrdup(id);
     if (r->nacked >= OUTBOX_BATCH || r->stopping)
         outbox_flush_acked(r);
 }
@@ -568,7 +569,7 @@ static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long
         snprintf(r->last_id, sizeof(r->last_id), "%s", id);
         return 0;
     }
-    outbox_entry *e = calloc(1, sizeof(*e));
+    outbox_entry *e = xcalloc(1, sizeof(*e));
     e->r = r;
     e->term = r->term;
     snprintf(e->id, sizeof(e->id), "%s", id);
@@ -783,7 +784,7 @@ static void outbox_metrics(outbox_relay *r, metrics *m)
 outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg,
                                kafka_producer *kp, metrics *m, char *err, size_t errlen)
 {
-    outbox_relay *r = calloc(1, sizeof(*r));
+    outbox_relay *r = xcalloc(1, sizeof(*r));
     r->base = base;
     r->kp = kp;
     r->cmd = store_new(base, cfg->redis_url, cfg->redis_timeout_ms, err, errlen);
@@ -939,9 +940,7 @@ static void outbox_on_acks_tick(evutil_socket_t fd, short what, void *arg)
 
 outbox_acks *outbox_acks_new(struct event_base *base, store *st, const char *prefix)
 {
-    outbox_acks *a = calloc(1, sizeof(*a));
-    if (!a)
-        return NULL;
+    outbox_acks *a = xcalloc(1, sizeof(*a));
     a->st = st;
     a->q = outbox_ackq_new();
     snprintf(a->stream, sizeof(a->stream), "%soutbox", prefix);

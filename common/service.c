@@ -73,13 +73,15 @@ static void service_lifecycle_read(service *svc, long long *retention_s, long lo
     }
 }
 
-static void service_on_lifecycle_stored(store *st, redisReply *reply, const char *err, void *ctx)
+static void service_on_lifecycle_stored(void *ctx, const orders_result *res)
 {
-    (void)st;
     (void)ctx;
-    if (err || !reply || reply->type == REDIS_REPLY_ERROR)
+    const char *why = res->err                                              ? res->err
+                      : res->reply && res->reply->type == REDIS_REPLY_ERROR ? res->reply->str
+                                                                            : res->word;
+    if (res->status != ORDERS_OK)
         log_event(LOG_WARN, "lifecycle_settings_not_stored", "{s:s, s:s}", "error",
-                  err ? err : (reply && reply->str ? reply->str : "no reply"), "hint",
+                  why && *why ? why : "no reply", "hint",
                   "until a service stores them the library uses its defaults (72 h, 45 days); "
                   "they are stored again on the next connect");
 }
@@ -90,15 +92,11 @@ static void service_on_store_state(store *st, int connected, void *arg)
     (void)st;
     service *svc = arg;
     long long retention_s, rx_ttl_s;
-    char retention[24], rx_ttl[24];
     if (!connected)
         return;
     service_lifecycle_read(svc, &retention_s, &rx_ttl_s);
-    snprintf(retention, sizeof(retention), "%lld", retention_s * 1000);
-    snprintf(rx_ttl, sizeof(rx_ttl), "%lld", rx_ttl_s * 1000);
-    const char *argv[] = {retention, rx_ttl};
-    if (orders_call(svc->orders, service_on_lifecycle_stored, svc, "lifecycle_set", 2, argv) != 0)
-        service_on_lifecycle_stored(st, NULL, "out of memory", svc);
+    orders_lifecycle_set(svc->orders, retention_s * 1000, rx_ttl_s * 1000,
+                         service_on_lifecycle_stored, svc);
 }
 
 static void service_on_acked(void *arg)

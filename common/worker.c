@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "orders.h"
+#include "mem.h"
 
 /* One claim call in flight. */
 typedef struct worker_claim_call {
@@ -32,9 +33,7 @@ void worker_claim_tick(worker_claim *wc)
     /* jobs backing off hold no slot: failing jobs cannot stop the claims */
     if (job_count_active(wc->count) > wc->active_max || wc->svc->stopping)
         return; /* busy: the ids stay due */
-    worker_claim_call *call = calloc(1, sizeof(*call));
-    if (!call)
-        return;
+    worker_claim_call *call = xcalloc(1, sizeof(*call));
     call->wc = wc;
     job_begin(wc->count, &call->token, NULL);
     if (orders_claim(wc->svc->orders, wc->queue, wc->limit, wc->lease_ms, worker_on_claimed,

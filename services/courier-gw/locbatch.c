@@ -7,6 +7,7 @@
 
 #include "locbatch.h"
 #include "log.h"
+#include "mem.h"
 
 /* The requests of one call in flight, answered from its reply. */
 typedef struct locbatch_call {
@@ -42,14 +43,8 @@ static void locbatch_flush(locbatch *b)
     b->scheduled = 0;
     if (b->n == 0)
         return;
-    locbatch_call *c = malloc(sizeof(*c));
+    locbatch_call *c = xmalloc(sizeof(*c));
     orders_point pts[LOCBATCH_MAX];
-    if (!c) {
-        for (int i = 0; i < b->n; i++)
-            gw_req_reply_error(b->slot[i].r, 503, "unavailable", "out of memory; retry");
-        b->n = 0;
-        return;
-    }
     c->n = b->n;
     for (int i = 0; i < b->n; i++) {
         const locbatch_slot *s = &b->slot[i];

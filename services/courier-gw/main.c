@@ -11,6 +11,7 @@
 #include "gateway.h"
 #include "locbatch.h"
 #include "log.h"
+#include "mem.h"
 
 #define COGW_WAIT_MAX_S 30
 
@@ -107,11 +108,7 @@ static void cogw_post_locations(gw_req *r)
     char why[BODY_WHY_MAX];
     if (gw_req_authorize(r, AUTH_COURIER, cogw_id(r)))
         return;
-    body_points *b = malloc(sizeof(*b)); /* 500 points: too big for the stack */
-    if (!b) {
-        gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");
-        return;
-    }
+    body_points *b = xmalloc(sizeof(*b)); /* 500 points: too big for the stack */
     if (body_parse_points(r->body, b, why)) {
         free(b);
         cogw_reply_400(r, why);

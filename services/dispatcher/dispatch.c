@@ -24,6 +24,7 @@
 #include "log.h"
 #include "policy.h"
 #include "steps.h"
+#include "mem.h"
 
 #define DISPATCH_BACKOFF_MIN_MS 100
 #define DISPATCH_BACKOFF_MAX_MS 5000
@@ -198,7 +199,7 @@ static void dispatch_rank_and_assign(dispatch_job *job)
                        .now_ms = service_now_ms(),
                        .stale_ms = d->stale_ms,
                        .radius_m = d->radius_m};
-    job->choice = calloc(job->nc ? job->nc : 1, sizeof(*job->choice));
+    job->choice = xcalloc(job->nc ? job->nc : 1, sizeof(*job->choice));
     job->nchoice = policy_rank(&p, &job->loaded.order, job->c, job->nc, job->choice);
     job->next = 0;
     dispatch_assign_next(job);
@@ -248,7 +249,7 @@ static void dispatch_on_search(store *st, redisReply *reply, const char *err, vo
         return;
     }
     size_t n = orders_near_count(reply);
-    job->c = calloc(n ? n : 1, sizeof(*job->c));
+    job->c = xcalloc(n ? n : 1, sizeof(*job->c));
     for (size_t i = 0; i < n; i++) {
         const char *id = dispatch_search_id(reply, i);
         if (id)
@@ -304,7 +305,7 @@ void dispatch_start(dispatcher *d, const char *oid, kafka_msg *msg)
             kafka_consumer_done(d->consumer, msg);
         return;
     }
-    dispatch_job *job = calloc(1, sizeof(*job));
+    dispatch_job *job = xcalloc(1, sizeof(*job));
     job->d = d;
     job->msg = msg;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);

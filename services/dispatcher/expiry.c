@@ -13,6 +13,7 @@
 #include "ids.h"
 #include "log.h"
 #include "steps.h"
+#include "mem.h"
 
 #define EXPIRY_JOBS_MAX 1000
 #define EXPIRY_CLAIM_LIMIT 100
@@ -75,7 +76,7 @@ static void expiry_on_courier(void *ctx, const orders_read *res)
 
 static void expiry_start(dispatcher *d, const char *oid)
 {
-    expiry_job *job = calloc(1, sizeof(*job));
+    expiry_job *job = xcalloc(1, sizeof(*job));
     job->d = d;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
     job_begin(&d->jobs, &job->token, NULL);

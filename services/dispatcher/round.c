@@ -23,6 +23,7 @@
 #include "log.h"
 #include "round.h"
 #include "steps.h"
+#include "mem.h"
 
 #define ROUND_CLAIM_LIMIT 100
 
@@ -149,14 +150,10 @@ static void round_match(dispatch_round *r)
 {
     dispatcher *d = r->d;
     size_t no = 0;
-    r->po = calloc(r->nslot, sizeof(*r->po));
-    r->po_slot = calloc(r->nslot, sizeof(*r->po_slot));
-    r->a = calloc(r->nslot, sizeof(*r->a));
-    r->busy = calloc(r->nslot, sizeof(*r->busy));
-    if (!r->po || !r->po_slot || !r->a || !r->busy) {
-        round_end(r);
-        return;
-    }
+    r->po = xcalloc(r->nslot, sizeof(*r->po));
+    r->po_slot = xcalloc(r->nslot, sizeof(*r->po_slot));
+    r->a = xcalloc(r->nslot, sizeof(*r->a));
+    r->busy = xcalloc(r->nslot, sizeof(*r->busy));
     for (size_t i = 0; i < r->nslot; i++)
         if (r->slot[i].ok) {
             r->po[no] = r->slot[i].loaded.order;
@@ -203,10 +200,7 @@ static void round_add_courier(dispatch_round *r, const char *id)
         return;
     if (r->nc == r->cap_c) {
         size_t cap = r->cap_c ? r->cap_c * 2 : 64;
-        policy_courier *c = realloc(r->c, cap * sizeof(*c));
-        if (!c)
-            return; /* fewer candidates this round */
-        r->c = c;
+        r->c = xrealloc(r->c, cap * sizeof(*r->c));
         r->cap_c = cap;
     }
     r->c[r->nc] = (policy_courier){0};
@@ -299,7 +293,7 @@ static void round_on_claimed(void *ctx, const orders_result *res)
         round_end(r);
         return;
     }
-    r->slot = calloc(res->n_ids ? res->n_ids : 1, sizeof(*r->slot));
+    r->slot = xcalloc(res->n_ids ? res->n_ids : 1, sizeof(*r->slot));
     for (size_t i = 0; r->slot && i < res->n_ids; i++) {
         /* an order with a per-order job (a busy retry) is that job's */
         if (dispatch_running(d, res->ids[i]))
@@ -332,9 +326,7 @@ void round_on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (job_count_active(&d->jobs) > DISPATCHER_JOBS_MAX || d->svc->stopping)
         return; /* the orders stay queued for the next window */
-    dispatch_round *r = calloc(1, sizeof(*r));
-    if (!r)
-        return;
+    dispatch_round *r = xcalloc(1, sizeof(*r));
     r->d = d;
     r->seen = json_object();
     d->round = r;

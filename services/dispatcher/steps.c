@@ -10,6 +10,7 @@
 #include "log.h"
 #include "steps.h"
 #include "worker.h"
+#include "mem.h"
 
 typedef struct dispatch_park_ctx {
     dispatcher *d;
@@ -35,9 +36,7 @@ void dispatch_park(dispatcher *d, const char *queue, const char *oid, const char
               "error", why, "action",
               "the order is parked (<prefix>parked) and waits for an operator: look at its keys "
               "with `rxctl order` and redis-cli, fix them, and put it back with ZADD");
-    dispatch_park_ctx *p = calloc(1, sizeof(*p));
-    if (!p)
-        return;
+    dispatch_park_ctx *p = xcalloc(1, sizeof(*p));
     p->d = d;
     snprintf(p->oid, sizeof(p->oid), "%s", oid);
     char reason[256];
@@ -70,7 +69,7 @@ static void dispatch_parse_tried(dispatch_loaded *l, const char *json)
     }
     size_t n = json_array_size(l->tried), i;
     json_t *v;
-    l->tried_ids = calloc(n ? n : 1, sizeof(char *));
+    l->tried_ids = xcalloc(n ? n : 1, sizeof(char *));
     json_array_foreach(l->tried, i, v)
     {
         l->tried_ids[i] = json_string_value(v);

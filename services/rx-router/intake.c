@@ -18,6 +18,7 @@
 #include "log.h"
 #include "rerr.h"
 #include "router.h"
+#include "mem.h"
 
 #define INTAKE_BACKOFF_MIN_MS 100
 #define INTAKE_BACKOFF_MAX_MS 5000
@@ -286,7 +287,7 @@ void intake_on_message(kafka_msg *msg, void *ctx)
 {
     router *rt = ctx;
     metric_add(rt->m_consumed, 1);
-    intake_job *job = calloc(1, sizeof(*job));
+    intake_job *job = xcalloc(1, sizeof(*job));
     job->rt = rt;
     job->msg = msg;
     job->next = rt->intake;

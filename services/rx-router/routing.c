@@ -26,6 +26,7 @@
 #include "route.h"
 #include "router.h"
 #include "worker.h"
+#include "mem.h"
 
 #define ROUTING_BACKOFF_MIN_MS 100
 #define ROUTING_BACKOFF_MAX_MS 5000
@@ -368,7 +369,7 @@ static void routing_on_search(store *st, redisReply *reply, const char *err, voi
     }
     double inner = job->radius > 0 ? job->rt->radii_m[job->radius - 1] : -1.0;
     size_t n = orders_near_count(reply);
-    job->c = calloc(n ? n : 1, sizeof(route_pharmacy));
+    job->c = xcalloc(n ? n : 1, sizeof(route_pharmacy));
     for (size_t i = 0; i < n; i++) {
         const char *id;
         double d;
@@ -424,7 +425,7 @@ static void routing_on_nominated(void *ctx, const orders_read *res)
         routing_offer_next(job);
         return;
     }
-    job->c = calloc(1, sizeof(route_pharmacy));
+    job->c = xcalloc(1, sizeof(route_pharmacy));
     job->nc = 1;
     snprintf(job->c[0].id, sizeof(job->c[0].id), "%s", job->nominated);
     job->c[0].dist_m = d;
@@ -456,7 +457,7 @@ static int routing_parse_items(route_job *job, const char *items_json)
         const char *code = json_string_value(json_object_get(it, "drug_code"));
         if (!code)
             continue;
-        job->codes[job->nitems] = strdup(code);
+        job->codes[job->nitems] = xstrdup(code);
         job->qty[job->nitems] = (uint32_t)json_integer_value(json_object_get(it, "quantity"));
         job->nitems++;
     }
@@ -546,7 +547,7 @@ static void routing_load(route_job *job)
 
 void routing_start(router *rt, const char *oid, kafka_msg *msg)
 {
-    route_job *job = calloc(1, sizeof(*job));
+    route_job *job = xcalloc(1, sizeof(*job));
     job->rt = rt;
     job->msg = msg;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
@@ -559,7 +560,7 @@ void routing_start(router *rt, const char *oid, kafka_msg *msg)
  * without that round trip. */
 void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_approved *rx)
 {
-    route_job *job = calloc(1, sizeof(*job));
+    route_job *job = xcalloc(1, sizeof(*job));
     job->rt = rt;
     job->msg = msg;
     snprintf(job->oid, sizeof(job->oid), "%s", oid);
@@ -571,7 +572,7 @@ void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_app
         job->lon = rx->delivery->lon;
     }
     for (size_t i = 0; i < rx->n_items && job->nitems < ROUTING_ITEMS_MAX; i++) {
-        job->codes[job->nitems] = strdup(rx->items[i]->drug_code);
+        job->codes[job->nitems] = xstrdup(rx->items[i]->drug_code);
         job->qty[job->nitems] = rx->items[i]->quantity;
         job->nitems++;
     }

@@ -8,6 +8,7 @@
 
 #include "admin.h"
 #include "kafka.h"
+#include "mem.h"
 
 #define ADMIN_TIMEOUT_MS 15000
 
@@ -60,7 +61,7 @@ int admin_topics_create(const config *cfg, int first_topic_arg)
     rd_kafka_t *rk = admin_client_new(cfg);
     if (!rk)
         return 1;
-    rd_kafka_NewTopic_t **topics = calloc((size_t)n, sizeof(*topics));
+    rd_kafka_NewTopic_t **topics = xcalloc((size_t)n, sizeof(*topics));
     char isr_s[24], err[256];
     snprintf(isr_s, sizeof(isr_s), "%lld", isr);
     int rc = 0;

@@ -20,6 +20,7 @@
 #include "rx.h"
 #include "rxjson.h"
 #include "store.h"
+#include "mem.h"
 
 static const char rxctl_usage[] =
     "usage:\n"
@@ -142,12 +143,12 @@ static char *rxctl_read_file(const char *path, size_t *len)
     if (!f)
         return NULL;
     size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
+    char *buf = xmalloc(cap);
     size_t r;
     while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
         n += r;
         if (n == cap)
-            buf = realloc(buf, cap *= 2);
+            buf = xrealloc(buf, cap *= 2);
     }
     if (f != stdin)
         fclose(f);
@@ -334,7 +335,7 @@ static json_t *rxctl_raw_json(kafka_msg *m)
         j = json_pack("{s:i}", "value_bytes", (int)m->value_len);
     /* the bytes themselves, for a message type rxctl does not decode
      * (order.closed is read by the archive, not by rxctl) */
-    char *hex = malloc(m->value_len * 2 + 1);
+    char *hex = xmalloc(m->value_len * 2 + 1);
     if (hex) {
         for (size_t i = 0; i < m->value_len; i++)
             snprintf(hex + 2 * i, 3, "%02x", ((const unsigned char *)m->value)[i]);
@@ -563,6 +564,7 @@ int main(int argc, char **argv)
 {
     char err[256];
     rxctl c = {0};
+    mem_init();
     log_init("rxctl", getenv("RXD_LOG_LEVEL") ? getenv("RXD_LOG_LEVEL") : "warn");
     c.cfg = config_new(argc, argv, err, sizeof(err));
     if (!c.cfg || config_argc(c.cfg) < 1) {
