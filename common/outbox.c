@@ -94,7 +94,7 @@ struct outbox_relay {
     struct event *lease_timer;
     struct event *flush_timer;
     struct event *retry_timer;
-    metric *m_published, *m_failed;
+    metric *m_published, *m_failed, *m_unknown;
     metric *m_errors[OUTBOX_NTOPICS][2]; /* [topic][permanent] */
     metric *m_blocked[OUTBOX_NTOPICS];
     metric *m_depth, *m_oldest_age, *m_leader;
@@ -553,6 +553,32 @@ static int outbox_may_send(outbox_relay *r, int t, long long now)
     return 1;
 }
 
+/* The topic of an entry's type: entries older than 't' were events; -1
+ * for a type a newer library writes and this build does not know. */
+static int outbox_type_topic(const char *type)
+{
+    if (*type == '\0')
+        return OUTBOX_EV;
+    for (int i = 0; i < OUTBOX_NTOPICS; i++)
+        if (strcmp(type, outbox_types[i]) == 0)
+            return i;
+    return -1;
+}
+
+/* During a rolling upgrade an older relay may hold the lease while a newer
+ * library writes a new type: sending it to some other topic would publish
+ * it where it does not belong, deleting it would lose it. It stays in the
+ * stream (the outbox age alert shows it) until a newer relay takes over. */
+static void outbox_skip_unknown(outbox_relay *r, const char *id, const char *type)
+{
+    if (metric_value(r->m_unknown) == 0)
+        log_event(LOG_WARN, "outbox_unknown_type", "{s:s, s:s, s:s}", "entry", id, "type", type,
+                  "action",
+                  "left in the outbox for a relay that knows it: finish the rolling upgrade of "
+                  "rx-router and dispatcher");
+    metric_add(r->m_unknown, 1);
+}
+
 /* 0 when the entry was produced or skipped, -1 when it could not be queued:
  * the read stops there and the next one starts again at this entry. */
 static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long now)
@@ -561,10 +587,13 @@ static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long
         return 0;
     const char *id = ent->element[0]->str;
     const redisReply *fields = ent->element[1];
-    int t = OUTBOX_EV; /* entries older than 't' were events */
-    for (int i = 0; i < OUTBOX_NTOPICS; i++)
-        if (strcmp(outbox_field(fields, "t"), outbox_types[i]) == 0)
-            t = i;
+    const char *type = outbox_field(fields, "t");
+    int t = outbox_type_topic(type);
+    if (t < 0) {
+        outbox_skip_unknown(r, id, type);
+        snprintf(r->last_id, sizeof(r->last_id), "%s", id);
+        return 0;
+    }
     if (!outbox_may_send(r, t, now)) {
         snprintf(r->last_id, sizeof(r->last_id), "%s", id);
         return 0;
@@ -762,6 +791,9 @@ static void outbox_metrics(outbox_relay *r, metrics *m)
         metrics_counter(m, "outbox_published_total", NULL, "outbox entries acknowledged by Kafka");
     r->m_failed = metrics_counter(m, "outbox_produce_failures_total", NULL,
                                   "outbox entries whose produce failed and was retried");
+    r->m_unknown = metrics_counter(m, "outbox_unknown_type_total", NULL,
+                                   "outbox entries of a type this build does not relay (left in "
+                                   "the stream for a newer relay)");
     for (int t = 0; t < OUTBOX_NTOPICS; t++) {
         for (int p = 0; p < 2; p++) {
             snprintf(labels, sizeof(labels), "topic=\"%s\",class=\"%s\"", r->topics[t], cls[p]);

@@ -13,7 +13,11 @@ codes exist only on devbroker, so those tests skip there):
   stale stops, and every acquisition gets a new epoch;
 - a fatal librdkafka error makes the process exit with code 3;
 - a missing topic keeps a service not ready, with the topic's name, until
-  it is created."""
+  it is created;
+- an outbox entry of a type this build does not relay (written by a newer
+  library during a rolling upgrade) is neither published elsewhere nor
+  deleted: it waits in the stream for a newer relay, counted and logged
+  once, while the other entries flow."""
 import json
 import os
 import re
@@ -135,6 +139,37 @@ class FaultTest(StackTest):
             except FileNotFoundError:
                 pass
         return n
+
+
+class TestUnknownOutboxType(FaultTest):
+    """6: an entry type from a newer library waits for a newer relay."""
+    REAL_KAFKA_OK = True
+
+    def test_an_unknown_type_stays_in_the_outbox_and_the_rest_flows(self):
+        oids = self.offered_orders(2)
+        stream = REGION_PREFIX + "outbox"
+        entry = self.redis("XADD", stream, "*", "t", "zz", "order_id", oids[0], "v", "9.0")
+        for oid in oids:
+            self.pharmacy(oid, "accept")
+        self.assert_in_order(oids, ["accepted"])
+        wait_until(lambda: self.outbox_len() == 1, 30, "every other entry relayed")
+        self.assertEqual(self.redis("XRANGE", stream, "-", "+").split()[0], entry)
+        wait_until(lambda: self.relay_log_lines("outbox_unknown_type") == 1, 15,
+                   "the relay to say why the entry waits")
+        counted = [m for svc in ("rx-router", "dispatcher")
+                   for m in re.findall(r"rxd_outbox_unknown_type_total (\d+)", self.metrics(svc))]
+        self.assertTrue(any(int(n) >= 1 for n in counted), counted)
+        # no event of that entry was published under another type
+        events = self.stack.events(order_id=oids[0], idle_ms=800)
+        self.assertEqual(sorted({e["kind"] for e in events}), ["accepted", "created", "offered"])
+        self.assertEqual(self.relay_log_lines("outbox_unknown_type"), 1, "logged once")
+        # a newer relay takes it (here: by hand); the outbox empties and
+        # consumption goes on
+        self.redis("XDEL", stream, entry)
+        wait_until(lambda: self.outbox_len() == 0, 30, "the outbox to empty")
+        pid = uid("rx")
+        self.stack.submit(prescription(pid, offset(self.pt, north_m=600)))
+        self.stack.wait_state(self.stack.order_id(pid), "OFFERED")
 
 
 class TestKafkaOutage(FaultTest):
