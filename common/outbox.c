@@ -27,6 +27,7 @@
 #include "outbox_acks.h"
 #include "produce_health.h"
 #include "rxdispatch.pb-c.h"
+#include "stages.h"
 #include "store.h"
 #include "mem.h"
 
@@ -95,6 +96,7 @@ struct outbox_relay {
     struct event *flush_timer;
     struct event *retry_timer;
     metric *m_published, *m_failed, *m_unknown;
+    stages *stages;
     metric *m_errors[OUTBOX_NTOPICS][2]; /* [topic][permanent] */
     metric *m_blocked[OUTBOX_NTOPICS];
     metric *m_depth, *m_oldest_age, *m_leader;
@@ -109,6 +111,9 @@ typedef struct outbox_entry {
     char *key;
     void *value;
     size_t len;
+    /* an event's stage, observed once Kafka has it (stages.h) */
+    int from, to;
+    long long from_at_ms, at_ms, approved_ms;
 } outbox_entry;
 
 static void outbox_read_next(outbox_relay *r);
@@ -165,6 +170,13 @@ static void outbox_encode_event(const redisReply *f, outbox_entry *e)
     rxdispatch__v1__order_event__pack(&ev, e->value);
     e->topic = OUTBOX_EV;
     e->key = xstrdup(ev.order_id);
+    if (*outbox_field(f, "from")) {
+        e->from = (int)outbox_state(outbox_field(f, "from"));
+        e->to = (int)ev.state;
+        e->from_at_ms = strtoll(outbox_field(f, "from_at"), NULL, 10);
+        e->at_ms = ev.at_ms;
+        e->approved_ms = strtoll(outbox_field(f, "approved"), NULL, 10);
+    }
 }
 
 static void outbox_encode_notice(const redisReply *f, outbox_entry *e)
@@ -528,6 +540,8 @@ static void outbox_on_delivery(rd_kafka_resp_err_t err, void *ctx)
         outbox_topic_failed(r, t, err, "delivery");
     } else {
         metric_add(r->m_published, 1);
+        if (e->from)
+            stages_observe(r->stages, e->from, e->to, e->from_at_ms, e->at_ms, e->approved_ms);
         outbox_topic_delivered(r, t);
         r->probing[t] = 0;
         /* after a failure of its topic in this pass it is sent again with
@@ -842,6 +856,7 @@ outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg
     r->read_script = store_script_add(r->tail, "outbox_read", outbox_read_lua);
     r->depth_script = store_script_add(r->cmd, "outbox_depth", outbox_depth_lua);
     outbox_metrics(r, m);
+    r->stages = stages_new(m);
     struct timeval lease_tv = {1, 0}, flush_tv = {0, 20000};
     r->lease_timer = event_new(base, -1, EV_PERSIST, outbox_on_lease_timer, r);
     r->flush_timer = event_new(base, -1, EV_PERSIST, outbox_on_flush_timer, r);
@@ -889,6 +904,7 @@ void outbox_relay_free(outbox_relay *r)
     store_free(r->cmd);
     outbox_drop_acked(r);
     free(r->acked);
+    stages_free(r->stages);
     free(r);
 }
 

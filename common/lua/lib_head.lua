@@ -24,7 +24,7 @@
 -- runs against any minor of its major at least as new as its own; a change
 -- of a reply, an argument or a stored format that old callers would misread
 -- bumps the major (docs/operations.md, "Upgrading the state machine library").
-local VERSION = '2.1'
+local VERSION = '2.2'
 
 -- Per call context: cx.p the key prefix, cx.now Redis' clock in ms (one
 -- reading per call, so every time a call writes is the same).
@@ -260,12 +260,19 @@ end
 
 -- Appends one event of order oid (state after it, what happened, extras)
 -- to the outbox and the order's timeline; a state change also tells the
--- patient. Every entry carries the library version that wrote it ('v').
+-- patient. Every entry carries the library version that wrote it ('v');
+-- an event that changes the state says which state it left and when that
+-- state was entered ('from', 'from_at'), and when the prescription was
+-- approved ('approved'), for the relay's stage histograms (2.2).
 -- Returns the event's sequence number.
 local function emit(cx, oid, state, kind, reason, deadline)
   local P, NOW = cx.p, cx.now
   local k = okey(P, oid)
   local prev = redis.call('HGET', k, 'state')
+  local from, from_at = '', ''
+  if prev and prev ~= state then
+    from, from_at = prev, redis.call('HGET', k, 't_' .. prev) or ''
+  end
   local seq = redis.call('HINCRBY', k, 'seq', 1)
   redis.call('HSET', k, 'state', state, 'updated_ms', NOW, 't_' .. state, NOW)
   if prev ~= state then
@@ -274,7 +281,7 @@ local function emit(cx, oid, state, kind, reason, deadline)
     state_index_move(P, oid, prev, state, NOW)
   end
   local o = redis.call('HMGET', k, 'rx', 'pharmacy', 'courier', 'dist_m', 'fulfilment',
-    'cold', 'attempt', 'priority', 'patient', 'code')
+    'cold', 'attempt', 'priority', 'patient', 'code', 'approved_ms')
   local ph = o[2] or ''
   local plat, plon = '', ''
   if ph ~= '' then
@@ -285,7 +292,8 @@ local function emit(cx, oid, state, kind, reason, deadline)
     'seq', seq, 'at', NOW, 'state', state, 'kind', kind, 'pharmacy', ph,
     'courier', o[3] or '', 'reason', reason or '', 'dist_m', o[4] or '0',
     'fulfilment', o[5] or '0', 'cold', o[6] or '0', 'attempt', o[7] or '0',
-    'deadline', deadline or 0, 'plat', plat, 'plon', plon, 'priority', o[8] or '0', 'v', VERSION)
+    'deadline', deadline or 0, 'plat', plat, 'plon', plon, 'priority', o[8] or '0', 'v', VERSION,
+    'from', from, 'from_at', from_at, 'approved', o[11] or '')
   redis.call('RPUSH', k .. ':tl', cjson.encode({ seq = seq, at_ms = NOW, state = state,
     kind = kind, pharmacy = ph, courier = o[3] or '', reason = reason or '' }))
   if prev ~= state then

@@ -136,6 +136,22 @@ class MetricsTest(StackTest):
         self.assertIn("", age)
         self.assertGreaterEqual(age[""], 0)
 
+    def test_stage_histograms_from_the_relayed_events(self):
+        """The relay leader counts each order's ROUTING -> OFFERED once its
+        event is in Kafka; nothing is counted for a stage not reached."""
+        key = '{from="ROUTING",to="OFFERED"}'
+
+        def counted():
+            return sum(samples(scrape(self.admin(s)), "rxd_order_stage_seconds_count").get(key, 0)
+                       for s in ("rx-router", "dispatcher"))
+        wait_until(lambda: counted() >= len(self.orders), 20, "the stage histogram")
+        text = scrape(self.admin("rx-router")) + scrape(self.admin("dispatcher"))
+        sums = samples(text, "rxd_order_stage_seconds_sum")
+        self.assertGreaterEqual(sum(v for k, v in sums.items() if k == key), 0)
+        self.assertNotIn('{from="OFFERED",to="ACCEPTED"}',
+                         samples(text, "rxd_order_stage_seconds_count"))
+        self.assertEqual(samples(text, "rxd_order_end_to_end_seconds_count"), {})
+
     def test_consumer_lag_gauges(self):
         def lag():
             return samples(scrape(self.admin("rx-router")), "rxd_kafka_consumer_lag")
