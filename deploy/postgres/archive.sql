@@ -2,7 +2,8 @@
 -- "The archive (order.closed -> PostgreSQL)"). One row per order, written
 -- once by rx-archive from order.closed (INSERT ... ON CONFLICT DO NOTHING).
 -- Applied by the operator with an owner role, not by rx-archive, whose role
--- needs only INSERT and SELECT on this table:
+-- needs only INSERT, and SELECT on order_id (ON CONFLICT (order_id) infers
+-- the key from it); it cannot read the records back:
 --   psql "$ARCHIVE_OWNER_URL" -v ON_ERROR_STOP=1 -f deploy/postgres/archive.sql
 -- Idempotent: every statement is IF NOT EXISTS.
 --

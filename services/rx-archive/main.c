@@ -70,6 +70,7 @@ struct archiver {
     long long backoff_ms;
     long long shutdown_timeout_ms, stop_started_ms;
     int stopping, closed, exit_code, pg_was_up;
+    int failing; /* the head message's last write failed (e.g. permission denied) */
     struct event *retry, *status, *drain, *fatal_ev, *sig_term, *sig_int;
     metric *m_written, *m_duplicate, *m_deadletter, *m_pg_errors, *m_pending, *m_pg_up;
 };
@@ -197,6 +198,7 @@ static void archiver_drain_queue(archiver *a)
         }
         archive_result r = archive_db_write(a->db, rec);
         rxdispatch__v1__order_closed__free_unpacked(rec, NULL);
+        a->failing = r == ARCHIVE_RETRY;
         if (r == ARCHIVE_RETRY) {
             metric_add(a->m_pg_errors, 1);
             archiver_log_pg(a, 0);
@@ -262,7 +264,7 @@ static int archiver_ready(void *ctx, const char **why)
         *why = "shutting down";
         return 0;
     }
-    if (!archive_db_connected(a->db)) {
+    if (!archive_db_connected(a->db) || a->failing) {
         *why = archive_db_why(a->db);
         return 0;
     }
