@@ -35,7 +35,10 @@
 extern char **environ;
 
 #define ARCHIVER_BACKOFF_MIN_MS 100
-#define ARCHIVER_BACKOFF_MAX_MS 5000
+/* up to 30 s: an unreachable server blocks each attempt for up to
+ * ARCHIVE_PG_TIMEOUT_S, and the loop must stay free for the probes */
+#define ARCHIVER_BACKOFF_MAX_MS 30000
+#define ARCHIVER_LETTER_RETRY_MS 5000
 #define ARCHIVER_STATUS_MS 2000
 #define ARCHIVER_DRAIN_TICK_MS 50
 
@@ -67,7 +70,7 @@ struct archiver {
     pending *head, *tail;
     letter *letters;
     int npending;
-    long long backoff_ms;
+    long long backoff_ms, next_connect_ms;
     long long shutdown_timeout_ms, stop_started_ms;
     int stopping, closed, exit_code, pg_was_up;
     int failing; /* the head message's last write failed (e.g. permission denied) */
@@ -117,7 +120,7 @@ static void letter_on_result(deadletter_result r, void *ctx)
     }
     if (r == DEADLETTER_RETRY) {
         log_event(LOG_WARN, "deadletter_retry", "{s:s}", "error", deadletter_error(l->dl));
-        archiver_arm(l->retry, ARCHIVER_BACKOFF_MAX_MS);
+        archiver_arm(l->retry, ARCHIVER_LETTER_RETRY_MS);
         return;
     }
     if (r == DEADLETTER_SENT)
@@ -171,6 +174,12 @@ static kafka_msg *archiver_pop(archiver *a)
     return msg;
 }
 
+static void archiver_backoff(archiver *a)
+{
+    a->backoff_ms =
+        a->backoff_ms * 2 > ARCHIVER_BACKOFF_MAX_MS ? ARCHIVER_BACKOFF_MAX_MS : a->backoff_ms * 2;
+}
+
 static void archiver_log_pg(archiver *a, int up)
 {
     metric_set(a->m_pg_up, up);
@@ -203,8 +212,7 @@ static void archiver_drain_queue(archiver *a)
             metric_add(a->m_pg_errors, 1);
             archiver_log_pg(a, 0);
             archiver_arm(a->retry, a->backoff_ms);
-            a->backoff_ms = a->backoff_ms * 2 > ARCHIVER_BACKOFF_MAX_MS ? ARCHIVER_BACKOFF_MAX_MS
-                                                                        : a->backoff_ms * 2;
+            archiver_backoff(a);
             return;
         }
         a->backoff_ms = ARCHIVER_BACKOFF_MIN_MS;
@@ -251,8 +259,15 @@ static void archiver_on_status(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     archiver *a = arg;
-    if (!a->head)
-        archiver_log_pg(a, archive_db_connect(a->db) == 0);
+    if (a->head || archive_db_connected(a->db) || archiver_now_ms() < a->next_connect_ms)
+        return;
+    int up = archive_db_connect(a->db) == 0;
+    archiver_log_pg(a, up);
+    a->next_connect_ms = up ? 0 : archiver_now_ms() + a->backoff_ms;
+    if (up)
+        a->backoff_ms = ARCHIVER_BACKOFF_MIN_MS;
+    else
+        archiver_backoff(a);
 }
 
 /* ---- admin, signals, shutdown ---- */

@@ -4,8 +4,10 @@ initdb in a temporary directory on a free port) through a role that may only
 INSERT and read order_id (all ON CONFLICT (order_id) DO NOTHING needs), with its password from RXD_ARCHIVE_PG_PASSWORD_FILE.
 Orders driven to DELIVERED and CANCELLED each become one row with their
 data; garbage on order.closed goes to the dead letter and the consumer goes
-on; after a SIGKILL and a restart, and after a replay of the whole topic
-in a fresh group, there is still exactly one row per order."""
+on; while PostgreSQL is stopped the archive is not ready and the order
+waits, written once it is back; after a SIGKILL and a restart, and after a
+replay of the whole topic in a fresh group, there is still exactly one row
+per order."""
 import glob
 import os
 import shutil
@@ -47,6 +49,8 @@ class Postgres:
                               text=True, timeout=120, **kw)
 
     def start(self):
+        if os.path.exists(self.data):  # again, after stop(keep=True)
+            return self.pg_ctl("start")
         pwfile = os.path.join(self.dir, "su")
         with open(pwfile, "w") as f:
             f.write("owner-secret\n")
@@ -54,9 +58,12 @@ class Postgres:
             shutil.chown(pwfile, "postgres", "postgres")
         self.run(os.path.join(PG_BIN[-1], "initdb"), "-D", self.data, "-U", "postgres",
                  "--auth-local=trust", "--auth-host=scram-sha-256", "--pwfile", pwfile)
-        self.run(os.path.join(PG_BIN[-1], "pg_ctl"), "-D", self.data, "-w", "-l",
+        self.pg_ctl("start")
+
+    def pg_ctl(self, action):
+        self.run(os.path.join(PG_BIN[-1], "pg_ctl"), "-D", self.data, "-w", "-m", "fast", "-l",
                  os.path.join(self.dir, "log"), "-o",
-                 "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, self.dir), "start")
+                 "-p %d -k %s -c listen_addresses=127.0.0.1" % (self.port, self.dir), action)
 
     def psql(self, *args, sql=None):
         """As the owner, over the local socket; returns the unaligned output."""
@@ -66,9 +73,10 @@ class Postgres:
             cmd += ["-c", sql]
         return self.run(*cmd).stdout.strip()
 
-    def stop(self):
-        self.run(os.path.join(PG_BIN[-1], "pg_ctl"), "-D", self.data, "-m", "immediate", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
+    def stop(self, keep=False):
+        self.pg_ctl("stop")
+        if not keep:
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 @unittest.skipUnless(PG_BIN, "PostgreSQL server binaries missing: scripts/install-deps")
@@ -193,11 +201,21 @@ class ArchiveTest(CourierTestBase):
         self.assertEqual(letters[0].get("source-topic"), "order.closed", letters[0])
         self.assertIn("OrderClosed", letters[0].get("error", ""), letters[0])
 
+        # PostgreSQL away: not ready, the order waits (offset not stored) and
+        # is written once it is back
+        ready_url = "http://127.0.0.1:%d/readyz" % self.admin_port
+        self.pg.stop(keep=True)
+        oid_c2, _ = self.cancelled_order()
+        wait_until(lambda: http_status(ready_url) == 503, 30, "rx-archive not ready without PG")
+        self.pg.start()
+        self.wait_rows([oid_d, oid_c, oid_c2])
+        wait_until(lambda: http_status(ready_url) == 200, 30, "rx-archive ready again")
+
         # killed before its offsets may be committed: redelivered, no second row
         self.stop_archive(signal.SIGKILL)
-        oid_c2, _ = self.cancelled_order()
+        oid_c3, _ = self.cancelled_order()
         self.start_archive()
-        self.wait_rows([oid_d, oid_c, oid_c2])
+        self.wait_rows([oid_d, oid_c, oid_c2, oid_c3])
         self.assertEqual(self.stop_archive(), 0)  # SIGTERM: a clean exit
 
         # the whole topic again in a fresh group: every row is a duplicate
@@ -209,10 +227,10 @@ class ArchiveTest(CourierTestBase):
             text = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
             dup = [line for line in text.splitlines()
                    if line.startswith("rxd_archive_rows_duplicate_total")]
-            return dup and float(dup[0].split()[-1]) >= 3
+            return dup and float(dup[0].split()[-1]) >= 4
 
         wait_until(replayed, 30, "the replay to reach the archived orders")
-        self.wait_rows([oid_d, oid_c, oid_c2])
+        self.wait_rows([oid_d, oid_c, oid_c2, oid_c3])
         letters = [m for m in self.stack.events("rx.deadletter", idle_ms=800)
                    if m.get("key") == bad_key]
         self.assertEqual(len(letters), 2, "the replay dead-letters the garbage again")
