@@ -216,7 +216,7 @@ static void archiver_drain_queue(archiver *a)
             return;
         }
         a->backoff_ms = ARCHIVER_BACKOFF_MIN_MS;
-        archiver_log_pg(a, 1);
+        archiver_log_pg(a, archive_db_connected(a->db)); /* a refusal may come before connecting */
         if (r == ARCHIVE_REFUSED) {
             char why[600];
             snprintf(why, sizeof(why), "PostgreSQL refused the row: %s", archive_db_why(a->db));
