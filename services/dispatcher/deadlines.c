@@ -16,7 +16,6 @@
 #include "log.h"
 #include "mem.h"
 
-#define DEADLINE_JOBS_MAX 1000
 #define DEADLINE_QUERY_LIMIT 100
 
 /* Per kind: its setting and default in seconds (city pharmacy network;
@@ -30,6 +29,7 @@ static const struct {
     {"deliver", "DEADLINE_DELIVER_S", 2 * 3600},  {"return", "DEADLINE_RETURN_S", 2 * 3600},
 };
 
+/* One call in flight: a kind's overdue query (oid "") or one order's step. */
 typedef struct deadline_job {
     dispatcher *d;
     deadline_watch *w;
@@ -123,7 +123,7 @@ void deadlines_on_timer(evutil_socket_t fd, short what, void *arg)
     dispatcher *d = arg;
     for (size_t i = 0; i < DEADLINES_MAX; i++) {
         deadline_watch *w = &d->deadlines[i];
-        if (d->svc->stopping || w->querying || job_count_active(&d->jobs) >= DEADLINE_JOBS_MAX)
+        if (d->svc->stopping || w->querying || job_count_active(&d->jobs) >= DISPATCHER_JOBS_MAX)
             continue;
         deadline_job *query = deadline_job_new(d, w, "");
         w->querying = 1;
