@@ -237,4 +237,23 @@ int orders_call_op(orders *o, const orders_op *op, int argc, const char *const *
 const char *orders_key(const orders *o, char *buf, const char *suffix_fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* ---- deadlines (common/lua/deadlines.lua) ----
+ * kind: pack_remind, pack (ACCEPTED), collect (READY, pickup in store),
+ * pickup (COURIER_ASSIGNED after the courier's accept), deliver (PICKED_UP),
+ * return (RETURNING); after_ms: how long the order may stay. */
+
+/* ids, n_ids (at most limit): orders whose deadline of kind has passed and
+ * whose step is still to take, longest waiting first */
+int orders_overdue(orders *o, const char *kind, long long after_ms, int limit, orders_cb *cb,
+                   void *ctx);
+/* Takes the step if it is due (re-checked atomically). ok: state (after),
+ * detail (reminded|rerouted|not_collected|courier_lost|courier_benched|
+ * deliver|return); stale: state, detail (moved_on|not_applicable|not_due|
+ * done). max_misses: pickup's bench rule, as courier_expire. */
+int orders_deadline(orders *o, const char *oid, const char *kind, long long after_ms,
+                    long long max_misses, orders_cb *cb, void *ctx);
+/* ok: json {"total":n,"exceptions":[{order_id,at_ms,kind,reason,state}]},
+ * newest first, count <= 500 */
+int orders_exceptions(orders *o, long long offset, long long count, orders_cb *cb, void *ctx);
+
 #endif

@@ -336,3 +336,38 @@ int orders_lifecycle_set(orders *o, long long retention_ms, long long rx_dedupe_
     const char *argv[] = {orders_int(&ret, retention_ms), orders_int(&ttl, rx_dedupe_ttl_ms)};
     return CALL(o, lifecycle_set, argv, cb, ctx);
 }
+
+/* ---- deadlines (common/lua/deadlines.lua) ---- */
+
+static const orders_shape shapes_deadline[] = {
+    {ORDERS_OK, {F(STR, state), F(STR, detail)}},
+    {ORDERS_STALE, {F(STR, state), F(STR, detail)}},
+    END,
+};
+
+OP(overdue, IDS, shapes_none);
+OP(deadline, STATUS, shapes_deadline);
+OP(exceptions, STATUS, shapes_view);
+
+int orders_overdue(orders *o, const char *kind, long long after_ms, int limit, orders_cb *cb,
+                   void *ctx)
+{
+    orders_num a, l;
+    const char *argv[] = {kind, orders_int(&a, after_ms), orders_int(&l, limit)};
+    return CALL(o, overdue, argv, cb, ctx);
+}
+
+int orders_deadline(orders *o, const char *oid, const char *kind, long long after_ms,
+                    long long max_misses, orders_cb *cb, void *ctx)
+{
+    orders_num a, m;
+    const char *argv[] = {oid, kind, orders_int(&a, after_ms), orders_int(&m, max_misses)};
+    return CALL(o, deadline, argv, cb, ctx);
+}
+
+int orders_exceptions(orders *o, long long offset, long long count, orders_cb *cb, void *ctx)
+{
+    orders_num off, n;
+    const char *argv[] = {orders_int(&off, offset), orders_int(&n, count)};
+    return CALL(o, exceptions, argv, cb, ctx);
+}

@@ -147,6 +147,17 @@ typedef struct phase {
         }                                                                                          \
     }
 
+/* a deadline of kind due after `after` ms in the state ("0": passed) */
+#define S_DL_MISS(kind, after, max)                                                                \
+    {                                                                                              \
+        "deadline",                                                                                \
+        {                                                                                          \
+            "$oid", kind, after, max                                                               \
+        }                                                                                          \
+    }
+#define S_DL(kind) S_DL_MISS(kind, "0", "3")
+#define S_DL_AHEAD(kind) S_DL_MISS(kind, "600000000", "3")
+
 /* ---- the phases ---- */
 
 static const phase phases[] = {
@@ -192,6 +203,12 @@ static const phase phases[] = {
     {"UNROUTABLE", "ROUTING", {S_UNROUTE}, "UNROUTABLE", 0},
     /* closed after ph-a rejected it: ph-a is still among the tried */
     {"CANCELLED_B", "OFFERED_B", {S_CANCEL}, "CANCELLED", 0},
+    /* deadlines: each step taken once */
+    {"REMINDED", "ACCEPTED", {S_DL("pack_remind")}, "ACCEPTED", H_PH},
+    {"PACK_LAPSED", "ACCEPTED", {S_DL("pack")}, "ROUTING", H_DUE},
+    {"PICKUP_LAPSED", "C_ACCEPTED", {S_DL("pickup")}, "READY", H_PH | H_DISP},
+    {"PU_EXCEPTION", "PICKED_UP", {S_DL("deliver")}, "PICKED_UP", H_COA},
+    {"RET_EXCEPTION", "RETURNING", {S_DL("return")}, "RETURNING", H_COA},
 };
 
 /* ---- the table ---- */
@@ -578,6 +595,58 @@ static const row rows[] = {
     {"UNROUTABLE", S_CO("pickup"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
     {"UNROUTABLE", S_CO("fail"), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
     {"UNROUTABLE", S_DELIVER(CODE), "forbidden", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
+
+    /* deadlines (deadlines.lua): a step only in its own state, once */
+    {"NONE", S_DL("pack"), "stale", "", "NONE", NOEV, NOCHK},
+    {"NONE", S_DL("deliver"), "stale", "", "NONE", NOEV, NOCHK},
+    {"ROUTING", S_DL("pack"), "stale", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"ROUTING", S_DL("collect"), "stale", "ROUTING", "ROUTING", NOEV, NOCHK},
+    {"OFFERED", S_DL("pack_remind"), "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"OFFERED", S_DL("pickup"), "stale", "OFFERED", "OFFERED", NOEV, NOCHK},
+    {"ACCEPTED", S_DL_AHEAD("pack_remind"), "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_DL("pack_remind"), "ok", "ACCEPTED", "REMINDED", "reminded:ACCEPTED", NOCHK},
+    {"REMINDED", S_DL("pack_remind"), "stale", "ACCEPTED", "REMINDED", NOEV, NOCHK},
+    {"REMINDED", S_DL("pack"), "ok", "ROUTING", "PACK_LAPSED", "pack_expired:ROUTING",
+     PREFIX "ord:$oid", "pharmacy", ""},
+    {"ACCEPTED", S_DL_AHEAD("pack"), "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_DL("pack"), "ok", "ROUTING", "PACK_LAPSED", "pack_expired:ROUTING",
+     PREFIX "ord:$oid", "accept_by", "0"},
+    {"ACCEPTED", S_DL("collect"), "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"ACCEPTED", S_DL("deliver"), "stale", "ACCEPTED", "ACCEPTED", NOEV, NOCHK},
+    {"PACK_LAPSED", S_DL("pack"), "stale", "ROUTING", "PACK_LAPSED", NOEV, NOCHK},
+    /* re-routed as after a rejection: ph-a is among the tried */
+    {"PACK_LAPSED", S_OFFER, "tried", NULL, "PACK_LAPSED", NOEV, NOCHK},
+    {"PACK_LAPSED", S_OFFER_TO("ph-b", "600000"), "offered", "2", "OFFERED_B", "offered:OFFERED",
+     NOCHK},
+    {"READY", S_DL("collect"), "stale", "READY", "READY", NOEV, NOCHK},
+    {"READY", S_DL("pack"), "stale", "READY", "READY", NOEV, NOCHK},
+    {"READY_C", S_DL_AHEAD("collect"), "stale", "READY", "READY_C", NOEV, NOCHK},
+    {"READY_C", S_DL("collect"), "ok", "RETURNED", "RETURNED", "not_collected:RETURNED",
+     PREFIX "ord:$oid", "reason", "not_collected"},
+    {"ASSIGNED", S_DL("pickup"), "stale", "COURIER_ASSIGNED", "ASSIGNED", NOEV, NOCHK},
+    {"C_ACCEPTED", S_DL_AHEAD("pickup"), "stale", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+    {"C_ACCEPTED", S_DL("pickup"), "ok", "READY", "PICKUP_LAPSED", "courier_pickup_timeout:READY",
+     PREFIX "co:co-a", "misses", "1"},
+    {"C_ACCEPTED", S_DL_MISS("pickup", "0", "1"), "ok", "READY", "PICKUP_LAPSED",
+     "courier_pickup_timeout:READY", PREFIX "co:co-a", "available", "0"},
+    {"C_ACCEPTED", S_DL("deliver"), "stale", "COURIER_ASSIGNED", "C_ACCEPTED", NOEV, NOCHK},
+    {"PICKUP_LAPSED", S_DL("pickup"), "stale", "READY", "PICKUP_LAPSED", NOEV, NOCHK},
+    /* another courier may take it, not co-a */
+    {"PICKUP_LAPSED", S_ASSIGN, "busy", "tried", "PICKUP_LAPSED", NOEV, NOCHK},
+    {"PICKED_UP", S_DL_AHEAD("deliver"), "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PICKED_UP", S_DL("deliver"), "ok", "PICKED_UP", "PU_EXCEPTION", "exception:PICKED_UP", NOCHK},
+    {"PICKED_UP", S_DL("return"), "stale", "PICKED_UP", "PICKED_UP", NOEV, NOCHK},
+    {"PU_EXCEPTION", S_DL("deliver"), "stale", "PICKED_UP", "PU_EXCEPTION", NOEV, NOCHK},
+    {"PU_EXCEPTION", S_DELIVER(CODE), "ok", "DELIVERED", "DELIVERED", "delivered:DELIVERED", NOCHK},
+    {"RETURNING", S_DL("deliver"), "stale", "RETURNING", "RETURNING", NOEV, NOCHK},
+    {"RETURNING", S_DL("return"), "ok", "RETURNING", "RET_EXCEPTION", "exception:RETURNING", NOCHK},
+    {"RET_EXCEPTION", S_DL("return"), "stale", "RETURNING", "RET_EXCEPTION", NOEV, NOCHK},
+    {"RET_EXCEPTION", S_PH("returned"), "ok", "RETURNED", "RETURNED", "returned:RETURNED", NOCHK},
+    {"DELIVERED", S_DL("deliver"), "stale", "DELIVERED", "DELIVERED", NOEV, NOCHK},
+    {"RETURNED", S_DL("return"), "stale", "RETURNED", "RETURNED", NOEV, NOCHK},
+    {"COLLECTED", S_DL("collect"), "stale", "COLLECTED", "COLLECTED", NOEV, NOCHK},
+    {"CANCELLED", S_DL("pack"), "stale", "CANCELLED", "CANCELLED", NOEV, NOCHK},
+    {"UNROUTABLE", S_DL("pack"), "stale", "UNROUTABLE", "UNROUTABLE", NOEV, NOCHK},
 };
 
 /* ---- the server ---- */
@@ -1123,6 +1192,75 @@ static void test_closing(void)
     freeReplyObject(r);
 }
 
+/* ---- deadlines: the overdue lists and the exceptions ---- */
+
+/* rxd_overdue kind after_ms: "" or the one order's id. */
+static void expect_overdue(const char *kind, const char *after, const char *want)
+{
+    const char *args[] = {kind, after, "10", NULL};
+    step st = {"overdue", {args[0], args[1], args[2]}};
+    redisReply *r = run_step(&st);
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements <= 1, "overdue %s %s: answered %s", kind,
+          after, r->type == REDIS_REPLY_ERROR ? r->str : "not one id or none");
+    const char *got = r->elements ? elem(r, 0) : "";
+    CHECK(strcmp(got, want) == 0, "overdue %s %s: '%s', want '%s'", kind, after, got, want);
+    freeReplyObject(r);
+}
+
+/* rxd_exceptions 0 10 holds `has` (and not `hasnt`, when not NULL). */
+static void expect_exceptions(const char *has, const char *hasnt)
+{
+    const char *args[] = {"0", "10", NULL};
+    redisReply *r = call_ok("exceptions", "ok", args);
+    CHECK(strstr(elem(r, 1), has) && (!hasnt || !strstr(elem(r, 1), hasnt)),
+          "exceptions: %s, want %s%s", elem(r, 1), has, hasnt ? " only" : "");
+    freeReplyObject(r);
+}
+
+static void test_deadlines(void)
+{
+    build(phase_named("ACCEPTED"));
+    expect_overdue("pack", "0", OID);
+    expect_overdue("pack", "600000000", "");
+    expect_overdue("collect", "0", "");
+    expect_overdue("pack_remind", "0", OID);
+    const char *remind[] = {"$oid", "pack_remind", "0", "3", NULL};
+    call_expect("deadline", "ok", remind);
+    expect_overdue("pack_remind", "0", "");
+    expect_overdue("pack", "0", OID);
+
+    build(phase_named("ASSIGNED"));
+    expect_overdue("pickup", "0", "");
+    build(phase_named("C_ACCEPTED"));
+    expect_overdue("pickup", "0", OID);
+    expect_overdue("pickup", "600000000", "");
+
+    build(phase_named("PICKED_UP"));
+    expect_exceptions("\"total\":0", NULL);
+    expect_exceptions("\"exceptions\":[]", NULL);
+    expect_overdue("deliver", "0", OID);
+    const char *late[] = {"$oid", "deliver", "0", "3", NULL};
+    call_expect("deadline", "ok", late);
+    expect_overdue("deliver", "0", "");
+    expect_exceptions("\"order_id\":\"" OID "\"", NULL);
+    expect_exceptions("\"kind\":\"deliver\"", NULL);
+    expect_exceptions("\"state\":\"PICKED_UP\"", NULL);
+    expect_exceptions("\"total\":1", NULL);
+    /* the order moves on: its exception is cleared, the next one raised */
+    const char *fail[] = {"$oid", "co-a", "fail", "not_home", "3", NULL};
+    call_expect("courier", "ok", fail);
+    expect_exceptions("\"total\":0", OID);
+    expect_overdue("return", "0", OID);
+    const char *ret[] = {"$oid", "return", "0", "3", NULL};
+    call_expect("deadline", "ok", ret);
+    expect_exceptions("\"kind\":\"return\"", "\"kind\":\"deliver\"");
+
+    redisReply *r = run_step(&(step){"deadline", {OID, "lunch", "0", "3"}});
+    CHECK(r->type == REDIS_REPLY_ERROR && strstr(r->str, "kind must be"),
+          "deadline of an unknown kind: %s", r->type == REDIS_REPLY_ERROR ? r->str : "accepted");
+    freeReplyObject(r);
+}
+
 int main(void)
 {
     char host[128];
@@ -1142,6 +1280,7 @@ int main(void)
     for (size_t i = 0; i < n; i++)
         run_row(i, &rows[i]);
     test_closing();
+    test_deadlines();
     redisFree(rc);
     printf("orders_sm_test: ok (%zu rows, %zu phases)\n", n, sizeof(phases) / sizeof(phases[0]));
     return 0;

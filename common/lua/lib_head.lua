@@ -3,7 +3,7 @@
 -- the argument checks every function runs, and the outbox writer.
 --
 -- The build joins lib_head.lua, transitions.lua, registries.lua,
--- queues.lua, views.lua and lifecycle.lua, in that order, under the '#!lua'
+-- queues.lua, views.lua, lifecycle.lua and deadlines.lua, in that order, under the '#!lua'
 -- line into one library (cmake/lualib.cmake); later files use the locals
 -- defined here.
 --
@@ -178,9 +178,16 @@ local function lifecycle_ttls(P)
          tonumber(c[2] or '') or LIFECYCLE_DEFAULTS.rx_dedupe_ttl_ms
 end
 
+-- Orders past a deadline that only a person can resolve (deadlines.lua):
+-- ids by when raised, and per id what was raised (JSON).
+local function exceptions_key(P) return P .. 'exceptions' end
+local function exceptions_info(P) return P .. 'exceptions:info' end
+
+-- An exception belongs to the state it was raised in: moving on clears it.
 local function state_index_move(P, oid, prev, state, NOW)
   if prev and not FINAL_STATES[prev] then redis.call('ZREM', state_index(P, prev), oid) end
   if not FINAL_STATES[state] then redis.call('ZADD', state_index(P, state), NOW, oid) end
+  if redis.call('ZREM', exceptions_key(P), oid) == 1 then redis.call('HDEL', exceptions_info(P), oid) end
 end
 
 -- Patient data and the secret: they leave Redis with the closing step.

@@ -1,8 +1,8 @@
 /* dispatcher.h - the dispatcher's context, shared by its intake (Kafka),
  * its dispatch jobs (dispatch.h: one order, greedy), its batch rounds
- * (round.h: many orders, the batch policy) and its assignment-deadline jobs
- * (expiry.c); and the policy, picked once at start. The Redis steps the jobs
- * and the rounds share are in steps.h. */
+ * (round.h: many orders, the batch policy), its assignment-deadline jobs
+ * (expiry.c) and the other states' deadlines (deadlines.c); and the policy, picked once at start.
+ * The Redis steps the jobs and the rounds share are in steps.h. */
 #ifndef RXD_DISPATCHER_H
 #define RXD_DISPATCHER_H
 
@@ -19,6 +19,16 @@ typedef struct dispatch_job dispatch_job;
 typedef struct dispatch_round dispatch_round;
 typedef struct dispatcher dispatcher;
 
+/* One kind of deadline (deadlines.c): how long an order may stay, and
+ * whether its overdue query is in flight. */
+#define DEADLINES_MAX 6
+typedef struct deadline_watch {
+    const char *kind; /* the state machine's word: pack, pack_remind, ... */
+    long long after_ms;
+    int querying;
+    metric *m_steps; /* dispatcher_deadlines_total{kind} */
+} deadline_watch;
+
 /* What RXD_DISPATCH_POLICY picks, once at start. */
 typedef struct dispatch_policy {
     const char *name;
@@ -32,9 +42,11 @@ typedef struct dispatch_policy {
 struct dispatcher {
     service *svc;
     kafka_consumer *consumer;
-    struct event *dispatch_timer;  /* claims orders waiting for a courier */
-    struct event *round_soon;      /* batch: a round shortly after an order became ready */
-    struct event *cdue_timer;      /* claims lapsed assignment deadlines */
+    struct event *dispatch_timer; /* claims orders waiting for a courier */
+    struct event *round_soon;     /* batch: a round shortly after an order became ready */
+    struct event *cdue_timer;     /* claims lapsed assignment deadlines */
+    struct event *deadline_timer; /* the deadlines of the other states */
+    deadline_watch deadlines[DEADLINES_MAX];
     job_count jobs;                /* dispatch jobs, rounds, deadline jobs and claims in flight */
     worker_claim dispatch_claim;   /* greedy: orders waiting for a courier */
     worker_claim cdue_claim;       /* lapsed assignment deadlines */
@@ -67,5 +79,10 @@ void intake_on_message(kafka_msg *msg, void *ctx);
 /* expiry.c: the periodic claim of lapsed assignment deadlines (<prefix>cdue). */
 void expiry_init(dispatcher *d);
 void expiry_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* deadlines.c: packing, pickup in store, courier pickup, delivery and
+ * return deadlines (RXD_DEADLINE_*_S), one tick a second. */
+int deadlines_init(dispatcher *d, char *err, size_t errlen);
+void deadlines_on_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

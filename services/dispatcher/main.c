@@ -1,6 +1,7 @@
 /* dispatcher: assigns couriers to orders that are READY for home delivery
  * (SPEC section 5), re-offers an order when its courier declines or lets the
- * deadline lapse, and publishes the outbox to Kafka when it holds the lease.
+ * deadline lapse, runs the deadlines of the states after acceptance
+ * (deadlines.c), and publishes the outbox to Kafka when it holds the lease.
  *
  * Dispatchable = READY, not ACCEPTED: the pharmacy knows when an order is
  * packed, and a courier sent at ACCEPTED would wait at the counter for an
@@ -20,6 +21,7 @@
 
 #define DISPATCH_TICK_MS 500
 #define CDUE_TICK_MS 250
+#define DEADLINE_TICK_MS 1000
 
 static const dispatch_policy dispatcher_policies[] = {
     {"batch", POLICY_BATCH, round_on_timer, round_wanted},
@@ -113,12 +115,13 @@ static int dispatcher_init(worker *w, service *svc, char *err, size_t errlen)
     dispatcher *d = w->ctx;
     d->svc = svc;
     dispatcher_metrics(d);
-    if (dispatcher_configure(d, err, errlen))
+    if (dispatcher_configure(d, err, errlen) || deadlines_init(d, err, errlen))
         return -1;
     long long tick_ms = d->policy->kind == POLICY_BATCH ? d->window_ms : DISPATCH_TICK_MS;
     w->timers[0] = (worker_timer){d->policy->on_timer, tick_ms, &d->dispatch_timer};
     w->timers[1] = (worker_timer){expiry_on_timer, CDUE_TICK_MS, &d->cdue_timer};
     w->timers[2] = (worker_timer){round_on_timer, 0, &d->round_soon};
+    w->timers[3] = (worker_timer){deadlines_on_timer, DEADLINE_TICK_MS, &d->deadline_timer};
     dispatch_init(d);
     expiry_init(d);
     log_event(LOG_INFO, "dispatch_policy", "{s:s, s:I}", "policy", d->policy->name, "window_ms",
