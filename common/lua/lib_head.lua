@@ -45,7 +45,7 @@ local function co_geo(P) return P .. 'idx:co:geo' end
 
 -- Order ids: <region>-<epoch:2><ms:9><n:3>, the last three base 36
 -- (0-9a-z, fixed width, so an id sorts by creation within its region), e.g.
--- 'north-001mhz5p6ko000'. The region keeps regions apart; the time keeps an
+-- 'north-000mia98z57000'. The region keeps regions apart; the time keeps an
 -- id made after a restore or a failover apart from the ids made before it
 -- (the restored counter went back, the clock did not); the epoch, which an
 -- operator bumps after a restore or failover (docs/operations.md, "Redis
