@@ -8,7 +8,7 @@ every prescription has exactly one live order.
 
 Where the broker cannot rewind a group (the embedded broker, librdkafka's
 mock cluster, refuses an offset commit from outside the group with
-UNKNOWN_MEMBER_ID even when the group is empty), the test submits
+UNKNOWN_MEMBER_ID even after the members' sessions ended), the test submits
 the prescriptions consumed since the snapshot again instead, as the
 runbook says, and reports that it did."""
 import os
