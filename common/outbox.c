@@ -74,6 +74,7 @@ struct outbox_relay {
     char stream[128];
     char lease[128];
     char epoch_key[128];
+    char region[40]; /* the region of the stream, from the prefix, for OrderEvent.region */
     char topics[OUTBOX_NTOPICS][128];
     char instance[128];
     int acquire_script, renew_script, release_script, xdel_script, read_script, depth_script;
@@ -141,6 +142,18 @@ static Rxdispatch__V1__OrderState outbox_state(const char *s)
              : RXDISPATCH__V1__ORDER_STATE__STATE_UNSPECIFIED;
 }
 
+/* The region is the hash tag of "rxd:{region}:": one stream per region, so
+ * the stream a relay reads says which region its events come from, entries
+ * written by older library versions included. */
+static void outbox_region_from_prefix(const char *prefix, char *buf, size_t len)
+{
+    const char *a = strchr(prefix, '{'), *b = a ? strchr(a, '}') : NULL;
+    if (!b)
+        snprintf(buf, len, "default");
+    else
+        snprintf(buf, len, "%.*s", (int)(b - a - 1), a + 1);
+}
+
 static void outbox_encode_event(const redisReply *f, outbox_entry *e)
 {
     Rxdispatch__V1__OrderEvent ev = RXDISPATCH__V1__ORDER_EVENT__INIT;
@@ -160,6 +173,7 @@ static void outbox_encode_event(const redisReply *f, outbox_entry *e)
     ev.attempt = (uint32_t)atoi(outbox_field(f, "attempt"));
     ev.deadline_ms = strtoll(outbox_field(f, "deadline"), NULL, 10);
     ev.priority = (Rxdispatch__V1__Priority)atoi(outbox_field(f, "priority"));
+    ev.region = e->r->region;
     if (*outbox_field(f, "plat")) {
         loc.lat = strtod(outbox_field(f, "plat"), NULL);
         loc.lon = strtod(outbox_field(f, "plon"), NULL);
@@ -319,6 +333,7 @@ static void outbox_encode_closed(const redisReply *f, outbox_entry *e)
         .tried = outbox_json_field(f, "tried", json_array()),
     };
     c.order_id = (char *)outbox_field(f, "order_id");
+    c.region = e->r->region;
     c.prescription_id = (char *)outbox_field(f, "rx");
     c.state = outbox_state(outbox_field(f, "state"));
     c.reason = (char *)outbox_field(f, "reason");
@@ -842,6 +857,7 @@ outbox_relay *outbox_relay_new(struct event_base *base, const outbox_config *cfg
     snprintf(r->stream, sizeof(r->stream), "%soutbox", cfg->prefix);
     snprintf(r->lease, sizeof(r->lease), "%soutbox:lease", cfg->prefix);
     snprintf(r->epoch_key, sizeof(r->epoch_key), "%soutbox:epoch", cfg->prefix);
+    outbox_region_from_prefix(cfg->prefix, r->region, sizeof(r->region));
     snprintf(r->topics[OUTBOX_EV], sizeof(r->topics[0]), "%s", cfg->events_topic);
     snprintf(r->topics[OUTBOX_PN], sizeof(r->topics[0]), "%s", cfg->notify_topic);
     snprintf(r->topics[OUTBOX_CL], sizeof(r->topics[0]), "%s", cfg->closed_topic);

@@ -292,7 +292,7 @@ static void test_create_and_route(test *t, char *oid, size_t oidlen)
     orders_new_order n = new_order("rx-1");
     OP(t, &s, "create", orders_create(t->o, &n, on_result, &s));
     CHECK(s.r.status == ORDERS_CREATED, "create: %s", s.word);
-    CHECK(strncmp(s.order_id, "ord-", 4) == 0 && strcmp(s.state, "ROUTING") == 0 &&
+    CHECK(strncmp(s.order_id, "default-", 8) == 0 && strcmp(s.state, "ROUTING") == 0 &&
               s.r.attempt == 0,
           "create: %s %s %lld", s.order_id, s.state, s.r.attempt);
     snprintf(oid, oidlen, "%s", s.order_id);

@@ -2,7 +2,8 @@
  * redis-server: the version check a service runs on connect (none loaded,
  * the same, an older or a newer minor, another major), the arity and type
  * errors of its functions, a call after FUNCTION FLUSH, the version on
- * outbox entries.
+ * outbox entries, order ids that never repeat (within a millisecond, after
+ * the id state went back as a restore does, with a clock that went back).
  *
  * Needs RXD_REDIS_URL (redis://host:port) of a server of its own: it issues
  * FUNCTION FLUSH and FLUSHALL. Exits 0 when every check passes, 1 otherwise. */
@@ -10,11 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 
 #include "check.h"
+#include "ids.h"
 #include "orders.h"
 #include "scripts.h"
 #include "store.h"
@@ -302,7 +305,7 @@ static void test_calls(test *t)
                             "0",    "1",     "h-1",  "1",     "0", "0",    "123456", "", "60000"};
     call(t, &s, &res, "create", 18, create);
     CHECK(res.type == REDIS_REPLY_ARRAY && strcmp(res.str, "created") == 0 &&
-              strncmp(res.field, "ord-", 4) == 0,
+              strncmp(res.field, "default-", 8) == 0,
           "create: %s %s", res.str, res.field);
     redisReply *r = sync_cmd(t, "XRANGE %soutbox - +", PREFIX);
     CHECK(r->type == REDIS_REPLY_ARRAY && r->elements >= 2, "outbox: %zu entries", r->elements);
@@ -316,6 +319,85 @@ static void test_calls(test *t)
     }
     freeReplyObject(r);
     svc_close(&s);
+}
+
+/* ---- order ids ---- */
+
+#define IDS_BATCH 5
+
+/* Creates prescription pid with FCALL and copies the new order's id. */
+static void sync_create(test *t, const char *pid, char *oid, size_t len)
+{
+    redisReply *r = sync_cmd(t,
+                             "FCALL rxd_create 1 %sanchor %s %s pat-1 30.6 104.0 1 addr [] \"\" 0 "
+                             "0 1 h-1 1 0 0 123456 \"\" 60000",
+                             PREFIX, PREFIX, pid);
+    CHECK(r->type == REDIS_REPLY_ARRAY && r->elements >= 2 &&
+              strcmp(r->element[0]->str, "created") == 0,
+          "create %s: %s", pid, r->type == REDIS_REPLY_ERROR ? r->str : "not created");
+    snprintf(oid, len, "%s", r->element[1]->str);
+    freeReplyObject(r);
+    CHECK(strncmp(oid, "default-", 8) == 0 && strlen(oid) <= IDS_MAX, "id %s: region, length", oid);
+}
+
+/* IDS_BATCH creates back to back (often within one millisecond):
+ * each id new, valid, and later than the one before (and than after). */
+static void create_batch(test *t, const char *tag, char ids[][IDS_MAX + 1], const char *after)
+{
+    for (int i = 0; i < IDS_BATCH; i++) {
+        char pid[32];
+        snprintf(pid, sizeof(pid), "rx-%s-%d", tag, i);
+        sync_create(t, pid, ids[i], IDS_MAX + 1);
+        const char *prev = i ? ids[i - 1] : after;
+        CHECK(ids_valid_key(ids[i], strlen(ids[i])), "id %s is not a valid key id", ids[i]);
+        CHECK(!prev || strcmp(ids[i], prev) > 0, "batch %s: id %s does not sort after %s", tag,
+              ids[i], prev);
+    }
+}
+
+static void check_unique(char a[][IDS_MAX + 1], char b[][IDS_MAX + 1], const char *what)
+{
+    for (int i = 0; i < IDS_BATCH; i++)
+        for (int j = 0; j < IDS_BATCH; j++)
+            CHECK(strcmp(a[i], b[j]) != 0, "%s: id %s made twice", what, a[i]);
+}
+
+static void test_ids(test *t)
+{
+    char a[IDS_BATCH][IDS_MAX + 1], b[IDS_BATCH][IDS_MAX + 1], c[IDS_BATCH][IDS_MAX + 1],
+        d[IDS_BATCH][IDS_MAX + 1];
+    freeReplyObject(sync_cmd(t, "FLUSHALL"));
+
+    /* the same millisecond, for certain: the id state says the last id was
+     * made an hour ahead of Redis' clock, so every id of the batch shares
+     * that millisecond and only the counter tells them apart */
+    redisReply *now = sync_cmd(t, "TIME");
+    long long ahead = atoll(now->element[0]->str) * 1000 + 3600 * 1000;
+    freeReplyObject(now);
+    freeReplyObject(sync_cmd(t, "HSET %sids ms %lld n 0", PREFIX, ahead));
+    create_batch(t, "a", a, NULL);
+    for (int i = 1; i < IDS_BATCH; i++)
+        CHECK(strncmp(a[i], a[0], strlen(a[0]) - 3) == 0, "ids %s and %s: not the same millisecond",
+              a[0], a[i]);
+
+    /* a restore: the id state goes back to a snapshot taken before batch b,
+     * and batch b's orders are gone with it; the clock did not go back */
+    freeReplyObject(sync_cmd(t, "DEL %sids", PREFIX));
+    create_batch(t, "b", b, NULL);
+    freeReplyObject(sync_cmd(t, "DEL %sids", PREFIX));
+    for (int i = 0; i < IDS_BATCH; i++)
+        freeReplyObject(sync_cmd(t, "DEL %sord:%s %srx:rx-b-%d", PREFIX, b[i], PREFIX, i));
+    struct timespec pause = {0, 3 * 1000 * 1000}; /* a restore takes longer than 1 ms */
+    nanosleep(&pause, NULL);
+    create_batch(t, "c", c, b[IDS_BATCH - 1]);
+    check_unique(b, c, "after the id state went back");
+
+    /* a restore with a clock that went back (batch a was made an hour
+     * ahead): the bumped epoch keeps new ids apart, and later */
+    freeReplyObject(sync_cmd(t, "DEL %sids", PREFIX));
+    freeReplyObject(sync_cmd(t, "HINCRBY %sids epoch 1", PREFIX));
+    create_batch(t, "d", d, a[IDS_BATCH - 1]);
+    check_unique(a, d, "after the epoch bump");
 }
 
 int main(void)
@@ -341,6 +423,7 @@ int main(void)
     test_newer_minor_kept(&t);
     test_other_major_refused(&t);
     test_calls(&t);
+    test_ids(&t);
 
     event_free(t.watchdog);
     event_base_free(t.base);

@@ -22,13 +22,16 @@
 #include <hiredis/hiredis.h>
 
 #include "check.h"
+#include "ids.h"
 #include "orders.h"
 #include "scripts.h"
 
 #define PREFIX "rxd:{default}:"
 #define ANCHOR PREFIX "anchor"
-/* FLUSHALL restarts the order counter: the one order of a row is always this */
-#define OID "ord-00000001"
+/* The one order of a row: the id its create answered (ids are made from
+ * Redis' clock, so a row cannot know it in advance). */
+static char sm_oid[IDS_MAX + 1];
+#define OID sm_oid
 #define CODE "424242"
 #define MAX_ARGS 20
 
@@ -694,6 +697,14 @@ static void stored(const char *key, const char *field, char *out, size_t outlen)
     freeReplyObject(r);
 }
 
+/* PREFIX "ord:" OID part: the order's key, or one of its parts (":tl"). */
+static const char *okey(const char *part)
+{
+    static char buf[128];
+    snprintf(buf, sizeof(buf), PREFIX "ord:%s%s", OID, part);
+    return buf;
+}
+
 /* Runs one step: FCALL rxd_<op> 1 <anchor> <prefix> args, "$oid" and
  * "$att" filled in. */
 static redisReply *run_step(const step *s)
@@ -703,7 +714,7 @@ static redisReply *run_step(const step *s)
     int argc = 0;
     char fn[64];
     snprintf(fn, sizeof(fn), "rxd_%s", s->op);
-    stored(PREFIX "ord:" OID, "attempt", att, sizeof(att));
+    stored(okey(""), "attempt", att, sizeof(att));
     if (!att[0])
         snprintf(att, sizeof(att), "0");
     argv[argc++] = "FCALL";
@@ -717,6 +728,9 @@ static redisReply *run_step(const step *s)
     }
     redisReply *r = redisCommandArgv(rc, argc, argv, NULL);
     CHECK(r, "redis: %s", rc->errstr);
+    if (strcmp(s->op, "create") == 0 && r->type == REDIS_REPLY_ARRAY && elem(r, 0) &&
+        strcmp(elem(r, 0), "created") == 0 && elem(r, 1))
+        snprintf(sm_oid, sizeof(sm_oid), "%s", elem(r, 1));
     return r;
 }
 
@@ -738,6 +752,7 @@ static void fixture(const char *op, int argc, const char **args)
 static void fixtures(void)
 {
     freeReplyObject(cmd("FLUSHALL"));
+    snprintf(sm_oid, sizeof(sm_oid), "default-none"); /* no order yet: an id nothing names */
     redisReply *t = cmd("TIME");
     CHECK(t->type == REDIS_REPLY_ARRAY && t->elements == 2, "TIME");
     char now[32];
@@ -812,26 +827,25 @@ static void expect_closed(const char *what)
     static const char *const kept[] = {"id", "rx", "state", "created_ms", "closed_ms", "seq"};
     char v[256];
     for (size_t i = 0; i < sizeof(gone) / sizeof(gone[0]); i++) {
-        stored(PREFIX "ord:" OID, gone[i], v, sizeof(v));
+        stored(okey(""), gone[i], v, sizeof(v));
         CHECK(!v[0], "%s: closed record still holds %s '%s'", what, gone[i], v);
     }
     for (size_t i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
-        stored(PREFIX "ord:" OID, kept[i], v, sizeof(v));
+        stored(okey(""), kept[i], v, sizeof(v));
         CHECK(v[0], "%s: closed record lost %s", what, kept[i]);
     }
-    long long rec = pttl(PREFIX "ord:" OID), rx = pttl(PREFIX "rx:rx-1");
+    long long rec = pttl(okey("")), rx = pttl(PREFIX "rx:rx-1");
     CHECK(rec > 0 && rec <= 72LL * 3600 * 1000, "%s: closed record's PTTL %lld, want 1..72 h", what,
           rec);
     CHECK(rx > rec, "%s: rx:rx-1 PTTL %lld, want above the record's %lld", what, rx, rec);
-    CHECK(pttl(PREFIX "ord:" OID ":tl") > 0, "%s: the timeline does not expire", what);
+    CHECK(pttl(okey(":tl")) > 0, "%s: the timeline does not expire", what);
     char seq[16];
-    stored(PREFIX "ord:" OID, "seq", seq, sizeof(seq));
-    redisReply *r = cmd("LLEN %s", PREFIX "ord:" OID ":tl");
+    stored(okey(""), "seq", seq, sizeof(seq));
+    redisReply *r = cmd("LLEN %s", okey(":tl"));
     CHECK(r->type == REDIS_REPLY_INTEGER && r->integer == atoll(seq),
           "%s: timeline of %lld entries, want %s", what, r->integer, seq);
     freeReplyObject(r);
-    CHECK(key_exists(PREFIX "ord:" OID ":tried") == 0 &&
-              key_exists(PREFIX "ord:" OID ":ctried") == 0,
+    CHECK(key_exists(okey(":tried")) == 0 && key_exists(okey(":ctried")) == 0,
           "%s: tried sets left after the close", what);
 }
 
@@ -852,7 +866,7 @@ static void expect_phase(const phase *p, const char *what)
         {H_CDUE, PREFIX "cdue", 1},
     };
     char state[64];
-    stored(PREFIX "ord:" OID, "state", state, sizeof(state));
+    stored(okey(""), "state", state, sizeof(state));
     CHECK(strcmp(state, p->state) == 0, "%s: state '%s', want '%s' (phase %s)", what, state,
           p->state, p->name);
     for (size_t i = 0; i < sizeof(holds) / sizeof(holds[0]); i++) {
@@ -1066,7 +1080,7 @@ static void expect_counts(const char *state, const char *want)
     state_counts(got, sizeof(got), state, &oldest);
     CHECK(strcmp(got, want) == 0, "state_counts in %s: '%s', want '%s'", state, got, want);
     snprintf(t_field, sizeof(t_field), "t_%s", state);
-    stored(PREFIX "ord:" OID, t_field, entered, sizeof(entered));
+    stored(okey(""), t_field, entered, sizeof(entered));
     CHECK(!*want || oldest == atoll(entered), "state_counts: oldest %s %lld, want %s", state,
           oldest, entered);
 }
@@ -1121,7 +1135,7 @@ static void test_closing(void)
           "deliver appended %lld entries, want 3", (long long)x->elements - before);
     const redisReply *cl = x->element[x->elements - 1];
     char seq[16];
-    stored(PREFIX "ord:" OID, "seq", seq, sizeof(seq));
+    stored(okey(""), "seq", seq, sizeof(seq));
     const struct {
         const char *field, *want;
     } full[] = {
@@ -1171,7 +1185,7 @@ static void test_closing(void)
     freeReplyObject(x);
 
     expect_closed("after deliver");
-    long long rec = pttl(PREFIX "ord:" OID), rx = pttl(PREFIX "rx:rx-1");
+    long long rec = pttl(okey("")), rx = pttl(PREFIX "rx:rx-1");
     CHECK(rec > 3500000 && rec <= 3600000, "closed record PTTL %lld, want the stored 1 h", rec);
     CHECK(rx > 7100000 && rx <= 7200000, "rx: PTTL %lld, want the stored 2 h", rx);
     /* the views still answer from the closed record */

@@ -43,6 +43,50 @@ local function cokey(P, c) return P .. 'co:' .. c end
 local function ph_geo(P) return P .. 'idx:ph:geo' end
 local function co_geo(P) return P .. 'idx:co:geo' end
 
+-- Order ids: <region>-<epoch:2><ms:9><n:3>, the last three base 36
+-- (0-9a-z, fixed width, so an id sorts by creation within its region), e.g.
+-- 'north-000mia98z57000'. The region keeps regions apart; the time keeps an
+-- id made after a restore or a failover apart from the ids made before it
+-- (the restored counter went back, the clock did not); the epoch, which an
+-- operator bumps after a restore or failover (docs/operations.md, "Redis
+-- failover and restore"), is the guard for a clock that went back too. The
+-- generator never goes back in time itself: within one ms, or while the
+-- clock is behind the last id, it counts n up (then borrows the next ms).
+-- docs/architecture.md, "Order ids".
+local B36 = '0123456789abcdefghijklmnopqrstuvwxyz'
+local ID_N_MAX = 36 * 36 * 36 - 1
+
+local function b36(n, width, what)
+  local s = ''
+  for _ = 1, width do
+    local d = n % 36
+    s = B36:sub(d + 1, d + 1) .. s
+    n = (n - d) / 36
+  end
+  if n ~= 0 then error(what .. ' does not fit in ' .. width .. ' base-36 digits') end
+  return s
+end
+
+local function order_id_new(cx)
+  local P = cx.p
+  local region = P:match('{([^}]*)}') or 'default'
+  local g = redis.call('HMGET', P .. 'ids', 'ms', 'n', 'epoch')
+  local last, n, epoch = tonumber(g[1] or '0'), tonumber(g[2] or '0'), tonumber(g[3] or '0')
+  local ms = cx.now
+  if ms > last then n = 0 else ms, n = last, n + 1 end
+  local oid
+  while true do
+    if n > ID_N_MAX then ms, n = ms + 1, 0 end
+    oid = region .. '-' .. b36(epoch, 2, 'the id epoch') .. b36(ms, 9, 'the time') ..
+      b36(n, 3, 'the counter')
+    -- a counter reset within the same ms must not reuse a live id
+    if redis.call('EXISTS', okey(P, oid)) == 0 then break end
+    n = n + 1
+  end
+  redis.call('HSET', P .. 'ids', 'ms', ms, 'n', n)
+  return oid
+end
+
 -- The work queues (sorted sets of order ids by due time).
 -- Positions dated further ahead than this are not taken as fresh (a clock
 -- set wrong, or a position dated in 2100 to stay 'fresh' for ever).

@@ -40,8 +40,7 @@ register('create', { 'pid:ref', 'patient:str', 'lat:num', 'lon:num', 'has_point:
     local s = redis.call('HMGET', okey(P, existing), 'state', 'attempt')
     return { 'exists', existing, s[1] or '', s[2] or '0' }
   end
-  local n = redis.call('INCR', P .. 'seq:order')
-  local oid = string.format('ord-%08d', n)
+  local oid = order_id_new(cx)
   local k = okey(P, oid)
   -- the dedupe key outlives the order's record and every replay window of
   -- the input topics (docs/operations.md, "How long data lives where")

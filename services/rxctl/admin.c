@@ -238,3 +238,129 @@ int admin_metadata(const config *cfg)
     rd_kafka_destroy(rk);
     return rc;
 }
+
+/* The partitions of topics, with offset set to ts_ms (for offsets_for_times). */
+static rd_kafka_topic_partition_list_t *admin_partitions_at(rd_kafka_t *rk, const config *cfg,
+                                                            int first_topic_arg, long long ts_ms)
+{
+    const rd_kafka_metadata_t *md = NULL;
+    rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 1, NULL, &md, ADMIN_TIMEOUT_MS);
+    if (e) {
+        admin_fail("metadata", rd_kafka_err2str(e));
+        return NULL;
+    }
+    rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(8);
+    for (int i = first_topic_arg; i < config_argc(cfg); i++) {
+        const char *name = config_arg(cfg, i);
+        int found = 0;
+        for (int t = 0; t < md->topic_cnt; t++) {
+            if (strcmp(md->topics[t].topic, name) != 0)
+                continue;
+            found = 1;
+            for (int p = 0; p < md->topics[t].partition_cnt; p++)
+                rd_kafka_topic_partition_list_add(l, name, md->topics[t].partitions[p].id)->offset =
+                    ts_ms;
+        }
+        if (!found) {
+            admin_fail(name, "no such topic");
+            rd_kafka_topic_partition_list_destroy(l);
+            l = NULL;
+            break;
+        }
+    }
+    rd_kafka_metadata_destroy(md);
+    return l;
+}
+
+/* Offsets for times answers -1 where no message is as new as the time:
+ * there the group starts at the end (nothing to replay). */
+static int admin_offsets_resolve(rd_kafka_t *rk, rd_kafka_topic_partition_list_t *l)
+{
+    rd_kafka_resp_err_t e = rd_kafka_offsets_for_times(rk, l, ADMIN_TIMEOUT_MS);
+    if (e)
+        return admin_fail("offsets for times", rd_kafka_err2str(e));
+    for (int i = 0; i < l->cnt; i++) {
+        rd_kafka_topic_partition_t *p = &l->elems[i];
+        if (p->err)
+            return admin_fail(p->topic, rd_kafka_err2str(p->err));
+        if (p->offset < 0) {
+            int64_t lo, hi;
+            e = rd_kafka_query_watermark_offsets(rk, p->topic, p->partition, &lo, &hi,
+                                                 ADMIN_TIMEOUT_MS);
+            if (e)
+                return admin_fail(p->topic, rd_kafka_err2str(e));
+            p->offset = hi;
+        }
+    }
+    return 0;
+}
+
+static int admin_offsets_commit(rd_kafka_t *rk, const char *group,
+                                const rd_kafka_topic_partition_list_t *l)
+{
+    char err[256];
+    rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+    rd_kafka_AdminOptions_t *opt =
+        rd_kafka_AdminOptions_new(rk, RD_KAFKA_ADMIN_OP_ALTERCONSUMERGROUPOFFSETS);
+    rd_kafka_AdminOptions_set_request_timeout(opt, ADMIN_TIMEOUT_MS, err, sizeof(err));
+    rd_kafka_AlterConsumerGroupOffsets_t *alter = rd_kafka_AlterConsumerGroupOffsets_new(group, l);
+    rd_kafka_AlterConsumerGroupOffsets(rk, &alter, 1, opt, q);
+    rd_kafka_event_t *ev = rd_kafka_queue_poll(q, ADMIN_TIMEOUT_MS + 5000);
+    int rc = 0;
+    if (!ev) {
+        rc = admin_fail(group, "no answer from the cluster");
+    } else if (rd_kafka_event_error(ev)) {
+        rc = admin_fail(group, rd_kafka_event_error_string(ev));
+    } else {
+        size_t cnt;
+        const rd_kafka_group_result_t **g = rd_kafka_AlterConsumerGroupOffsets_result_groups(
+            rd_kafka_event_AlterConsumerGroupOffsets_result(ev), &cnt);
+        const rd_kafka_error_t *ge = cnt == 1 ? rd_kafka_group_result_error(g[0]) : NULL;
+        const rd_kafka_topic_partition_list_t *got =
+            cnt == 1 ? rd_kafka_group_result_partitions(g[0]) : NULL;
+        if (ge)
+            rc = admin_fail(group, rd_kafka_error_string(ge));
+        for (int i = 0; got && i < got->cnt; i++) {
+            const rd_kafka_topic_partition_t *p = &got->elems[i];
+            if (p->err == RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID ||
+                p->err == RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS)
+                rc = admin_fail(p->topic, "the group still has members: stop every one of its "
+                                          "consumers, wait for the session timeout, try again");
+            else if (p->err)
+                rc = admin_fail(p->topic, rd_kafka_err2str(p->err));
+            else
+                printf("{\"topic\":\"%s\",\"partition\":%d,\"offset\":%lld}\n", p->topic,
+                       (int)p->partition, (long long)p->offset);
+        }
+    }
+    if (ev)
+        rd_kafka_event_destroy(ev);
+    rd_kafka_AlterConsumerGroupOffsets_destroy(alter);
+    rd_kafka_AdminOptions_destroy(opt);
+    rd_kafka_queue_destroy(q);
+    return rc;
+}
+
+/* rxctl offsets rewind --group G --to-ms T TOPIC...: the group's committed
+ * offsets on every partition of the topics set to the first message at or
+ * after T (a restore of Redis to T, docs/operations.md "Redis failover and
+ * restore"). The group must have no running member; Kafka refuses
+ * otherwise. Prints one JSON line per partition. */
+int admin_offsets_rewind(const config *cfg, int first_topic_arg)
+{
+    const char *group = config_str(cfg, "GROUP", NULL);
+    long long to_ms;
+    if (admin_setting(cfg, "TO_MS", -1, &to_ms))
+        return 2;
+    if (!group || to_ms < 0 || config_argc(cfg) <= first_topic_arg)
+        return admin_fail("offsets rewind", "give --group G --to-ms UNIX_MS and a topic"), 2;
+    rd_kafka_t *rk = admin_client_new(cfg);
+    if (!rk)
+        return 1;
+    rd_kafka_topic_partition_list_t *l = admin_partitions_at(rk, cfg, first_topic_arg, to_ms);
+    int rc = !l || admin_offsets_resolve(rk, l) || admin_offsets_commit(rk, group, l);
+    if (l)
+        rd_kafka_topic_partition_list_destroy(l);
+    rd_kafka_destroy(rk);
+    return rc;
+}

@@ -42,6 +42,9 @@ static const char rxctl_usage[] =
     "  rxctl metadata [--topic T --partition P --leader 1 | --group G --coordinator 1]\n"
     "                                  the cluster as JSON, a partition's leader, a group's "
     "coordinator\n"
+    "  rxctl offsets rewind --group G --to-ms UNIX_MS TOPIC...\n"
+    "                                  set a stopped group's offsets to the first message\n"
+    "                                  at or after the time (after a Redis restore)\n"
     "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET\n"
     "          (or --kafka-brokers ...; the redis password only from the environment)\n";
 
@@ -594,6 +597,8 @@ int main(int argc, char **argv)
         rc = admin_topics_create(c.cfg, 2);
     else if (strcmp(cmd, "metadata") == 0)
         rc = admin_metadata(c.cfg);
+    else if (strcmp(cmd, "offsets") == 0 && a1 && strcmp(a1, "rewind") == 0)
+        rc = admin_offsets_rewind(c.cfg, 2);
     else {
         fprintf(stderr, "rxctl: unknown command or missing argument\n%s", rxctl_usage);
         rc = 2;

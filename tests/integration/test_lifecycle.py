@@ -211,7 +211,7 @@ class LifecycleTest(CourierTestBase):
         self.stack.rxctl("cancel", rx["prescription_id"], "--reason", "duplicate")
         self.stack.wait_state(oid, "CANCELLED")
         self.expect_only_closed_record(oid, "CANCELLED")
-        orders_before = self.redis("GET", self.prefix() + "seq:order")
+        orders_before = self.redis("HGETALL", self.prefix() + "ids")
 
         self.stack.submit(rx)  # the replay
         marker = '"order_exists"'
@@ -226,7 +226,7 @@ class LifecycleTest(CourierTestBase):
 
         wait_until(replay_seen, 30, "rx-router to see the replay of %s" % rx["prescription_id"])
         self.assertEqual(self.stack.order_id(rx["prescription_id"]), oid)
-        self.assertEqual(self.redis("GET", self.prefix() + "seq:order"), orders_before)
+        self.assertEqual(self.redis("HGETALL", self.prefix() + "ids"), orders_before)
         self.assertEqual(self.stack.order(oid)["state"], "CANCELLED")
         kinds = [e["kind"] for e in self.stack.events(order_id=oid)]
         self.assertEqual(kinds.count("created"), 1, kinds)
