@@ -1256,7 +1256,9 @@ static void test_deadlines(void)
     const char *late[] = {"$oid", "deliver", "0", "3", NULL};
     call_expect("deadline", "ok", late);
     expect_overdue("deliver", "0", "");
-    expect_exceptions("\"order_id\":\"" OID "\"", NULL);
+    char has_oid[IDS_MAX + 32];
+    snprintf(has_oid, sizeof(has_oid), "\"order_id\":\"%s\"", OID);
+    expect_exceptions(has_oid, NULL);
     expect_exceptions("\"kind\":\"deliver\"", NULL);
     expect_exceptions("\"state\":\"PICKED_UP\"", NULL);
     expect_exceptions("\"total\":1", NULL);
