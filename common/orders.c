@@ -235,6 +235,18 @@ static void orders_parse_points(const redisReply *r, orders_result *res)
         res->stored[res->n_points++] = strcmp(orders_elem_str(r->element[i]), "stored") == 0;
 }
 
+static void orders_parse_counts(const redisReply *r, orders_result *res)
+{
+    if (r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING)
+        return;
+    res->word = r->element[0]->str;
+    res->status = orders_status_of(res->word);
+    for (size_t i = 1; i + 2 < r->elements && res->n_counts < ORDERS_COUNTS_MAX; i += 3)
+        res->counts[res->n_counts++] = (orders_count){orders_elem_str(r->element[i]),
+                                                      atoll(orders_elem_str(r->element[i + 1])),
+                                                      atoll(orders_elem_str(r->element[i + 2]))};
+}
+
 /* Fills res from the reply by op's table; status ORDERS_FAILED when it is
  * no state-machine reply. */
 static void orders_parse(const orders_op *op, const redisReply *r, const char *err,
@@ -251,6 +263,8 @@ static void orders_parse(const orders_op *op, const redisReply *r, const char *e
         orders_parse_ids(r, res);
     else if (op->kind == ORDERS_R_POINTS)
         orders_parse_points(r, res);
+    else if (op->kind == ORDERS_R_COUNTS)
+        orders_parse_counts(r, res);
     else
         orders_parse_status(op, r, res);
 }

@@ -72,6 +72,14 @@ typedef enum orders_error {
 
 #define ORDERS_CLAIM_MAX 256
 #define ORDERS_POINTS_MAX 128
+#define ORDERS_COUNTS_MAX 16
+
+/* One line of state_counts or queue_counts. */
+typedef struct orders_count {
+    const char *name;
+    long long count;
+    long long ms; /* the oldest entry's or lowest due time, 0 when none */
+} orders_count;
 
 /* A parsed reply. Strings point into the reply: valid during the callback
  * only. Which fields an operation fills is said at its function; the others
@@ -107,6 +115,9 @@ typedef struct orders_result {
     /* courier_loc_many: one flag per point, in order */
     size_t n_points;
     unsigned char stored[ORDERS_POINTS_MAX];
+    /* state_counts, queue_counts */
+    size_t n_counts;
+    orders_count counts[ORDERS_COUNTS_MAX];
 } orders_result;
 
 typedef void orders_cb(void *ctx, const orders_result *res);
@@ -198,6 +209,12 @@ int orders_courier_locs(orders *o, const char *id, const char *points_json, orde
                         void *ctx);
 int orders_courier_avail(orders *o, const char *id, int available, int cold, long long capacity,
                          orders_cb *cb, void *ctx);
+
+/* For the gauges: per live state its count and when the order waiting
+ * longest entered it; per work queue (due, dispatch, cdue) and the
+ * exceptions their length and lowest score. ok, counts. */
+int orders_state_counts(orders *o, orders_cb *cb, void *ctx);
+int orders_queue_counts(orders *o, orders_cb *cb, void *ctx);
 
 /* The region's expiry of closed records and of prescription dedupe keys,
  * read by the steps that end an order: ok (a Redis error when

@@ -35,6 +35,7 @@ typedef enum orders_reply_kind {
     ORDERS_R_STATUS = 0, /* status word, then the shape's fields */
     ORDERS_R_IDS,        /* a list of ids (claim) */
     ORDERS_R_POINTS,     /* "ok", then stored|stale per point */
+    ORDERS_R_COUNTS,     /* "ok", then name, count, ms per counted thing */
 } orders_reply_kind;
 
 struct orders_op {

@@ -105,6 +105,8 @@ OP(courier_locs, STATUS, shapes_count);
 OP(courier_avail, STATUS, shapes_none);
 OP(courier_loc_many, POINTS, shapes_none);
 OP(lifecycle_set, STATUS, shapes_none);
+OP(state_counts, COUNTS, shapes_none);
+OP(queue_counts, COUNTS, shapes_none);
 
 /* Number text as the library's int and num kinds take it. */
 typedef struct orders_num {
@@ -327,6 +329,16 @@ int orders_courier_loc_many(orders *o, size_t n, const orders_point *p, orders_c
         argv[4 * i + 3] = p[i].ts_ms;
     }
     return orders_call_op(o, &op_courier_loc_many, (int)(4 * n), argv, cb, ctx);
+}
+
+int orders_state_counts(orders *o, orders_cb *cb, void *ctx)
+{
+    return orders_call_op(o, &op_state_counts, 0, NULL, cb, ctx);
+}
+
+int orders_queue_counts(orders *o, orders_cb *cb, void *ctx)
+{
+    return orders_call_op(o, &op_queue_counts, 0, NULL, cb, ctx);
 }
 
 int orders_lifecycle_set(orders *o, long long retention_ms, long long rx_dedupe_ttl_ms,

@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "settings.h"
+#include "stategauges.h"
 #include "topic_check.h"
 #include "mem.h"
 
@@ -55,6 +56,8 @@ const char *service_topic(const service *svc, const char *which)
 /* The region's data lifecycle (common/lua/lifecycle.lua): how long a closed
  * order's record stays, and the rx: dedupe key, which must outlive it and
  * every replay window of the input topics. */
+/* The state and queue gauges: fresh enough for an alert's 5-minute window. */
+#define SERVICE_GAUGES_MS 5000
 #define SERVICE_ORDER_RETENTION_S (72LL * 3600)
 #define SERVICE_RX_DEDUPE_TTL_S (45LL * 86400)
 
@@ -343,6 +346,11 @@ static int service_build_kafka(service *svc, int flags, char *err, size_t errlen
     svc->relay = outbox_relay_new(svc->base, &oc, svc->producer, svc->metrics, err, errlen);
     if (!svc->relay)
         return -1;
+    svc->gauges = stategauges_new(svc->base, svc->orders, svc->metrics, SERVICE_GAUGES_MS);
+    if (!svc->gauges) {
+        snprintf(err, errlen, "cannot start the state gauges' timer");
+        return -1;
+    }
     svc->acks = outbox_acks_new(svc->base, svc->store, orders_prefix(svc->orders));
     if (!svc->acks) {
         snprintf(err, errlen, "out of memory for the outbox acknowledgements");
@@ -487,6 +495,7 @@ void service_free(service *svc)
         kafka_producer_free(svc->producer,
                             svc->exit_code == SERVICE_EXIT_KAFKA_FATAL ? 0 : SERVICE_FLUSH_MS);
     outbox_relay_free(svc->relay);
+    stategauges_free(svc->gauges); /* before the store answers its read */
     http_admin_free(svc->admin);
     if (svc->drain_timer)
         event_free(svc->drain_timer);

@@ -67,6 +67,7 @@ struct service {
     orders *orders;
     kafka_producer *producer;   /* with SERVICE_PRODUCER */
     outbox_relay *relay;        /* with SERVICE_RELAY */
+    struct stategauges *gauges; /* with SERVICE_RELAY */
     outbox_acks *acks;          /* with SERVICE_RELAY: see service_msg_done */
     struct topic_check *topics; /* with SERVICE_RELAY: see service_require_topics */
     const char *topic_names[16];

@@ -453,6 +453,63 @@ static void test_unroutable_and_park(test *t)
           s.word, s.state);
 }
 
+/* The gauges' reads: one line per live state and per queue, by name. */
+typedef struct counts_snap {
+    int calls;
+    orders_status status;
+    size_t n;
+    char names[ORDERS_COUNTS_MAX][32];
+    long long count[ORDERS_COUNTS_MAX], ms[ORDERS_COUNTS_MAX];
+} counts_snap;
+
+static void on_counts(void *ctx, const orders_result *res)
+{
+    counts_snap *s = ctx;
+    s->calls++;
+    s->status = res->status;
+    s->n = res->n_counts;
+    for (size_t i = 0; i < res->n_counts; i++) {
+        COPY(s->names[i], res->counts[i].name);
+        s->count[i] = res->counts[i].count;
+        s->ms[i] = res->counts[i].ms;
+    }
+}
+
+static long long counts_of(const counts_snap *s, const char *name, long long *ms)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (strcmp(s->names[i], name) == 0) {
+            if (ms)
+                *ms = s->ms[i];
+            return s->count[i];
+        }
+    return -1;
+}
+
+/* After the earlier steps: one order UNROUTABLE (final: in no state), the
+ * delivered one gone from every index; the queues answer by name. */
+static void test_counts(test *t)
+{
+    counts_snap s = {0};
+    CHECK(orders_state_counts(t->o, on_counts, &s) == 0, "state_counts not sent");
+    wait_for(t, &s.calls, "state_counts");
+    CHECK(s.status == ORDERS_OK && s.n == 7, "state_counts: status %d, %zu lines", (int)s.status,
+          s.n);
+    CHECK(counts_of(&s, "ROUTING", NULL) >= 0 && counts_of(&s, "PICKED_UP", NULL) == 0 &&
+              counts_of(&s, "DELIVERED", NULL) == -1,
+          "state_counts: ROUTING %lld PICKED_UP %lld", counts_of(&s, "ROUTING", NULL),
+          counts_of(&s, "PICKED_UP", NULL));
+    counts_snap q = {0};
+    CHECK(orders_queue_counts(t->o, on_counts, &q) == 0, "queue_counts not sent");
+    wait_for(t, &q.calls, "queue_counts");
+    long long ms = -1;
+    CHECK(q.status == ORDERS_OK && q.n == 4 && counts_of(&q, "due", NULL) >= 0 &&
+              counts_of(&q, "dispatch", NULL) >= 0 && counts_of(&q, "cdue", &ms) >= 0 &&
+              counts_of(&q, "exceptions", NULL) == 0,
+          "queue_counts: status %d, %zu lines", (int)q.status, q.n);
+    CHECK(ms >= 0, "queue_counts: cdue lowest %lld", ms);
+}
+
 /* A call that fails: a transport-level answer reaches the callback as
  * ORDERS_FAILED with the error, never as a status. */
 static void test_failure(test *t)
@@ -498,6 +555,7 @@ int main(void)
     test_create_and_route(&t, oid, sizeof(oid));
     test_courier(&t, oid);
     test_unroutable_and_park(&t);
+    test_counts(&t);
     test_failure(&t);
 
     orders_free(t.o);

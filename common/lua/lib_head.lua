@@ -209,6 +209,15 @@ local FINAL_STATES = { DELIVERED = true, COLLECTED = true, RETURNED = true, CANC
 local LIVE_STATES = { 'ROUTING', 'OFFERED', 'ACCEPTED', 'READY', 'COURIER_ASSIGNED', 'PICKED_UP',
                       'RETURNING' }
 local function state_index(P, state) return P .. 'idx:st:' .. state end
+
+-- Appends name, the length of sorted set z and its lowest score ('0' when
+-- empty) to out: one line of the gauges' reads (state_counts, queue_counts).
+local function zset_count_line(out, name, z)
+  local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+  out[#out + 1] = name
+  out[#out + 1] = tostring(redis.call('ZCARD', z))
+  out[#out + 1] = first[2] or '0'
+end
 local function lifecycle_key(P) return P .. 'cfg:lifecycle' end
 
 -- Used when no service has stored its settings (rxd_lifecycle_set) yet.

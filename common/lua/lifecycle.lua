@@ -24,12 +24,6 @@ end)
 register('state_counts', {}, function(cx, A)
   local P, NOW = cx.p, cx.now
   local out = { 'ok' }
-  for _, st in ipairs(LIVE_STATES) do
-    local z = state_index(P, st)
-    local first = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-    out[#out + 1] = st
-    out[#out + 1] = tostring(redis.call('ZCARD', z))
-    out[#out + 1] = first[2] or '0'
-  end
+  for _, st in ipairs(LIVE_STATES) do zset_count_line(out, st, state_index(P, st)) end
   return out
 end)

@@ -152,6 +152,23 @@ class MetricsTest(StackTest):
                          samples(text, "rxd_order_stage_seconds_count"))
         self.assertEqual(samples(text, "rxd_order_end_to_end_seconds_count"), {})
 
+    def test_state_and_queue_gauges(self):
+        """Orders per live state and the work queues, from Redis every 5 s:
+        the three OFFERED orders wait for their accept deadline in `due`."""
+        def offered():
+            return samples(scrape(self.admin("dispatcher")), "rxd_orders").get('{state="OFFERED"}')
+        wait_until(lambda: (offered() or 0) >= len(self.orders), 20, "the state gauges")
+        text = scrape(self.admin("dispatcher"))
+        self.assertGreaterEqual(samples(text, "rxd_orders_oldest_age_seconds")['{state="OFFERED"}'],
+                                0)
+        self.assertEqual(samples(text, "rxd_orders")['{state="PICKED_UP"}'], 0)
+        depth = samples(text, "rxd_queue_depth")
+        self.assertGreaterEqual(depth['{queue="due"}'], len(self.orders))
+        self.assertEqual(set(depth), {'{queue="due"}', '{queue="dispatch"}', '{queue="cdue"}',
+                                      '{queue="exceptions"}'})
+        # accept deadlines lie ahead: nothing is overdue yet
+        self.assertEqual(samples(text, "rxd_queue_overdue_seconds")['{queue="due"}'], 0)
+
     def test_consumer_lag_gauges(self):
         def lag():
             return samples(scrape(self.admin("rx-router")), "rxd_kafka_consumer_lag")
