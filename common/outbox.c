@@ -85,6 +85,7 @@ struct outbox_relay {
     int reading;
     int inflight;
     int xdels;                   /* XDELs sent and not answered */
+    int releasing;               /* the lease's release sent and not answered */
     int rewind;                  /* entries were skipped: read again from the first */
     int held[OUTBOX_NTOPICS];    /* skip this topic until the rewind */
     int failed[OUTBOX_NTOPICS];  /* a delivery failed this pass: ack nothing later */
@@ -887,7 +888,8 @@ static void outbox_on_release(store *st, redisReply *reply, const char *err, voi
 {
     (void)st;
     (void)reply;
-    (void)ctx;
+    outbox_relay *r = ctx;
+    r->releasing = 0;
     if (err) /* the lease then ends by itself within OUTBOX_LEASE_MS */
         log_event(LOG_INFO, "outbox_release_failed", "{s:s}", "error", err);
 }
@@ -900,7 +902,8 @@ void outbox_relay_stop(outbox_relay *r)
     outbox_flush_acked(r);
     if (r->leader) {
         const char *argv[] = {r->lease, r->instance};
-        store_eval(r->cmd, r->release_script, outbox_on_release, r, 1, 2, argv, NULL);
+        if (store_eval(r->cmd, r->release_script, outbox_on_release, r, 1, 2, argv, NULL) == 0)
+            r->releasing = 1;
     }
     r->leader = 0;
 }
@@ -931,7 +934,10 @@ int outbox_relay_leader(const outbox_relay *r)
 
 int outbox_relay_inflight(const outbox_relay *r)
 {
-    return r->inflight;
+    /* the deletions and the lease's release are sent on the loop: exiting
+     * before they are answered would leave them unsent (the next holder
+     * would send those entries again and wait out the lease) */
+    return r->inflight + r->xdels + r->releasing;
 }
 
 const char *outbox_relay_failing(const outbox_relay *r, char *buf, size_t len)

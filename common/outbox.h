@@ -45,7 +45,8 @@ void outbox_relay_stop(outbox_relay *r);
  * to the relay). Entries not yet deleted are sent again by the next relay. */
 void outbox_relay_free(outbox_relay *r);
 int outbox_relay_leader(const outbox_relay *r);
-/* Entries produced and not yet acknowledged. */
+/* Entries produced and not yet acknowledged, deletions and the lease's
+ * release not yet answered by Redis. */
 int outbox_relay_inflight(const outbox_relay *r);
 /* NULL while producing goes well; else the reason readiness reports, e.g.
  * "produce to patient.notify failing: Broker: Topic authorization failed",

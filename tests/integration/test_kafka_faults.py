@@ -17,7 +17,8 @@ codes exist only on devbroker, so those tests skip there):
 - an outbox entry of a type this build does not relay (written by a newer
   library during a rolling upgrade) is neither published elsewhere nor
   deleted: it waits in the stream for a newer relay, counted and logged
-  once, while the other entries flow."""
+  once, while the other entries flow;
+- a graceful stop gives the relay lease back before the process exits."""
 import json
 import os
 import re
@@ -170,6 +171,25 @@ class TestUnknownOutboxType(FaultTest):
         pid = uid("rx")
         self.stack.submit(prescription(pid, offset(self.pt, north_m=600)))
         self.stack.wait_state(self.stack.order_id(pid), "OFFERED")
+
+
+class TestLeaseRelease(FaultTest):
+    """7: a graceful stop gives the relay lease back before it exits, so
+    another instance relays at once instead of after the lease lapses."""
+    REAL_KAFKA_OK = True
+
+    def test_sigterm_releases_the_lease(self):
+        self.offered_orders(1)
+        lease = REGION_PREFIX + "outbox:lease"
+        wait_until(lambda: self.redis("GET", lease) != "", 15, "a lease holder")
+        holder = self.redis("GET", lease)
+        svc = "rx-router" if holder.startswith("rx-router:") else "dispatcher"
+        self.stack.kill(svc, 15)  # returns once the process is gone
+        # the lease lives 6 s: still naming the stopped process means it
+        # was left to lapse
+        self.assertNotEqual(self.redis("GET", lease), holder)
+        self.assertEqual(self.relay_log_lines("outbox_release_failed"), 0)
+        self.stack.start(svc)
 
 
 class TestKafkaOutage(FaultTest):
