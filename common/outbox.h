@@ -4,10 +4,10 @@
  * the same atomic step as the state change. One relay at a time (a lease in
  * Redis picks it among all running instances) reads the stream in order,
  * produces each entry (order.events keyed by order_id, patient.notify keyed
- * by patient_ref, order.closed keyed by order_id) with the idempotent producer, and deletes an entry only
- * once Kafka acknowledged it. A relay that dies leaves its entries in the
- * stream; the next leaseholder sends them again, so consumers see
- * at-least-once delivery and drop repeats by (order_id, seq).
+ * by patient_ref, order.closed keyed by order_id) with the idempotent producer, and deletes an
+ * entry only once Kafka acknowledged it. A relay that dies leaves its entries in the stream; the
+ * next leaseholder sends them again, so consumers see at-least-once delivery and drop repeats by
+ * (order_id, seq).
  *
  * Each acquisition of the lease gets a fencing token (the epoch, incremented
  * atomically with the acquisition); reads that feed the producer and deletes
