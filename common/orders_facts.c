@@ -135,13 +135,31 @@ static void orders_on_gathered(int failed, void *arg)
     g.done(failed, g.ctx);
 }
 
-static orders_gather *orders_gather_new(const orders_stock_need *need, batch_done_fn *done,
-                                        void *ctx)
+/* A batch of facts reads whose end calls done(failed, ctx). */
+static batch *orders_gather_begin(orders *o, const orders_stock_need *need, batch_done_fn *done,
+                                  void *ctx)
 {
     orders_gather *g = xmalloc(sizeof(*g));
-    if (g)
-        *g = (orders_gather){need, done, ctx};
-    return g;
+    *g = (orders_gather){need, done, ctx};
+    return batch_new(orders_store(o), orders_on_gathered, g);
+}
+
+#define ORDERS_HOLDER_FIELDS_MAX 8
+
+/* A holder's hash fields (HMGET <kind>:<id>) and how many orders it holds
+ * (SCARD <kind>:<id>:<set>): the two reads of a pharmacy or a courier. */
+static void orders_holder_reads(batch *b, orders *o, const char *kind, const char *set,
+                                const char *id, const char *const *fields, int nfields,
+                                batch_reply_fn *on_hash, batch_reply_fn *on_load, void *item)
+{
+    mem_assert(nfields <= ORDERS_HOLDER_FIELDS_MAX);
+    char key[ORDERS_KEY_MAX];
+    const char *hash[2 + ORDERS_HOLDER_FIELDS_MAX] = {"HMGET",
+                                                      orders_key(o, key, "%s:%s", kind, id)};
+    memcpy(hash + 2, fields, sizeof(*fields) * (size_t)nfields);
+    batch_cmd(b, on_hash, item, 2 + nfields, hash);
+    const char *load[] = {"SCARD", orders_key(o, key, "%s:%s:%s", kind, id, set)};
+    batch_cmd(b, on_load, item, 2, load);
 }
 
 static int orders_flag(const redisReply *e)
@@ -205,21 +223,13 @@ int orders_pharmacy_facts(orders *o, route_pharmacy *ph, size_t n, const orders_
 {
     if (need->n > ORDERS_STOCK_MAX)
         return -1;
-    orders_gather *g = orders_gather_new(need, done, ctx);
-    batch *b = g ? batch_new(orders_store(o), orders_on_gathered, g) : NULL;
-    if (!b) {
-        free(g);
-        return -1;
-    }
+    batch *b = orders_gather_begin(o, need, done, ctx);
     for (size_t i = 0; i < n; i++) {
-        char key[ORDERS_KEY_MAX];
-        const char *hash[2 + PH_NFIELDS] = {"HMGET", orders_key(o, key, "ph:%s", ph[i].id)};
-        memcpy(hash + 2, orders_ph_fields, sizeof(orders_ph_fields));
-        batch_cmd(b, orders_on_ph_hash, &ph[i], 2 + PH_NFIELDS, hash);
-        const char *load[] = {"SCARD", orders_key(o, key, "ph:%s:active", ph[i].id)};
-        batch_cmd(b, orders_on_ph_load, &ph[i], 2, load);
+        orders_holder_reads(b, o, "ph", "active", ph[i].id, orders_ph_fields, PH_NFIELDS,
+                            orders_on_ph_hash, orders_on_ph_load, &ph[i]);
         if (!need->n)
             continue;
+        char key[ORDERS_KEY_MAX];
         const char *stock[ORDERS_STOCK_MAX + 2] = {"HMGET",
                                                    orders_key(o, key, "ph:%s:stock", ph[i].id)};
         for (size_t k = 0; k < need->n; k++)
@@ -260,20 +270,10 @@ static void orders_on_co_load(const redisReply *r, void *item, void *ctx)
 int orders_courier_facts(orders *o, policy_courier *c, size_t n, batch_done_fn *done, void *ctx)
 {
     static const orders_stock_need none = {0, NULL, NULL};
-    orders_gather *g = orders_gather_new(&none, done, ctx);
-    batch *b = g ? batch_new(orders_store(o), orders_on_gathered, g) : NULL;
-    if (!b) {
-        free(g);
-        return -1;
-    }
-    for (size_t i = 0; i < n; i++) {
-        char key[ORDERS_KEY_MAX];
-        const char *hash[2 + CO_NFIELDS] = {"HMGET", orders_key(o, key, "co:%s", c[i].id)};
-        memcpy(hash + 2, orders_co_fields, sizeof(orders_co_fields));
-        batch_cmd(b, orders_on_co_hash, &c[i], 2 + CO_NFIELDS, hash);
-        const char *load[] = {"SCARD", orders_key(o, key, "co:%s:orders", c[i].id)};
-        batch_cmd(b, orders_on_co_load, &c[i], 2, load);
-    }
+    batch *b = orders_gather_begin(o, &none, done, ctx);
+    for (size_t i = 0; i < n; i++)
+        orders_holder_reads(b, o, "co", "orders", c[i].id, orders_co_fields, CO_NFIELDS,
+                            orders_on_co_hash, orders_on_co_load, &c[i]);
     batch_end(b);
     return 0;
 }

@@ -9,19 +9,7 @@
 #include <cmocka.h>
 
 #include "metrics.h"
-
-/* The rendered text of m, NUL-terminated; the caller frees it. */
-static char *render(const metrics *m)
-{
-    struct evbuffer *b = evbuffer_new();
-    metrics_render(m, b);
-    size_t n = evbuffer_get_length(b);
-    char *s = malloc(n + 1);
-    evbuffer_remove(b, s, n);
-    s[n] = '\0';
-    evbuffer_free(b);
-    return s;
-}
+#include "metrics_text.h"
 
 static void test_histogram_text(void **state)
 {

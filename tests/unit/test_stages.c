@@ -11,22 +11,11 @@
 #include <cmocka.h>
 
 #include "metrics.h"
+#include "metrics_text.h"
 #include "rxdispatch.pb-c.h"
 #include "stages.h"
 
 #define ST(name) RXDISPATCH__V1__ORDER_STATE__##name
-
-static char *render(const metrics *m)
-{
-    struct evbuffer *b = evbuffer_new();
-    metrics_render(m, b);
-    size_t n = evbuffer_get_length(b);
-    char *s = malloc(n + 1);
-    evbuffer_remove(b, s, n);
-    s[n] = '\0';
-    evbuffer_free(b);
-    return s;
-}
 
 static void test_stage_and_end_to_end(void **state)
 {
