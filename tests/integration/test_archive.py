@@ -141,17 +141,6 @@ class ArchiveTest(CourierTestBase):
         wait_until(lambda: len(self.rows(oids)) == len(oids), 30, "rows of %s" % sorted(oids))
         self.assertEqual(sorted(self.rows(oids)), sorted([o, "1"] for o in oids))
 
-    def delivered_order(self):
-        cid, tok = self.courier(200)
-        oid = self.ready_order()
-        self.assertEqual(self.assigned_to(oid), cid)
-        self.assertEqual(self.act(oid, tok, "accept")[0], 200)
-        self.assertEqual(self.pickup(oid, cid, tok)[0], 200)
-        code, out = self.act(oid, tok, "deliver", {"handover_code": self.handover_code(oid)})
-        self.assertEqual(code, 200, out)
-        self.stack.wait_state(oid, "DELIVERED")
-        return oid, cid
-
     def cancelled_order(self):
         rx = prescription(uid("rx"), offset(self.pt, north_m=1500))
         self.stack.submit(rx)

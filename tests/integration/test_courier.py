@@ -102,6 +102,18 @@ class CourierTestBase(StackTest):
         wait_until(seen, 30, "the handover code of %s on patient.notify" % oid)
         return found["code"]
 
+    def delivered_order(self):
+        """A new order through to DELIVERED by a new courier: (oid, cid)."""
+        cid, tok = self.courier(200)
+        oid = self.ready_order()
+        self.assertEqual(self.assigned_to(oid), cid)
+        self.assertEqual(self.act(oid, tok, "accept")[0], 200)
+        self.assertEqual(self.pickup(oid, cid, tok)[0], 200)
+        code, out = self.act(oid, tok, "deliver", {"handover_code": self.handover_code(oid)})
+        self.assertEqual(code, 200, out)
+        self.stack.wait_state(oid, "DELIVERED")
+        return oid, cid
+
     def stays(self, oid, state, seconds):
         """The order is still in state after seconds (no courier found)."""
         time.sleep(seconds)

@@ -122,15 +122,7 @@ class LifecycleTest(CourierTestBase):
 
     def delivered_order(self):
         self.place()
-        cid, tok = self.courier(200)
-        oid = self.ready_order()
-        self.assertEqual(self.assigned_to(oid), cid)
-        self.assertEqual(self.act(oid, tok, "accept")[0], 200)
-        self.assertEqual(self.pickup(oid, cid, tok)[0], 200)
-        code, out = self.act(oid, tok, "deliver", {"handover_code": self.handover_code(oid)})
-        self.assertEqual(code, 200, out)
-        self.stack.wait_state(oid, "DELIVERED")
-        return oid, cid
+        return super().delivered_order()
 
     def expect_only_closed_record(self, oid, state):
         k = self.prefix() + "ord:" + oid
