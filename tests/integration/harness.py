@@ -12,6 +12,7 @@ import itertools
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +26,23 @@ RXCTL = os.path.join(BUILD, "services", "rxctl", "rxctl")
 
 _areas = itertools.count(0)
 _ids = itertools.count(1)
+
+
+_ports_given = set()
+
+
+def free_port():
+    """A free loopback port this test process was not given before: the
+    kernel may hand a just-closed port to the next bind, and two servers of
+    one test must not race for it."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
+    raise RuntimeError("no free loopback port in 100 tries")
 
 
 def uid(prefix):

@@ -12,24 +12,17 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import BUILD, ROOT, http_status, offset, prescription, uid, wait_until  # noqa: E402
+from harness import BUILD, ROOT, free_port, http_status, offset, prescription, uid, wait_until  # noqa: E402
 from test_courier import CourierTestBase  # noqa: E402
 
 ARCHIVE = os.path.join(BUILD, "services", "rx-archive", "rx-archive")
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Postgres:

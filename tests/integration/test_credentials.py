@@ -16,7 +16,6 @@ import hashlib
 import os
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,19 +25,12 @@ import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, ROOT, RXCTL, Stack, StackTest, area, http_status, offset,  # noqa: E402
+from harness import (BUILD, ROOT, RXCTL, Stack, StackTest, area, free_port, http_status, offset,  # noqa: E402
                      prescription, uid, wait_until)
 from test_courier import CourierTestBase  # noqa: E402
 
 ACL_FILE = os.path.join(ROOT, "deploy", "redis", "users.acl")
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def redis_cli(url, *args, check=True):

@@ -30,18 +30,11 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, Stack, StackTest, area, http, http_status, offset,  # noqa: E402
+from harness import (BUILD, Stack, StackTest, area, free_port, http, http_status, offset,  # noqa: E402
                      prescription, uid, wait_until)
 
 REGION_PREFIX = "rxd:{default}:"
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 class FaultTest(StackTest):

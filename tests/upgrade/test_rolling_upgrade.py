@@ -21,7 +21,6 @@ library writes, with the version that wrote it."""
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -30,7 +29,7 @@ import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-from harness import (BUILD, Stack, area, http, http_status, offset, prescription, uid,  # noqa: E402
+from harness import (BUILD, Stack, area, free_port, http, http_status, offset, prescription, uid,  # noqa: E402
                      wait_until)
 
 SERVICES = ["rx-router", "pharmacy-gw", "courier-gw", "dispatcher"]
@@ -380,12 +379,6 @@ class RollingUpgradeTest(unittest.TestCase):
         print("\nrolling upgrade %s -> %s: %d orders delivered; offers by the (old, new) "
               "router after the switch %s; assignments by the (old, new) dispatcher until the "
               "old stopped %s" % (cur, nxt, len(orders), routed, assigned), file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as so:
-        so.bind(("127.0.0.1", 0))
-        return so.getsockname()[1]
 
 
 if __name__ == "__main__":
