@@ -24,7 +24,7 @@
 -- runs against any minor of its major at least as new as its own; a change
 -- of a reply, an argument or a stored format that old callers would misread
 -- bumps the major (docs/operations.md, "Upgrading the state machine library").
-local VERSION = '2.2'
+local VERSION = '2.3'
 
 -- Per call context: cx.p the key prefix, cx.now Redis' clock in ms (one
 -- reading per call, so every time a call writes is the same).
@@ -353,9 +353,9 @@ local function emit(cx, oid, state, kind, reason, deadline)
     'courier', o[3] or '', 'reason', reason or '', 'dist_m', o[4] or '0',
     'fulfilment', o[5] or '0', 'cold', o[6] or '0', 'attempt', o[7] or '0',
     'deadline', deadline or 0, 'plat', plat, 'plon', plon, 'priority', o[8] or '0', 'v', VERSION,
-    'from', from, 'from_at', from_at, 'approved', o[11] or '')
+    'from', from, 'from_at', from_at, 'approved', o[11] or '', 'actor', cx.actor or '')
   redis.call('RPUSH', k .. ':tl', cjson.encode({ seq = seq, at_ms = NOW, state = state,
-    kind = kind, pharmacy = ph, courier = o[3] or '', reason = reason or '' }))
+    kind = kind, pharmacy = ph, courier = o[3] or '', reason = reason or '', actor = cx.actor }))
   if prev ~= state then
     local code = ''
     if state == 'ACCEPTED' then code = o[10] or '' end
@@ -365,6 +365,32 @@ local function emit(cx, oid, state, kind, reason, deadline)
   end
   if prev ~= state and FINAL_STATES[state] then close_order(cx, oid, reason or '') end
   return seq
+end
+
+-- The operator's trail (docs/operator-api.md). An operator function sets
+-- cx.actor ('<role>:<id>' of the token) before it acts, so that every event
+-- it emits carries who did it ('actor' on the outbox entry and the
+-- timeline), and calls audit once with what it did, in the same atomic
+-- step: the audit stream can never miss an action that happened, nor hold
+-- one that did not. The stream is the recent window the operator API reads
+-- (capped at AUDIT_MAXLEN entries); order.events, with the actor on every
+-- event, is the permanent record.
+local AUDIT_MAXLEN = 1000000
+local function audit_key(P) return P .. 'audit' end
+local function audit(cx, action, target, reason, detail)
+  redis.call('XADD', audit_key(cx.p), 'MAXLEN', '~', AUDIT_MAXLEN, '*', 'at', cx.now,
+    'actor', cx.actor or '', 'action', action, 'target', target, 'reason', reason or '',
+    'detail', detail or '', 'v', VERSION)
+end
+
+-- An operator action on something other than an order (a courier, a
+-- pharmacy, a zone) is an event too: outbox type 'op', published on
+-- order.events with the subject in place of an order (a relay older than
+-- 2.3 leaves such entries in the outbox for a newer one). subject:
+-- 'courier', 'pharmacy' or 'zone'.
+local function emit_subject(cx, subject, id, kind, reason)
+  redis.call('XADD', cx.p .. 'outbox', '*', 't', 'op', 'subject', subject, 'id', id, 'kind', kind,
+    'actor', cx.actor or '', 'reason', reason or '', 'at', cx.now, 'v', VERSION)
 end
 
 local function notify_pharmacy(P, ph, oid)
