@@ -13,6 +13,9 @@ const char opts_usage[] =
     "  --drain S           seconds to wait for every order to finish (60)\n"
     "  --seed N            PRNG seed: same seed, same city and prescriptions (1)\n"
     "  --speedup X         simulated time runs X times faster (10)\n"
+    "  --day S             a province's day of prescriptions in S real seconds:\n"
+    "                      --rate is then the mean, quiet at night, peaks at\n"
+    "                      10 am and 8 pm (0: a flat rate)\n"
     "  --centre LAT,LON    city centre (30.657,104.066: Chengdu)\n"
     "  --radius-m M        city radius in metres (6000)\n"
     "  --max-conns N       connections per long-poll pool (512)\n"
@@ -68,6 +71,7 @@ static int opts_numbers(const config *cfg, sim_opts *o, char *err, size_t errlen
         opts_int(cfg, "DURATION", 60, 1, 86400, &o->duration_s, err, errlen) ||
         opts_int(cfg, "DRAIN", 60, 0, 86400, &o->drain_s, err, errlen) ||
         opts_double(cfg, "SPEEDUP", 10, 0.1, 10000, &o->speedup, err, errlen) ||
+        opts_double(cfg, "DAY", 0, 0, 864000, &o->day_s, err, errlen) ||
         opts_double(cfg, "RADIUS_M", 6000, 100, 100000, &o->radius_m, err, errlen) ||
         opts_int(cfg, "MAX_CONNS", 512, 1, 10000, &o->max_conns, err, errlen))
         return -1;

@@ -16,6 +16,7 @@ typedef struct sim_opts {
     int drain_s;    /* how long to wait afterwards for every order to finish */
     uint64_t seed;
     double speedup; /* simulated seconds per real second for travel and work */
+    double day_s;   /* real seconds of one simulated day of demand; 0: flat rate */
     double centre_lat, centre_lon;
     double radius_m;
     int max_conns; /* connections per long-poll pool */

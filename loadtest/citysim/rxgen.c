@@ -1,11 +1,13 @@
 /* rxgen.c - prescriptions built with the protobuf-c structs and produced
  * keyed by prescription_id. A 100 ms timer sends whatever the clock says is
- * due, so the rate holds even when the loop is briefly busy. */
+ * due, so the rate holds even when the loop is briefly busy; with --day the
+ * rate follows a province's day (dayshape.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "city.h"
+#include "dayshape.h"
 #include "rng.h"
 #include "rxdispatch.pb-c.h"
 #include "rxgen.h"
@@ -218,7 +220,9 @@ static void rxgen_on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     rxgen *g = arg;
     int64_t now = sim_now_ms();
-    long due = (long)((double)(now - g->start_ms) / 1000.0 * g->s->opt->rate) + 1;
+    long due = (long)dayshape_due(g->s->opt->rate, g->s->opt->day_s,
+                                  (double)(now - g->start_ms) / 1000.0) +
+               1;
     if (due > g->total)
         due = g->total;
     while (g->sent < due && !g->s->stopping)
