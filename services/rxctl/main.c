@@ -24,7 +24,7 @@
 
 static const char rxctl_usage[] =
     "usage:\n"
-    "  rxctl token --role operator|pharmacy|courier --id ID [--ttl SECONDS]\n"
+    "  rxctl token --role operator|desk|auditor|pharmacy|courier --id ID [--ttl SECONDS]\n"
     "  rxctl submit FILE.json          produce a prescription (JSON) to rx.approved\n"
     "  rxctl cancel PRESCRIPTION_ID [--reason TEXT]\n"
     "  rxctl produce TOPIC KEY FILE    produce FILE's bytes unchanged (tests)\n"
@@ -90,7 +90,7 @@ static int rxctl_token(rxctl *c)
     if (auth_keys_check(secret, err, sizeof(err)) < 1)
         return rxctl_fail("RXD_TOKEN_SECRET: %s (docs/configuration.md)", err);
     if (!role || auth_role_parse(role, &r))
-        return rxctl_fail("--role must be operator, pharmacy or courier (got '%s')",
+        return rxctl_fail("--role must be operator, desk, auditor, pharmacy or courier (got '%s')",
                           role ? role : "");
     if (config_int(c->cfg, "TTL", 3600, &ttl, err, sizeof(err)) || ttl <= 0 ||
         ttl > 10LL * 366 * 86400)
