@@ -198,6 +198,15 @@ int gw_req_authorize(gw_req *r, auth_role role, const char *id)
     return -1;
 }
 
+int gw_req_permit(gw_req *r, auth_perm perm)
+{
+    if (auth_may(r->who.role, perm))
+        return 0;
+    gw_req_reply_error(r, 403, "forbidden", "%s tokens may not use %s on this API",
+                       auth_role_name(r->who.role), auth_perm_name(perm));
+    return -1;
+}
+
 /* 429 with Retry-After (whole seconds, at least 1) and the JSON error. */
 static void gw_reply_busy(gateway *gw, const gw_req *r, int64_t retry_ms, const char *ecode,
                           const char *msg)

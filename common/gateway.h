@@ -78,6 +78,9 @@ void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt,
 
 /* 0 when the token's holder may act for (role, id); else replies 403. */
 int gw_req_authorize(gw_req *r, auth_role role, const char *id);
+/* 0 when the token's role holds perm (auth_may: the operator API's staff
+ * roles); else replies 403. */
+int gw_req_permit(gw_req *r, auth_perm perm);
 
 /* 0 when the token's holder may spend n of kind now; else answers 429
  * with Retry-After (413 when n is beyond what the holder may ever spend at
