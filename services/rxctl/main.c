@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "kafka.h"
 #include "log.h"
+#include "ops.h"
 #include "orders_facts.h"
 #include "rx.h"
 #include "rxjson.h"
@@ -45,6 +46,16 @@ static const char rxctl_usage[] =
     "  rxctl offsets rewind --group G --to-ms UNIX_MS TOPIC...\n"
     "                                  set a stopped group's offsets to the first message\n"
     "                                  at or after the time (after a Redis restore)\n"
+    "  rxctl orders [--state S] [--older-than SECONDS] [--pharmacy P] [--courier C]\n"
+    "               [--hospital H] [--prescription RX] [--limit N] [--cursor K]\n"
+    "                                  list and search live orders (a page; next_cursor)\n"
+    "  rxctl exceptions [--offset N] [--count N]   orders past a deadline, newest first\n"
+    "  rxctl audit [--count N] [--before ID]       the operator actions, newest first\n"
+    "  rxctl order-cancel|order-resend-code ORDER_ID --reason TEXT\n"
+    "  rxctl order-reassign ORDER_ID --reason TEXT [--courier C]\n"
+    "  rxctl order-reroute ORDER_ID --reason TEXT [--pharmacy P]\n"
+    "  rxctl order-unlock ORDER_ID --reason TEXT --identity-checked 1\n"
+    "                                  the operator's order actions (actor rxctl:$USER)\n"
     "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET\n"
     "          (or --kafka-brokers ...; the redis password only from the environment)\n";
 
@@ -595,6 +606,8 @@ int main(int argc, char **argv)
         rc = rxctl_replay_dlq(&c);
     else if (strcmp(cmd, "topics") == 0 && a1 && strcmp(a1, "create") == 0)
         rc = admin_topics_create(c.cfg, 2);
+    else if ((rc = ops_command(c.cfg, c.base)) >= 0)
+        ;
     else if (strcmp(cmd, "metadata") == 0)
         rc = admin_metadata(c.cfg);
     else if (strcmp(cmd, "offsets") == 0 && a1 && strcmp(a1, "rewind") == 0)
