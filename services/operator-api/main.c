@@ -201,6 +201,8 @@ static int opapi_param(opapi_query *q, const char *name, int (*valid)(const char
                        const char **out)
 {
     *out = evhttp_find_header(&q->kv, name);
+    if (*out && !**out)
+        *out = NULL; /* "?cursor=" is no cursor */
     return *out && (strlen(*out) > OPAPI_PARAM_MAX || !valid(*out, strlen(*out))) ? -1 : 0;
 }
 
