@@ -240,23 +240,7 @@ static int rxctl_produce_file(rxctl *c, const char *topic, const char *key, cons
 static void rxctl_on_reply(void *ctx, const orders_result *res)
 {
     rxctl *c = ctx;
-    if (res->status == ORDERS_FAILED) {
-        fprintf(stderr, "rxctl: redis: %s\n",
-                res->err                        ? res->err
-                : res->reply && res->reply->str ? res->reply->str
-                                                : "?");
-        c->rc = 1;
-    } else if (res->status != ORDERS_OK) {
-        fprintf(stderr, "rxctl: %s\n", res->error_word);
-        c->rc = 1;
-    } else {
-        json_t *j = json_loads(res->json, 0, NULL);
-        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        printf("%s\n", s ? s : res->json);
-        free(s);
-        json_decref(j);
-        c->rc = 0;
-    }
+    c->rc = ops_report(res, "");
     c->done = 1;
     event_base_loopexit(c->base, NULL);
 }

@@ -44,11 +44,8 @@ static int ops_usage(const char *fmt, const char *arg)
     return 2;
 }
 
-static void ops_on_result(void *ctx, const orders_result *res)
+int ops_report(const orders_result *res, const char *oid)
 {
-    ops_run *run = ctx;
-    run->answered = 1;
-    run->rc = 1;
     if (res->status == ORDERS_FAILED) {
         fprintf(stderr, "rxctl: redis: %s\n",
                 res->err                        ? res->err
@@ -61,17 +58,25 @@ static void ops_on_result(void *ctx, const orders_result *res)
                 res->state);
     } else if (res->status == ORDERS_OK && *res->json) {
         json_t *j = json_loads(res->json, 0, NULL);
-        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
         printf("%s\n", s ? s : res->json);
         free(s);
         json_decref(j);
-        run->rc = 0;
+        return 0;
     } else if (res->status == ORDERS_OK) {
-        printf("{\"order_id\": \"%s\", \"state\": \"%s\"}\n", run->act.oid, res->state);
-        run->rc = 0;
+        printf("{\"order_id\": \"%s\", \"state\": \"%s\"}\n", oid, res->state);
+        return 0;
     } else {
         fprintf(stderr, "rxctl: unexpected reply '%s'\n", res->word);
     }
+    return 1;
+}
+
+static void ops_on_result(void *ctx, const orders_result *res)
+{
+    ops_run *run = ctx;
+    run->answered = 1;
+    run->rc = ops_report(res, run->act.oid ? run->act.oid : "");
     event_base_loopexit(run->base, NULL);
 }
 
