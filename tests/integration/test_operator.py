@@ -239,6 +239,29 @@ class OperatorTest(CourierTestBase):
         self.assertIn("entries", json.loads(self.ctl("audit", "--count", "5").stdout))
         self.assertIn("exceptions", json.loads(self.ctl("exceptions").stdout))
 
+    def test_subject_event_relayed_and_restart(self):
+        """An 'op' outbox entry, as the library's emit_subject writes it for
+        an action on a courier, goes out on order.events with the subject;
+        operator-api restarts with the stack's env (RXD_OPERATOR_API
+        included) and serves."""
+        cid = uid("co")
+        self.redis("XADD", PREFIX + "outbox", "*", "t", "op", "subject", "courier", "id", cid,
+                   "kind", "courier_benched", "actor", "operator:op-ann", "reason", "sick",
+                   "at", "1", "v", "2.3")
+        got = {}
+
+        def seen():
+            got["ev"] = [e for e in self.stack.events(idle_ms=800)
+                         if e.get("subject_id") == cid]
+            return got["ev"]
+        wait_until(seen, 20, "the courier_benched event of " + cid)
+        [e] = got["ev"]
+        self.assertEqual((e["order_id"], e["kind"], e["actor"], e["reason"], e["courier_id"],
+                          e["subject_kind"], e["seq"]),
+                         ("", "courier_benched", "operator:op-ann", "sick", cid, "courier", 0))
+        self.stack.restart("operator-api", sig=15)
+        self.assertEqual(self.api("GET", "/v1/audit?count=1", self.auditor)[0], 200)
+
 
 if __name__ == "__main__":
     unittest.main()
