@@ -1,4 +1,4 @@
-/* gateway.h - the HTTP front shared by pharmacy-gw and courier-gw: a route
+/* gateway.h - the HTTP front shared by pharmacy-gw, courier-gw and operator-api: a route
  * table over evhttp, the token check of every request, JSON bodies, calls
  * into the state machine mapped to HTTP statuses, and long-polls woken by
  * Redis pub/sub the moment something arrives for their holder. */
