@@ -51,7 +51,9 @@ int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const cha
                   http_path *p, const gw_route **route);
 
 /* notify_kind: "ph" or "co" (the state machine's notify:<kind>:<id>
- * channels). routes ends with an entry whose pattern is NULL. */
+ * channels), or NULL for a gateway without long-polls (no subscription;
+ * the Redis ACL allows only those channels). routes ends with an entry
+ * whose pattern is NULL. */
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
                      char *err, size_t errlen);
 void gateway_free(gateway *gw);

@@ -328,6 +328,6 @@ static int opapi_init(service *svc, void *ctx, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
     opapi api = {0};
-    /* no long-polls: the notify channels it listens on ("op") carry nothing */
-    return gateway_main("operator-api", argc, argv, "op", opapi_routes, opapi_init, &api);
+    /* no long-polls: no notify subscription */
+    return gateway_main("operator-api", argc, argv, NULL, opapi_routes, opapi_init, &api);
 }
