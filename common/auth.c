@@ -21,11 +21,12 @@ typedef struct auth_key {
     size_t len;
 } auth_key;
 
-static const char *auth_role_names[] = {"operator", "pharmacy", "courier"};
+static const char *auth_role_names[AUTH_ROLES] = {"operator", "pharmacy", "courier", "desk",
+                                                  "auditor"};
 
 int auth_role_parse(const char *s, auth_role *out)
 {
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < AUTH_ROLES; i++) {
         if (s && strcmp(s, auth_role_names[i]) == 0) {
             *out = (auth_role)i;
             return 0;
@@ -36,7 +37,34 @@ int auth_role_parse(const char *s, auth_role *out)
 
 const char *auth_role_name(auth_role role)
 {
-    return role <= AUTH_COURIER ? auth_role_names[role] : "unknown";
+    return (unsigned)role < AUTH_ROLES ? auth_role_names[role] : "unknown";
+}
+
+/* Per role, the permissions it holds (bit per auth_perm). */
+#define AUTH_BIT(p) (1u << (p))
+static const unsigned auth_role_perms[AUTH_ROLES] = {
+    [AUTH_OPERATOR] = AUTH_BIT(AUTH_PERM_READ) | AUTH_BIT(AUTH_PERM_ORDER_ACT) |
+                      AUTH_BIT(AUTH_PERM_COURIER_ACT) | AUTH_BIT(AUTH_PERM_CONFIG),
+    [AUTH_DESK] =
+        AUTH_BIT(AUTH_PERM_READ) | AUTH_BIT(AUTH_PERM_ORDER_ACT) | AUTH_BIT(AUTH_PERM_COURIER_ACT),
+    [AUTH_AUDITOR] = AUTH_BIT(AUTH_PERM_READ),
+    [AUTH_PHARMACY] = 0,
+    [AUTH_COURIER] = 0,
+};
+
+static const char *auth_perm_names[] = {"read", "order actions", "courier actions",
+                                        "configuration"};
+
+int auth_may(auth_role role, auth_perm perm)
+{
+    if ((unsigned)role >= AUTH_ROLES || (unsigned)perm > AUTH_PERM_CONFIG)
+        return 0;
+    return (auth_role_perms[role] & AUTH_BIT(perm)) != 0;
+}
+
+const char *auth_perm_name(auth_perm perm)
+{
+    return (unsigned)perm <= AUTH_PERM_CONFIG ? auth_perm_names[perm] : "unknown";
 }
 
 static const char b64url_chars[] =
@@ -193,7 +221,7 @@ int auth_token_make(const char *secret, auth_role role, const char *id, int64_t 
     char err[128];
     /* the holder's id names its keys ("co:<id>"): the key rule, so a token
      * can never be made for an id that reaches another key */
-    if (!ids_valid_key(id, strlen(id)) || role > AUTH_COURIER || exp_s < 0 ||
+    if (!ids_valid_key(id, strlen(id)) || (unsigned)role >= AUTH_ROLES || exp_s < 0 ||
         exp_s > AUTH_EXP_MAX || auth_keys_parse(secret, keys, err, sizeof(err)) < 1)
         return -1;
     const auth_key *key = &keys[0]; /* the first key signs */

@@ -21,7 +21,29 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { AUTH_OPERATOR = 0, AUTH_PHARMACY = 1, AUTH_COURIER = 2 } auth_role;
+/* Appended only: a role is its name in the payload, the number is ours. */
+typedef enum {
+    AUTH_OPERATOR = 0,
+    AUTH_PHARMACY = 1,
+    AUTH_COURIER = 2,
+    AUTH_DESK = 3,    /* the service desk: reads, order and courier actions */
+    AUTH_AUDITOR = 4, /* reads only */
+} auth_role;
+#define AUTH_ROLES 5
+
+/* What a staff token may do on the operator API (docs/operator-api.md):
+ * operator everything; desk reads, order actions and courier actions but
+ * no configuration; auditor reads. Pharmacy and courier tokens: nothing. */
+typedef enum {
+    AUTH_PERM_READ = 0,
+    AUTH_PERM_ORDER_ACT,   /* cancel, reassign, reroute, resend code, unlock */
+    AUTH_PERM_COURIER_ACT, /* bench, unbench */
+    AUTH_PERM_CONFIG,      /* pharmacies open/close/registration, zones */
+} auth_perm;
+
+/* 1 when role holds perm. */
+int auth_may(auth_role role, auth_perm perm);
+const char *auth_perm_name(auth_perm perm);
 
 #define AUTH_ID_MAX 64
 /* Expiry in unix seconds: 0 .. 10^18-1 (at most 18 digits in the payload). */

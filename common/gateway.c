@@ -198,6 +198,15 @@ int gw_req_authorize(gw_req *r, auth_role role, const char *id)
     return -1;
 }
 
+int gw_req_permit(gw_req *r, auth_perm perm)
+{
+    if (auth_may(r->who.role, perm))
+        return 0;
+    gw_req_reply_error(r, 403, "forbidden", "%s tokens may not use %s on this API",
+                       auth_role_name(r->who.role), auth_perm_name(perm));
+    return -1;
+}
+
 /* 429 with Retry-After (whole seconds, at least 1) and the JSON error. */
 static void gw_reply_busy(gateway *gw, const gw_req *r, int64_t retry_ms, const char *ecode,
                           const char *msg)
@@ -713,6 +722,23 @@ static void gw_route_metrics(gateway *gw, service *svc)
     snprintf(gw->reqid_prefix, sizeof(gw->reqid_prefix), "%s", nonce ? nonce + 1 : "rxd");
 }
 
+/* The subscription that wakes long-polls: its own connection (a
+ * subscribed connection takes no other commands). */
+static int gw_subscribe(gateway *gw, service *svc, const char *notify_kind, char *err,
+                        size_t errlen)
+{
+    gw->sub = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
+                        (int)svc->redis_timeout_ms, err, errlen);
+    if (!gw->sub)
+        return -1;
+    store_set_metrics(gw->sub, svc->metrics, "pubsub");
+    orders_key_notify(svc->orders, gw->channel_prefix, notify_kind);
+    char pattern[sizeof(gw->channel_prefix) + 2];
+    snprintf(pattern, sizeof(pattern), "%s*", gw->channel_prefix);
+    store_psubscribe(gw->sub, pattern, gw_on_notify, gw);
+    return 0;
+}
+
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
                      char *err, size_t errlen)
 {
@@ -759,20 +785,13 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
     framing_install(gw->framing, gw->http);
     /* the framing watch refuses first; evhttp's own limit is a backstop */
     evhttp_set_max_headers_size(gw->http, (ev_ssize_t)gw->header_limit + 1024);
-    gw->sub = store_new(svc->base, config_str(svc->cfg, "REDIS_URL", "redis://127.0.0.1:6379"),
-                        (int)svc->redis_timeout_ms, err, errlen);
-    if (!gw->sub) {
+    if (notify_kind && gw_subscribe(gw, svc, notify_kind, err, errlen)) {
         evhttp_free(gw->http);
         framing_free(gw->framing);
         fairuse_free(gw->fair);
         free(gw);
         return NULL;
     }
-    store_set_metrics(gw->sub, svc->metrics, "pubsub");
-    orders_key_notify(svc->orders, gw->channel_prefix, notify_kind);
-    char pattern[sizeof(gw->channel_prefix) + 2];
-    snprintf(pattern, sizeof(pattern), "%s*", gw->channel_prefix);
-    store_psubscribe(gw->sub, pattern, gw_on_notify, gw);
     gw_route_metrics(gw, svc);
     gw->m_errors = metrics_counter(svc->metrics, "http_errors_total", NULL,
                                    "HTTP requests answered with an error");
@@ -804,7 +823,7 @@ int gateway_inflight(const gateway *gw)
 
 int gateway_ready(const gateway *gw)
 {
-    return store_connected(gw->sub);
+    return !gw->sub || store_connected(gw->sub);
 }
 
 void gateway_free(gateway *gw)

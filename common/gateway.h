@@ -1,4 +1,4 @@
-/* gateway.h - the HTTP front shared by pharmacy-gw and courier-gw: a route
+/* gateway.h - the HTTP front shared by pharmacy-gw, courier-gw and operator-api: a route
  * table over evhttp, the token check of every request, JSON bodies, calls
  * into the state machine mapped to HTTP statuses, and long-polls woken by
  * Redis pub/sub the moment something arrives for their holder. */
@@ -51,7 +51,9 @@ int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const cha
                   http_path *p, const gw_route **route);
 
 /* notify_kind: "ph" or "co" (the state machine's notify:<kind>:<id>
- * channels). routes ends with an entry whose pattern is NULL. */
+ * channels), or NULL for a gateway without long-polls (no subscription;
+ * the Redis ACL allows only those channels). routes ends with an entry
+ * whose pattern is NULL. */
 gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *routes, void *ctx,
                      char *err, size_t errlen);
 void gateway_free(gateway *gw);
@@ -78,6 +80,9 @@ void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt,
 
 /* 0 when the token's holder may act for (role, id); else replies 403. */
 int gw_req_authorize(gw_req *r, auth_role role, const char *id);
+/* 0 when the token's role holds perm (auth_may: the operator API's staff
+ * roles); else replies 403. */
+int gw_req_permit(gw_req *r, auth_perm perm);
 
 /* 0 when the token's holder may spend n of kind now; else answers 429
  * with Retry-After (413 when n is beyond what the holder may ever spend at

@@ -273,4 +273,50 @@ int orders_deadline(orders *o, const char *oid, const char *kind, long long afte
  * newest first, count <= 500 */
 int orders_exceptions(orders *o, long long offset, long long count, orders_cb *cb, void *ctx);
 
+/* ---- operator: orders (common/lua/operator.lua) ----
+ * The operator's reads and repairs (docs/operator-api.md). Every action
+ * takes who acts (actor: "<role>:<id>" of the token, or "rxctl:<user>") and
+ * why; its events on order.events carry the actor and it writes one audit
+ * entry, atomically. An action answers ok: state (after); refused: detail
+ * (why it does not apply: final_state, not_before_pickup, no_live_code,
+ * courier_unavailable, ...), state; err not_found. */
+
+typedef struct orders_op_action {
+    const char *oid, *actor, *reason;
+} orders_op_action;
+
+/* Before pickup: CANCELLED; picked up: RETURNING. */
+int orders_op_cancel(orders *o, const orders_op_action *a, orders_cb *cb, void *ctx);
+/* courier_id "" : back to the dispatch queue; else to that courier, taken
+ * as accepted. */
+int orders_op_reassign(orders *o, const orders_op_action *a, const char *courier_id, orders_cb *cb,
+                       void *ctx);
+/* pharmacy_id "": routes again to the next pharmacy; else offered to that
+ * one with accept_ms to answer. */
+int orders_op_reroute(orders *o, const orders_op_action *a, long long accept_ms,
+                      const char *pharmacy_id, orders_cb *cb, void *ctx);
+/* The handover code to the patient again (patient.notify only). */
+int orders_op_resend_code(orders *o, const orders_op_action *a, orders_cb *cb, void *ctx);
+/* Resets the wrong-code count of a picked-up order; identity_checked must
+ * be 1. */
+int orders_op_unlock(orders *o, const orders_op_action *a, int identity_checked, orders_cb *cb,
+                     void *ctx);
+
+/* A search of the live orders ("" or 0: no filter). */
+typedef struct orders_op_query {
+    const char *state; /* a live state (orders_state_is_live) or "" */
+    long long older_than_ms;
+    const char *pharmacy_id, *courier_id, *hospital, *prescription_id;
+    int limit;          /* 1..ORDERS_OP_LIST_MAX */
+    const char *cursor; /* next_cursor of the page before, or "" */
+} orders_op_query;
+#define ORDERS_OP_LIST_MAX 200
+/* ok: json {"orders":[...],"next_cursor":""}; refused: detail (bad_cursor) */
+int orders_op_list(orders *o, const orders_op_query *q, orders_cb *cb, void *ctx);
+/* ok: json {"entries":[...],"next_before":""}, newest first, entries before
+ * the stream id before ("" from the newest); refused: detail (bad_before) */
+int orders_op_audit(orders *o, long long count, const char *before, orders_cb *cb, void *ctx);
+/* 1 when s names a state that has a live index (ROUTING .. RETURNING). */
+int orders_state_is_live(const char *s);
+
 #endif

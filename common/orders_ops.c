@@ -3,6 +3,7 @@
  * (lib_head.lua's arg kinds), and per operation the table of the fields its
  * replies carry (orders_op.h), in the order the Lua answers them. */
 #include <stdio.h>
+#include <string.h>
 
 #include "orders.h"
 #include "orders_op.h"
@@ -382,4 +383,93 @@ int orders_exceptions(orders *o, long long offset, long long count, orders_cb *c
     orders_num off, n;
     const char *argv[] = {orders_int(&off, offset), orders_int(&n, count)};
     return CALL(o, exceptions, argv, cb, ctx);
+}
+
+/* ---- operator: orders ---- */
+
+static const orders_shape shapes_op_action[] = {
+    {ORDERS_OK, {F(STR, state)}},
+    {ORDERS_REFUSED, {F(STR, detail), F(STR, state)}},
+    END,
+};
+static const orders_shape shapes_op_view[] = {
+    {ORDERS_OK, {F(STR, json)}},
+    {ORDERS_REFUSED, {F(STR, detail)}},
+    END,
+};
+
+OP(op_cancel, STATUS, shapes_op_action);
+OP(op_reassign, STATUS, shapes_op_action);
+OP(op_reroute, STATUS, shapes_op_action);
+OP(op_resend_code, STATUS, shapes_op_action);
+OP(op_unlock, STATUS, shapes_op_action);
+OP(op_list, STATUS, shapes_op_view);
+OP(op_audit, STATUS, shapes_op_view);
+
+int orders_op_cancel(orders *o, const orders_op_action *a, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {a->oid, a->actor, a->reason};
+    return CALL(o, op_cancel, argv, cb, ctx);
+}
+
+int orders_op_reassign(orders *o, const orders_op_action *a, const char *courier_id, orders_cb *cb,
+                       void *ctx)
+{
+    const char *argv[] = {a->oid, a->actor, a->reason, courier_id ? courier_id : ""};
+    return CALL(o, op_reassign, argv, cb, ctx);
+}
+
+int orders_op_reroute(orders *o, const orders_op_action *a, long long accept_ms,
+                      const char *pharmacy_id, orders_cb *cb, void *ctx)
+{
+    orders_num ms;
+    const char *argv[] = {a->oid, a->actor, a->reason, orders_int(&ms, accept_ms),
+                          pharmacy_id ? pharmacy_id : ""};
+    return CALL(o, op_reroute, argv, cb, ctx);
+}
+
+int orders_op_resend_code(orders *o, const orders_op_action *a, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {a->oid, a->actor, a->reason};
+    return CALL(o, op_resend_code, argv, cb, ctx);
+}
+
+int orders_op_unlock(orders *o, const orders_op_action *a, int identity_checked, orders_cb *cb,
+                     void *ctx)
+{
+    const char *argv[] = {a->oid, a->actor, a->reason, orders_bit(identity_checked)};
+    return CALL(o, op_unlock, argv, cb, ctx);
+}
+
+int orders_op_list(orders *o, const orders_op_query *q, orders_cb *cb, void *ctx)
+{
+    orders_num age, lim;
+    const char *argv[] = {q->state ? q->state : "",
+                          orders_int(&age, q->older_than_ms),
+                          q->pharmacy_id ? q->pharmacy_id : "",
+                          q->courier_id ? q->courier_id : "",
+                          q->hospital ? q->hospital : "",
+                          q->prescription_id ? q->prescription_id : "",
+                          orders_int(&lim, q->limit),
+                          q->cursor ? q->cursor : ""};
+    return CALL(o, op_list, argv, cb, ctx);
+}
+
+int orders_op_audit(orders *o, long long count, const char *before, orders_cb *cb, void *ctx)
+{
+    orders_num n;
+    const char *argv[] = {orders_int(&n, count), before ? before : ""};
+    return CALL(o, op_audit, argv, cb, ctx);
+}
+
+/* As LIVE_STATES of lib_head.lua. */
+static const char *const orders_live_states[] = {
+    "ROUTING", "OFFERED", "ACCEPTED", "READY", "COURIER_ASSIGNED", "PICKED_UP", "RETURNING"};
+
+int orders_state_is_live(const char *s)
+{
+    for (size_t i = 0; i < sizeof(orders_live_states) / sizeof(orders_live_states[0]); i++)
+        if (strcmp(s, orders_live_states[i]) == 0)
+            return 1;
+    return 0;
 }

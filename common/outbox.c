@@ -39,9 +39,6 @@
 
 enum { OUTBOX_EV = 0, OUTBOX_PN = 1, OUTBOX_CL = 2, OUTBOX_NTOPICS = 3 };
 
-/* The outbox field 't' of each topic's entries, by topic index. */
-static const char *const outbox_types[OUTBOX_NTOPICS] = {"ev", "pn", "cl"};
-
 /* Taking the lease and the next fencing token are one step. */
 static const char outbox_acquire_lua[] =
     "if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then "
@@ -175,6 +172,7 @@ static void outbox_encode_event(const redisReply *f, outbox_entry *e)
     ev.deadline_ms = strtoll(outbox_field(f, "deadline"), NULL, 10);
     ev.priority = (Rxdispatch__V1__Priority)atoi(outbox_field(f, "priority"));
     ev.region = e->r->region;
+    ev.actor = (char *)outbox_field(f, "actor");
     if (*outbox_field(f, "plat")) {
         loc.lat = strtod(outbox_field(f, "plat"), NULL);
         loc.lon = strtod(outbox_field(f, "plon"), NULL);
@@ -192,6 +190,34 @@ static void outbox_encode_event(const redisReply *f, outbox_entry *e)
         e->at_ms = ev.at_ms;
         e->approved_ms = strtoll(outbox_field(f, "approved"), NULL, 10);
     }
+}
+
+/* An operator action on a courier, a pharmacy or a zone (library 2.3,
+ * emit_subject): an OrderEvent with no order, keyed "<subject>:<id>" so
+ * that one subject's events stay in order on one partition. */
+static void outbox_encode_subject(const redisReply *f, outbox_entry *e)
+{
+    Rxdispatch__V1__OrderEvent ev = RXDISPATCH__V1__ORDER_EVENT__INIT;
+    const char *subject = outbox_field(f, "subject"), *id = outbox_field(f, "id");
+    ev.order_id = "";
+    ev.at_ms = strtoll(outbox_field(f, "at"), NULL, 10);
+    ev.kind = (char *)outbox_field(f, "kind");
+    ev.reason = (char *)outbox_field(f, "reason");
+    ev.actor = (char *)outbox_field(f, "actor");
+    ev.region = e->r->region;
+    ev.subject_kind = (char *)subject;
+    ev.subject_id = (char *)id;
+    if (strcmp(subject, "courier") == 0)
+        ev.courier_id = (char *)id;
+    else if (strcmp(subject, "pharmacy") == 0)
+        ev.pharmacy_id = (char *)id;
+    e->len = rxdispatch__v1__order_event__get_packed_size(&ev);
+    e->value = xmalloc(e->len ? e->len : 1);
+    rxdispatch__v1__order_event__pack(&ev, e->value);
+    e->topic = OUTBOX_EV;
+    size_t klen = strlen(subject) + strlen(id) + 2;
+    e->key = xmalloc(klen);
+    snprintf(e->key, klen, "%s:%s", subject, id);
 }
 
 static void outbox_encode_notice(const redisReply *f, outbox_entry *e)
@@ -583,14 +609,27 @@ static int outbox_may_send(outbox_relay *r, int t, long long now)
     return 1;
 }
 
-/* The topic of an entry's type: entries older than 't' were events; -1
- * for a type a newer library writes and this build does not know. */
-static int outbox_type_topic(const char *type)
+/* Per outbox type ('t'), its topic and how its entry is encoded. */
+typedef void outbox_encode_fn(const redisReply *f, outbox_entry *e);
+static const struct {
+    const char *type;
+    int topic;
+    outbox_encode_fn *encode;
+} outbox_kinds[] = {
+    {"ev", OUTBOX_EV, outbox_encode_event},
+    {"pn", OUTBOX_PN, outbox_encode_notice},
+    {"cl", OUTBOX_CL, outbox_encode_closed},
+    {"op", OUTBOX_EV, outbox_encode_subject},
+};
+
+/* The kind of an entry's type: entries older than 't' were events; -1 for
+ * a type a newer library writes and this build does not know. */
+static int outbox_kind_of(const char *type)
 {
     if (*type == '\0')
-        return OUTBOX_EV;
-    for (int i = 0; i < OUTBOX_NTOPICS; i++)
-        if (strcmp(type, outbox_types[i]) == 0)
+        return 0;
+    for (int i = 0; i < (int)(sizeof(outbox_kinds) / sizeof(outbox_kinds[0])); i++)
+        if (strcmp(type, outbox_kinds[i].type) == 0)
             return i;
     return -1;
 }
@@ -618,12 +657,13 @@ static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long
     const char *id = ent->element[0]->str;
     const redisReply *fields = ent->element[1];
     const char *type = outbox_field(fields, "t");
-    int t = outbox_type_topic(type);
-    if (t < 0) {
+    int k = outbox_kind_of(type);
+    if (k < 0) {
         outbox_skip_unknown(r, id, type);
         snprintf(r->last_id, sizeof(r->last_id), "%s", id);
         return 0;
     }
+    int t = outbox_kinds[k].topic;
     if (!outbox_may_send(r, t, now)) {
         snprintf(r->last_id, sizeof(r->last_id), "%s", id);
         return 0;
@@ -632,12 +672,7 @@ static int outbox_handle_entry(outbox_relay *r, const redisReply *ent, long long
     e->r = r;
     e->term = r->term;
     snprintf(e->id, sizeof(e->id), "%s", id);
-    if (t == OUTBOX_PN)
-        outbox_encode_notice(fields, e);
-    else if (t == OUTBOX_CL)
-        outbox_encode_closed(fields, e);
-    else
-        outbox_encode_event(fields, e);
+    outbox_kinds[k].encode(fields, e);
     if (kafka_produce(r->kp, r->topics[t], e->key, strlen(e->key), e->value, e->len, NULL, 0,
                       outbox_on_delivery, e) != 0) {
         r->probing[t] = 0;

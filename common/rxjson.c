@@ -206,8 +206,14 @@ json_t *rxjson_decode_event(const void *buf, size_t len)
         "cold_chain", e->cold_chain, "attempt", (int)e->attempt, "deadline_ms",
         (json_int_t)e->deadline_ms, "priority",
         e->priority == RXDISPATCH__V1__PRIORITY__URGENT ? "URGENT" : "NORMAL");
-    if (j)
+    if (j) {
         json_object_set_new(j, "region", json_string(e->region));
+        json_object_set_new(j, "actor", json_string(e->actor));
+    }
+    if (j && *e->subject_kind) {
+        json_object_set_new(j, "subject_kind", json_string(e->subject_kind));
+        json_object_set_new(j, "subject_id", json_string(e->subject_id));
+    }
     if (j && e->pharmacy_location)
         json_object_set_new(j, "pharmacy_location",
                             json_pack("{s:f, s:f}", "lat", e->pharmacy_location->lat, "lon",

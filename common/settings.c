@@ -40,9 +40,9 @@ const char *const settings_names[] = {
 /* Prefixes: librdkafka's properties, and the namespaces of the development
  * tools, which write or read their own names (RXD_ADMIN_<INSTANCE> and
  * RXD_PHARMACY_API_<N> come from scripts/stack's env file). */
-const char *const settings_families[] = {"RXD_KAFKA_",       "RXD_STACK_",      "RXD_CLUSTER_",
-                                         "RXD_PODMAN_",      "RXD_TEST_",       "RXD_ADMIN_",
-                                         "RXD_PHARMACY_API", "RXD_COURIER_API", NULL};
+const char *const settings_families[] = {
+    "RXD_KAFKA_", "RXD_STACK_",       "RXD_CLUSTER_",    "RXD_PODMAN_",      "RXD_TEST_",
+    "RXD_ADMIN_", "RXD_PHARMACY_API", "RXD_COURIER_API", "RXD_OPERATOR_API", NULL};
 
 int settings_known(const char *name)
 {

@@ -16,6 +16,7 @@
 #include "ids.h"
 #include "kafka.h"
 #include "log.h"
+#include "ops.h"
 #include "orders_facts.h"
 #include "rx.h"
 #include "rxjson.h"
@@ -24,7 +25,7 @@
 
 static const char rxctl_usage[] =
     "usage:\n"
-    "  rxctl token --role operator|pharmacy|courier --id ID [--ttl SECONDS]\n"
+    "  rxctl token --role operator|desk|auditor|pharmacy|courier --id ID [--ttl SECONDS]\n"
     "  rxctl submit FILE.json          produce a prescription (JSON) to rx.approved\n"
     "  rxctl cancel PRESCRIPTION_ID [--reason TEXT]\n"
     "  rxctl produce TOPIC KEY FILE    produce FILE's bytes unchanged (tests)\n"
@@ -45,6 +46,16 @@ static const char rxctl_usage[] =
     "  rxctl offsets rewind --group G --to-ms UNIX_MS TOPIC...\n"
     "                                  set a stopped group's offsets to the first message\n"
     "                                  at or after the time (after a Redis restore)\n"
+    "  rxctl orders [--state S] [--older-than SECONDS] [--pharmacy P] [--courier C]\n"
+    "               [--hospital H] [--prescription RX] [--limit N] [--cursor K]\n"
+    "                                  list and search live orders (a page; next_cursor)\n"
+    "  rxctl exceptions [--offset N] [--count N]   orders past a deadline, newest first\n"
+    "  rxctl audit [--count N] [--before ID]       the operator actions, newest first\n"
+    "  rxctl order-cancel|order-resend-code ORDER_ID --reason TEXT\n"
+    "  rxctl order-reassign ORDER_ID --reason TEXT [--courier C]\n"
+    "  rxctl order-reroute ORDER_ID --reason TEXT [--pharmacy P]\n"
+    "  rxctl order-unlock ORDER_ID --reason TEXT --identity-checked 1\n"
+    "                                  the operator's order actions (actor rxctl:$USER)\n"
     "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET\n"
     "          (or --kafka-brokers ...; the redis password only from the environment)\n";
 
@@ -90,7 +101,7 @@ static int rxctl_token(rxctl *c)
     if (auth_keys_check(secret, err, sizeof(err)) < 1)
         return rxctl_fail("RXD_TOKEN_SECRET: %s (docs/configuration.md)", err);
     if (!role || auth_role_parse(role, &r))
-        return rxctl_fail("--role must be operator, pharmacy or courier (got '%s')",
+        return rxctl_fail("--role must be operator, desk, auditor, pharmacy or courier (got '%s')",
                           role ? role : "");
     if (config_int(c->cfg, "TTL", 3600, &ttl, err, sizeof(err)) || ttl <= 0 ||
         ttl > 10LL * 366 * 86400)
@@ -229,23 +240,7 @@ static int rxctl_produce_file(rxctl *c, const char *topic, const char *key, cons
 static void rxctl_on_reply(void *ctx, const orders_result *res)
 {
     rxctl *c = ctx;
-    if (res->status == ORDERS_FAILED) {
-        fprintf(stderr, "rxctl: redis: %s\n",
-                res->err                        ? res->err
-                : res->reply && res->reply->str ? res->reply->str
-                                                : "?");
-        c->rc = 1;
-    } else if (res->status != ORDERS_OK) {
-        fprintf(stderr, "rxctl: %s\n", res->error_word);
-        c->rc = 1;
-    } else {
-        json_t *j = json_loads(res->json, 0, NULL);
-        char *s = j ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-        printf("%s\n", s ? s : res->json);
-        free(s);
-        json_decref(j);
-        c->rc = 0;
-    }
+    c->rc = ops_report(res, "");
     c->done = 1;
     event_base_loopexit(c->base, NULL);
 }
@@ -595,6 +590,8 @@ int main(int argc, char **argv)
         rc = rxctl_replay_dlq(&c);
     else if (strcmp(cmd, "topics") == 0 && a1 && strcmp(a1, "create") == 0)
         rc = admin_topics_create(c.cfg, 2);
+    else if ((rc = ops_command(c.cfg, c.base)) >= 0)
+        ;
     else if (strcmp(cmd, "metadata") == 0)
         rc = admin_metadata(c.cfg);
     else if (strcmp(cmd, "offsets") == 0 && a1 && strcmp(a1, "rewind") == 0)

@@ -244,6 +244,56 @@ static void test_roles(void **state)
     assert_string_equal(auth_role_name(AUTH_OPERATOR), "operator");
 }
 
+/* The staff roles travel in tokens by name, like the others. */
+static void test_staff_roles_roundtrip(void **state)
+{
+    (void)state;
+    const struct {
+        auth_role role;
+        const char *name;
+    } roles[] = {{AUTH_DESK, "desk"}, {AUTH_AUDITOR, "auditor"}};
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        char tok[512];
+        auth_claims c;
+        const char *why;
+        auth_role parsed;
+        assert_true(auth_token_make(SECRET, roles[i].role, "ann", 2000, tok, sizeof(tok)) > 0);
+        assert_int_equal(auth_token_verify(SECRET, tok, strlen(tok), 1000, &c, &why), 0);
+        assert_int_equal(c.role, roles[i].role);
+        assert_string_equal(c.id, "ann");
+        assert_string_equal(auth_role_name(roles[i].role), roles[i].name);
+        assert_int_equal(auth_role_parse(roles[i].name, &parsed), 0);
+        assert_int_equal(parsed, roles[i].role);
+    }
+    auth_role parsed;
+    assert_int_equal(auth_role_parse("admin", &parsed), -1);
+    char tok[512];
+    assert_int_equal(auth_token_make(SECRET, (auth_role)AUTH_ROLES, "x", 2000, tok, sizeof(tok)),
+                     -1);
+    assert_string_equal(auth_role_name((auth_role)AUTH_ROLES), "unknown");
+}
+
+/* The permission table of docs/operator-api.md, case by case. */
+static void test_permissions(void **state)
+{
+    (void)state;
+    const struct {
+        auth_role role;
+        int read, order_act, courier_act, config;
+    } want[] = {
+        {AUTH_OPERATOR, 1, 1, 1, 1}, {AUTH_DESK, 1, 1, 1, 0},    {AUTH_AUDITOR, 1, 0, 0, 0},
+        {AUTH_PHARMACY, 0, 0, 0, 0}, {AUTH_COURIER, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        assert_int_equal(auth_may(want[i].role, AUTH_PERM_READ), want[i].read);
+        assert_int_equal(auth_may(want[i].role, AUTH_PERM_ORDER_ACT), want[i].order_act);
+        assert_int_equal(auth_may(want[i].role, AUTH_PERM_COURIER_ACT), want[i].courier_act);
+        assert_int_equal(auth_may(want[i].role, AUTH_PERM_CONFIG), want[i].config);
+    }
+    assert_int_equal(auth_may((auth_role)AUTH_ROLES, AUTH_PERM_READ), 0);
+    assert_int_equal(auth_may(AUTH_OPERATOR, (auth_perm)(AUTH_PERM_CONFIG + 1)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -258,6 +308,8 @@ int main(void)
         cmocka_unit_test(test_plain_secret_is_key_0),
         cmocka_unit_test(test_unknown_and_forged_kid),
         cmocka_unit_test(test_ring_setting_checked),
+        cmocka_unit_test(test_staff_roles_roundtrip),
+        cmocka_unit_test(test_permissions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

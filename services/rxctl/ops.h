@@ -1,0 +1,18 @@
+/* ops.h - rxctl's operator commands (ops.c): orders, exceptions, audit and
+ * order-cancel|reassign|reroute|resend-code|unlock. */
+#ifndef RXCTL_OPS_H
+#define RXCTL_OPS_H
+
+#include <event2/event.h>
+
+#include "config.h"
+#include "orders.h"
+
+/* Runs the command named by the first positional argument if it is one of
+ * these: returns the process exit code, or -1 when it is not. */
+int ops_command(const config *cfg, struct event_base *base);
+/* Prints a state-machine reply: its JSON (indented) or {order_id, state}
+ * on stdout, else why it failed on stderr. Returns the exit code (0, 1). */
+int ops_report(const orders_result *res, const char *oid);
+
+#endif
