@@ -324,8 +324,8 @@ int orders_hold_tick(orders *o, long long max_hold_ms, double radius_m, int limi
 /* Couriers whose last position is older than before_ms leave the geo
  * index (at most limit). ok: count. */
 int orders_courier_stale(orders *o, long long before_ms, int limit, orders_cb *cb, void *ctx);
-/* Deregistration. ok: detail "removed"|"unknown"; err conflict while it
- * holds orders (state: how many). */
+/* Deregistration. ok: detail "removed"|"unknown"; busy while it holds
+ * orders (count: how many). */
 int orders_courier_remove(orders *o, const char *courier, orders_cb *cb, void *ctx);
 int orders_pharmacy_remove(orders *o, const char *pharmacy_id, orders_cb *cb, void *ctx);
 

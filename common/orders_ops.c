@@ -402,6 +402,11 @@ static const orders_shape shapes_retry[] = {
     {ORDERS_OK, {F(STR, state), F(STR, detail)}},
     END,
 };
+static const orders_shape shapes_remove[] = {
+    {ORDERS_OK, {F(STR, detail)}},
+    {ORDERS_BUSY, {F(INT, count)}},
+    END,
+};
 static const orders_shape shapes_hold_tick[] = {
     {ORDERS_OK, {F(INT, count), F(INT, misses)}},
     END,
@@ -416,8 +421,8 @@ OP(zone_resume, STATUS, shapes_count);
 OP(zones, STATUS, shapes_view);
 OP(hold_tick, STATUS, shapes_hold_tick);
 OP(courier_stale, STATUS, shapes_count);
-OP(courier_remove, STATUS, shapes_ok_detail);
-OP(pharmacy_remove, STATUS, shapes_ok_detail);
+OP(courier_remove, STATUS, shapes_remove);
+OP(pharmacy_remove, STATUS, shapes_remove);
 
 int orders_retry(orders *o, const char *oid, const char *actor, const char *reason, orders_cb *cb,
                  void *ctx)

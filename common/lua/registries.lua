@@ -158,12 +158,12 @@ register('courier_stale', { 'before_ms:int', 'limit:int' }, function(cx, A)
 end)
 
 -- courier_remove id / pharmacy_remove id: deregistration. Refused while
--- it holds orders ({ 'err', 'conflict', how many }), so that no order is
--- left with a holder that is gone; { 'ok', 'removed' | 'unknown' }.
+-- it holds orders ({ 'busy', how many }), so that no order is left with a
+-- holder that is gone; { 'ok', 'removed' | 'unknown' }.
 local function registry_remove(P, k, held_set, geo, id, seen)
   if redis.call('EXISTS', k) == 0 then return { 'ok', 'unknown' } end
   local n = redis.call('SCARD', k .. held_set)
-  if n > 0 then return { 'err', 'conflict', tostring(n) } end
+  if n > 0 then return { 'busy', tostring(n) } end
   redis.call('DEL', k, k .. ':orders', k .. ':offers', k .. ':active', k .. ':stock')
   redis.call('ZREM', geo, id)
   if seen then redis.call('ZREM', seen, id) end
