@@ -34,6 +34,8 @@ register('pharmacy_put', { 'id:id', 'name:str', 'lat:num', 'lon:num', 'open:int'
   redis.call('HSET', k, 'id', A[1], 'name', A[2], 'lat', A[3], 'lon', A[4], 'open', A[5],
     'capacity', A[6], 'cold', A[7], 'insurance', A[8], 'updated_ms', NOW)
   redis.call('GEOADD', ph_geo(P), A[4], A[3], A[1])
+  -- a pharmacy registered (or moved) open may serve orders held near it
+  if A[5] == '1' then hold_release_near(cx, A[1], 'pharmacy_opened') end
   return { 'ok' }
 end)
 

@@ -75,6 +75,13 @@ class HoldTest(StackTest):
         self.assertEqual(self.stack.wait_state(oid, "OFFERED", 15)["pharmacy_id"], ph)
         self.assertIn(("hold_released", "restocked"), self.kinds(oid))
 
+    def test_a_pharmacy_registered_nearby_gets_a_held_order(self):
+        home = area()
+        oid = self.held_order(home)
+        ph = uid("ph-new")
+        self.stack.register_pharmacy(ph, *offset(home, north_m=-2000))
+        self.assertEqual(self.stack.wait_state(oid, "OFFERED", 15)["pharmacy_id"], ph)
+
     def test_hold_ends_unroutable_expired_at_the_prescriptions_expiry(self):
         home = area()
         oid = self.held_order(home, expires_at_ms=int(time.time() * 1000) + 4000)
