@@ -147,6 +147,13 @@ int orders_offer(orders *o, const char *oid, long long attempt, const char *phar
 /* attempt < 0: whatever attempt it is at. ok|stale: state */
 int orders_unroutable(orders *o, const char *oid, long long attempt, const char *reason,
                       orders_cb *cb, void *ctx);
+/* The router's give-up for a reason that may pass (no open or stocked
+ * pharmacy in range): the order stays in ROUTING, held until a pharmacy
+ * near it opens or restocks, an operator retries it, or its hold runs out
+ * (docs/architecture.md, "The hold"). ok: state "ROUTING", detail "held";
+ * stale: state. */
+int orders_hold(orders *o, const char *oid, long long attempt, const char *reason, orders_cb *cb,
+                void *ctx);
 /* ok|stale: state */
 int orders_expire(orders *o, const char *oid, long long attempt, orders_cb *cb, void *ctx);
 /* action: accept|reject|ready|collected|returned. ok: state, detail
@@ -318,5 +325,54 @@ int orders_op_list(orders *o, const orders_op_query *q, orders_cb *cb, void *ctx
 int orders_op_audit(orders *o, long long count, const char *before, orders_cb *cb, void *ctx);
 /* 1 when s names a state that has a live index (ROUTING .. RETURNING). */
 int orders_state_is_live(const char *s);
+
+/* ---- operator: fleet ----
+ * common/lua/fleet.lua. actor: "<role>:<id>" of the token, carried by the
+ * events and the audit entry each action writes; reason: free text. */
+
+/* A held or parked order back to its work queue now. ok: state, detail
+ * "held"|"parked"; err not_found, conflict (neither held nor parked). */
+int orders_retry(orders *o, const char *oid, const char *actor, const char *reason, orders_cb *cb,
+                 void *ctx);
+/* bench 1: no new assignments for the courier (its orders stay); 0: back.
+ * ok: detail "benched"|"unbenched"; err not_found. */
+int orders_courier_bench(orders *o, const char *courier, const char *actor, const char *reason,
+                         int bench, orders_cb *cb, void *ctx);
+/* Opens (1) or closes (0) a pharmacy. ok: count (held orders released by
+ * the opening); err not_found. */
+int orders_pharmacy_open(orders *o, const char *pharmacy_id, const char *actor, const char *reason,
+                         int open, orders_cb *cb, void *ctx);
+
+typedef enum orders_zone_kind { ORDERS_ZONE_CIRCLE = 0, ORDERS_ZONE_BOX } orders_zone_kind;
+/* A zone: a circle (lat, lon, radius_m) or a box (min/max lat and lon). */
+typedef struct orders_zone {
+    const char *id;
+    orders_zone_kind kind;
+    double lat, lon, radius_m;
+    double min_lat, min_lon, max_lat, max_lon;
+} orders_zone;
+/* Intake in the zone is held (reason zone_paused) until it resumes. ok:
+ * detail "paused"; a Redis error (FAILED) for a wrong shape. */
+int orders_zone_pause(orders *o, const orders_zone *z, const char *actor, const char *reason,
+                      orders_cb *cb, void *ctx);
+/* ok: count (held orders released now; the rest by hold_tick); err
+ * not_found. */
+int orders_zone_resume(orders *o, const char *zone_id, const char *actor, const char *reason,
+                       orders_cb *cb, void *ctx);
+/* ok: json [{id, kind, shape fields, reason, actor, at_ms, held}] */
+int orders_zones(orders *o, orders_cb *cb, void *ctx);
+
+/* The router's tick: stores the hold's settings, ends the held orders past
+ * their hold (UNROUTABLE expired), drains resumed zones. ok: count (ended),
+ * misses (released). */
+int orders_hold_tick(orders *o, long long max_hold_ms, double radius_m, int limit, orders_cb *cb,
+                     void *ctx);
+/* Couriers whose last position is older than before_ms leave the geo
+ * index (at most limit). ok: count. */
+int orders_courier_stale(orders *o, long long before_ms, int limit, orders_cb *cb, void *ctx);
+/* Deregistration. ok: detail "removed"|"unknown"; busy while it holds
+ * orders (count: how many). */
+int orders_courier_remove(orders *o, const char *courier, orders_cb *cb, void *ctx);
+int orders_pharmacy_remove(orders *o, const char *pharmacy_id, orders_cb *cb, void *ctx);
 
 #endif

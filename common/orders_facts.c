@@ -241,9 +241,9 @@ int orders_pharmacy_facts(orders *o, route_pharmacy *ph, size_t n, const orders_
 }
 
 /* The courier hash fields read, in this order. */
-enum { CO_AVAILABLE, CO_COLD, CO_CAPACITY, CO_TS, CO_LAT, CO_LON, CO_NFIELDS };
-static const char *const orders_co_fields[CO_NFIELDS] = {"available", "cold", "capacity",
-                                                         "ts_ms",     "lat",  "lon"};
+enum { CO_AVAILABLE, CO_COLD, CO_CAPACITY, CO_TS, CO_LAT, CO_LON, CO_BENCHED, CO_NFIELDS };
+static const char *const orders_co_fields[CO_NFIELDS] = {"available", "cold", "capacity", "ts_ms",
+                                                         "lat",       "lon",  "benched"};
 
 static void orders_on_co_hash(const redisReply *r, void *item, void *ctx)
 {
@@ -253,7 +253,8 @@ static void orders_on_co_hash(const redisReply *r, void *item, void *ctx)
         r->element[CO_TS]->type != REDIS_REPLY_STRING ||
         r->element[CO_LAT]->type != REDIS_REPLY_STRING)
         return; /* no hash or no position: stays unavailable */
-    c->available = orders_flag(r->element[CO_AVAILABLE]);
+    /* benched by an operator (rxd_courier_bench): no new assignments */
+    c->available = orders_flag(r->element[CO_AVAILABLE]) && !orders_flag(r->element[CO_BENCHED]);
     c->cold_chain = orders_flag(r->element[CO_COLD]);
     c->capacity = atol(orders_str(r->element[CO_CAPACITY]));
     c->ts_ms = atoll(r->element[CO_TS]->str);

@@ -25,7 +25,7 @@
 /* ---- reply tables ---- */
 
 static const orders_shape shapes_create[] = {
-    {ORDERS_CREATED, {F(STR, order_id), F(STR, state), F(INT, attempt)}},
+    {ORDERS_CREATED, {F(STR, order_id), F(STR, state), F(INT, attempt), F(STR, detail)}},
     {ORDERS_EXISTS, {F(STR, order_id), F(STR, state), F(INT, attempt)}},
     END,
 };
@@ -85,7 +85,7 @@ static const orders_shape shapes_none[] = {END};
 
 OP(create, STATUS, shapes_create);
 OP(offer, STATUS, shapes_offer);
-OP(unroutable, STATUS, shapes_state);
+OP(unroutable, STATUS, shapes_act);
 OP(expire, STATUS, shapes_state);
 OP(pharmacy, STATUS, shapes_act);
 OP(cancel, STATUS, shapes_cancel);
@@ -176,6 +176,14 @@ int orders_unroutable(orders *o, const char *oid, long long attempt, const char 
 {
     orders_num a;
     const char *argv[] = {oid, attempt < 0 ? "*" : orders_int(&a, attempt), reason};
+    return CALL(o, unroutable, argv, cb, ctx);
+}
+
+int orders_hold(orders *o, const char *oid, long long attempt, const char *reason, orders_cb *cb,
+                void *ctx)
+{
+    orders_num a;
+    const char *argv[] = {oid, attempt < 0 ? "*" : orders_int(&a, attempt), reason, "hold"};
     return CALL(o, unroutable, argv, cb, ctx);
 }
 
@@ -472,4 +480,118 @@ int orders_state_is_live(const char *s)
         if (strcmp(s, orders_live_states[i]) == 0)
             return 1;
     return 0;
+
+/* ---- operator: fleet ---- */
+
+static const orders_shape shapes_ok_detail[] = {
+    {ORDERS_OK, {F(STR, detail)}},
+    END,
+};
+static const orders_shape shapes_retry[] = {
+    {ORDERS_OK, {F(STR, state), F(STR, detail)}},
+    END,
+};
+static const orders_shape shapes_remove[] = {
+    {ORDERS_OK, {F(STR, detail)}},
+    {ORDERS_BUSY, {F(INT, count)}},
+    END,
+};
+static const orders_shape shapes_hold_tick[] = {
+    {ORDERS_OK, {F(INT, count), F(INT, misses)}},
+    END,
+};
+
+OP(retry, STATUS, shapes_retry);
+OP(courier_bench, STATUS, shapes_ok_detail);
+OP(courier_unbench, STATUS, shapes_ok_detail);
+OP(pharmacy_open, STATUS, shapes_count);
+OP(zone_pause, STATUS, shapes_ok_detail);
+OP(zone_resume, STATUS, shapes_count);
+OP(zones, STATUS, shapes_view);
+OP(hold_tick, STATUS, shapes_hold_tick);
+OP(courier_stale, STATUS, shapes_count);
+OP(courier_remove, STATUS, shapes_remove);
+OP(pharmacy_remove, STATUS, shapes_remove);
+
+int orders_retry(orders *o, const char *oid, const char *actor, const char *reason, orders_cb *cb,
+                 void *ctx)
+{
+    const char *argv[] = {oid, actor, reason};
+    return CALL(o, retry, argv, cb, ctx);
+}
+
+int orders_courier_bench(orders *o, const char *courier, const char *actor, const char *reason,
+                         int bench, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {courier, actor, reason};
+    if (bench)
+        return CALL(o, courier_bench, argv, cb, ctx);
+    return CALL(o, courier_unbench, argv, cb, ctx);
+}
+
+int orders_pharmacy_open(orders *o, const char *pharmacy_id, const char *actor, const char *reason,
+                         int open, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {pharmacy_id, actor, reason, orders_bit(open)};
+    return CALL(o, pharmacy_open, argv, cb, ctx);
+}
+
+int orders_zone_pause(orders *o, const orders_zone *z, const char *actor, const char *reason,
+                      orders_cb *cb, void *ctx)
+{
+    orders_num n[4];
+    int box = z->kind == ORDERS_ZONE_BOX;
+    const char *argv[] = {z->id,
+                          box ? "box" : "circle",
+                          actor,
+                          reason,
+                          orders_coord(&n[0], box ? z->min_lat : z->lat),
+                          orders_coord(&n[1], box ? z->min_lon : z->lon),
+                          box ? orders_coord(&n[2], z->max_lat) : orders_coord(&n[2], z->radius_m),
+                          orders_coord(&n[3], z->max_lon)};
+    return orders_call_op(o, &op_zone_pause, box ? 8 : 7, argv, cb, ctx);
+}
+
+int orders_zone_resume(orders *o, const char *zone_id, const char *actor, const char *reason,
+                       orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {zone_id, actor, reason};
+    return CALL(o, zone_resume, argv, cb, ctx);
+}
+
+int orders_zones(orders *o, orders_cb *cb, void *ctx)
+{
+    return orders_call_op(o, &op_zones, 0, NULL, cb, ctx);
+}
+
+int orders_hold_tick(orders *o, long long max_hold_ms, double radius_m, int limit, orders_cb *cb,
+                     void *ctx)
+{
+    orders_num m, r, l;
+    const char *argv[] = {orders_int(&m, max_hold_ms), orders_coord(&r, radius_m),
+                          orders_int(&l, limit)};
+    return CALL(o, hold_tick, argv, cb, ctx);
+}
+
+int orders_courier_stale(orders *o, long long before_ms, int limit, orders_cb *cb, void *ctx)
+{
+    orders_num b, l;
+    const char *argv[] = {orders_int(&b, before_ms), orders_int(&l, limit)};
+    return CALL(o, courier_stale, argv, cb, ctx);
+}
+
+static int orders_remove(orders *o, const orders_op *op, const char *id, orders_cb *cb, void *ctx)
+{
+    const char *argv[] = {id};
+    return orders_call_op(o, op, 1, argv, cb, ctx);
+}
+
+int orders_courier_remove(orders *o, const char *courier, orders_cb *cb, void *ctx)
+{
+    return orders_remove(o, &op_courier_remove, courier, cb, ctx);
+}
+
+int orders_pharmacy_remove(orders *o, const char *pharmacy_id, orders_cb *cb, void *ctx)
+{
+    return orders_remove(o, &op_pharmacy_remove, pharmacy_id, cb, ctx);
 }

@@ -54,10 +54,12 @@ static stategauges_line *stategauges_line_for(stategauges *g, int queues, const 
     if (queues) {
         snprintf(labels, sizeof(labels), "queue=\"%s\"", name);
         l->count = metrics_gauge(g->m, "queue_depth", labels,
-                                 "items in a work queue (due, dispatch, cdue) or open exceptions");
+                                 "items in a work queue (due, dispatch, cdue), open exceptions, or "
+                                 "held orders (hold)");
         l->age = metrics_gauge(g->m, "queue_overdue_seconds", labels,
                                "how long the most overdue item of a work queue has been due (0 "
-                               "when none is due); for exceptions the age of the oldest");
+                               "when none is due); for exceptions the age of the oldest; 0 for "
+                               "the hold, whose scores are when each gives up");
     } else {
         snprintf(labels, sizeof(labels), "state=\"%s\"", name);
         l->count = metrics_gauge(g->m, "orders", labels, "orders in each live state");

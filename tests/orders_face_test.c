@@ -503,7 +503,7 @@ static void test_counts(test *t)
     CHECK(orders_queue_counts(t->o, on_counts, &q) == 0, "queue_counts not sent");
     wait_for(t, &q.calls, "queue_counts");
     long long ms = -1;
-    CHECK(q.status == ORDERS_OK && q.n == 4 && counts_of(&q, "due", NULL) >= 0 &&
+    CHECK(q.status == ORDERS_OK && q.n == 5 && counts_of(&q, "due", NULL) >= 0 &&
               counts_of(&q, "dispatch", NULL) >= 0 && counts_of(&q, "cdue", &ms) >= 0 &&
               counts_of(&q, "exceptions", NULL) == 0,
           "queue_counts: status %d, %zu lines", (int)q.status, q.n);
@@ -520,6 +520,98 @@ static void test_failure(test *t)
     wait_for(t, &s.calls, "offer with a bad id");
     CHECK(s.r.status == ORDERS_FAILED && strstr(s.reply_error, "(oid)"),
           "a bad argument: status %d, error '%s'", (int)s.r.status, s.reply_error);
+}
+
+/* ---- operator: fleet ---- */
+
+#define ACTOR "operator:op-1"
+
+/* A new order from prescription pid, put on hold: its id in oid. */
+static void held_order(test *t, const char *pid, char oid[64])
+{
+    snap s;
+    orders_new_order n = new_order(pid);
+    OP(t, &s, "create to hold", orders_create(t->o, &n, on_result, &s));
+    snprintf(oid, 64, "%s", s.order_id);
+    OP(t, &s, "hold", orders_hold(t->o, oid, 0, "no_eligible_pharmacy", on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && strcmp(s.state, "ROUTING") == 0 &&
+              strcmp(s.detail, "held") == 0,
+          "hold: %s %s %s", s.word, s.state, s.detail);
+}
+
+/* The hold, retry, pharmacy open/close, bench, zones, the stale sweep and
+ * deregistration through their typed functions. */
+static void test_fleet(test *t)
+{
+    snap s;
+    char oid[64];
+    OP(t, &s, "close ph-1", orders_pharmacy_open(t->o, "ph-1", ACTOR, "flood", 0, on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && s.r.count == 0, "close: %s %lld", s.word, s.r.count);
+    held_order(t, "rx-3", oid);
+    OP(t, &s, "open ph-1", orders_pharmacy_open(t->o, "ph-1", ACTOR, "dry", 1, on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && s.r.count == 1, "open releases the held order: %s %lld",
+          s.word, s.r.count);
+    OP(t, &s, "retry not held", orders_retry(t->o, oid, ACTOR, "again", on_result, &s));
+    expect_error(&s, ORDERS_E_CONFLICT, 409, "retry of an order neither held nor parked");
+    OP(t, &s, "hold again", orders_hold(t->o, oid, 0, "no_eligible_pharmacy", on_result, &s));
+    OP(t, &s, "retry held", orders_retry(t->o, oid, ACTOR, "phoned", on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && strcmp(s.state, "ROUTING") == 0 &&
+              strcmp(s.detail, "held") == 0,
+          "retry: %s %s %s", s.word, s.state, s.detail);
+    OP(t, &s, "retry unknown", orders_retry(t->o, "ord-none", ACTOR, "x", on_result, &s));
+    expect_error(&s, ORDERS_E_NOT_FOUND, 404, "retry of an unknown order");
+
+    OP(t, &s, "bench", orders_courier_bench(t->o, "co-1", ACTOR, "late", 1, on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && strcmp(s.detail, "benched") == 0, "bench: %s %s", s.word,
+          s.detail);
+    OP(t, &s, "unbench", orders_courier_bench(t->o, "co-1", ACTOR, "ok", 0, on_result, &s));
+    CHECK(strcmp(s.detail, "unbenched") == 0, "unbench: %s %s", s.word, s.detail);
+    OP(t, &s, "bench unknown", orders_courier_bench(t->o, "co-x", ACTOR, "x", 1, on_result, &s));
+    expect_error(&s, ORDERS_E_NOT_FOUND, 404, "bench of an unknown courier");
+
+    orders_zone circle = {
+        .id = "z-1", .kind = ORDERS_ZONE_CIRCLE, .lat = 52.52, .lon = 13.405, .radius_m = 500};
+    orders_zone box = {.id = "z-2",
+                       .kind = ORDERS_ZONE_BOX,
+                       .min_lat = 10,
+                       .min_lon = 10,
+                       .max_lat = 11,
+                       .max_lon = 11};
+    OP(t, &s, "pause circle", orders_zone_pause(t->o, &circle, ACTOR, "riot", on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && strcmp(s.detail, "paused") == 0, "pause: %s", s.word);
+    OP(t, &s, "pause box", orders_zone_pause(t->o, &box, ACTOR, "fog", on_result, &s));
+    orders_new_order n = new_order("rx-4");
+    OP(t, &s, "create in a paused zone", orders_create(t->o, &n, on_result, &s));
+    CHECK(s.r.status == ORDERS_CREATED && strcmp(s.state, "ROUTING") == 0 &&
+              strcmp(s.detail, "held") == 0,
+          "create in a paused zone: %s %s '%s'", s.word, s.state, s.detail);
+    OP(t, &s, "zones", orders_zones(t->o, on_result, &s));
+    CHECK(strstr(s.json, "\"id\":\"z-1\"") && strstr(s.json, "\"max_lat\":11") &&
+              strstr(s.json, "\"held\":1"),
+          "zones: %s", s.json);
+    OP(t, &s, "resume", orders_zone_resume(t->o, "z-1", ACTOR, "calm", on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && s.r.count == 1, "resume: %s %lld", s.word, s.r.count);
+    OP(t, &s, "resume unknown", orders_zone_resume(t->o, "z-1", ACTOR, "x", on_result, &s));
+    expect_error(&s, ORDERS_E_NOT_FOUND, 404, "resume of a zone not paused");
+
+    OP(t, &s, "hold_tick", orders_hold_tick(t->o, 86400000, 8000, 100, on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && s.r.count == 0, "hold_tick: %s %lld", s.word, s.r.count);
+    OP(t, &s, "courier_stale", orders_courier_stale(t->o, now_ms() + 1000, 100, on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && s.r.count == 1, "courier_stale: %s %lld", s.word, s.r.count);
+
+    n = new_order("rx-5");
+    n.has_point = 0;
+    OP(t, &s, "create rx-5", orders_create(t->o, &n, on_result, &s));
+    snprintf(oid, sizeof(oid), "%s", s.order_id);
+    OP(t, &s, "offer to ph-2", orders_offer(t->o, oid, 0, "ph-2", 10, 60000, on_result, &s));
+    OP(t, &s, "remove ph-2", orders_pharmacy_remove(t->o, "ph-2", on_result, &s));
+    CHECK(s.r.status == ORDERS_BUSY && s.r.count == 1, "remove a busy pharmacy: %s %lld", s.word,
+          s.r.count);
+    OP(t, &s, "remove co-1", orders_courier_remove(t->o, "co-1", on_result, &s));
+    CHECK(s.r.status == ORDERS_OK && strcmp(s.detail, "removed") == 0, "remove: %s %s", s.word,
+          s.detail);
+    OP(t, &s, "remove co-1 again", orders_courier_remove(t->o, "co-1", on_result, &s));
+    CHECK(strcmp(s.detail, "unknown") == 0, "remove again: %s %s", s.word, s.detail);
 }
 
 int main(void)
@@ -557,6 +649,7 @@ int main(void)
     test_unroutable_and_park(&t);
     test_counts(&t);
     test_failure(&t);
+    test_fleet(&t);
 
     orders_free(t.o);
     store_free(t.st);

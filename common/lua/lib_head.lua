@@ -3,7 +3,7 @@
 -- the argument checks every function runs, and the outbox writer.
 --
 -- The build joins lib_head.lua, transitions.lua, registries.lua,
--- queues.lua, views.lua, lifecycle.lua, deadlines.lua and operator.lua, in that order, under the '#!lua'
+-- queues.lua, views.lua, lifecycle.lua, deadlines.lua, fleet.lua and operator.lua, in that order, under the '#!lua'
 -- line into one library (cmake/lualib.cmake); later files use the locals
 -- defined here.
 --

@@ -46,14 +46,14 @@ register('dispatch_load', { 'oid:id' }, function(cx, A)
 end)
 
 -- queue_counts: for the gauges, per work queue (and the exceptions the
--- deadlines raised) its name, its length and its lowest score: for a work
+-- deadlines raised, and the hold: lowest score = the next give-up) its name, its length and its lowest score: for a work
 -- queue when the item waiting longest was due (ms; later than now when
 -- nothing is due yet), for the exceptions when the oldest was raised (0
 -- when empty): { 'ok', name, count, lowest_ms, ... }
 register('queue_counts', {}, function(cx, A)
   local P = cx.p
   local out = { 'ok' }
-  for _, q in ipairs({ 'due', 'dispatch', 'cdue', 'exceptions' }) do
+  for _, q in ipairs({ 'due', 'dispatch', 'cdue', 'exceptions', 'hold' }) do
     zset_count_line(out, q, P .. q)
   end
   return out

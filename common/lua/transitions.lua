@@ -6,6 +6,100 @@
 local PRE_PICKUP = { ROUTING = true, OFFERED = true, ACCEPTED = true, READY = true,
                      COURIER_ASSIGNED = true }
 
+-- ---- the hold (docs/architecture.md, "The hold for UNROUTABLE") ----
+-- An order that cannot be routed for a reason that may pass (nothing open
+-- or in stock in range, its zone paused) waits in ROUTING with 'held' set,
+-- in the zset 'hold' scored by when it gives up (the prescription's expiry,
+-- else now + the maximum hold). Held orders with a point are in the geo
+-- index idx:hold:geo (a pharmacy that opens or restocks releases those
+-- around it), those nominating a pharmacy in idx:hold:nom:<ph>, those held
+-- by a paused zone only in idx:hold:zone:<zone> (its resume releases them).
+local function hold_key(P) return P .. 'hold' end
+local function hold_geo(P) return P .. 'idx:hold:geo' end
+local function hold_nom(P, ph) return P .. 'idx:hold:nom:' .. ph end
+local function hold_zone(P, z) return P .. 'idx:hold:zone:' .. z end
+local function hold_cfg(P) return P .. 'cfg:hold' end
+local function zones_key(P) return P .. 'zones' end
+local HOLD_DEFAULTS = { max_ms = 24 * 3600 * 1000, radius_m = 10000 }
+-- Orders released or ended per call: the rest by the next change or tick.
+local HOLD_BATCH_MAX = 100
+
+-- The hold's settings as the router's tick last stored them (hold_tick).
+local function hold_settings(P)
+  local c = redis.call('HMGET', hold_cfg(P), 'max_ms', 'radius_m')
+  return tonumber(c[1] or '') or HOLD_DEFAULTS.max_ms, tonumber(c[2] or '') or HOLD_DEFAULTS.radius_m
+end
+
+-- Takes oid out of the hold and its indexes (whatever state it is in).
+local function hold_clear(P, oid)
+  local k = okey(P, oid)
+  local o = redis.call('HMGET', k, 'held_zone', 'nominated')
+  redis.call('ZREM', hold_key(P), oid)
+  redis.call('ZREM', hold_geo(P), oid)
+  if o[1] and o[1] ~= '' then redis.call('SREM', hold_zone(P, o[1]), oid) end
+  if o[2] and o[2] ~= '' then redis.call('SREM', hold_nom(P, o[2]), oid) end
+  redis.call('HDEL', k, 'held', 'held_ms', 'held_zone')
+end
+
+-- Puts ROUTING order oid on hold for reason (zone: the paused zone that
+-- holds it) and announces it.
+local function hold_put(cx, oid, reason, zone)
+  local P, NOW = cx.p, cx.now
+  local k = okey(P, oid)
+  local o = redis.call('HMGET', k, 'lat', 'lon', 'has_point', 'nominated', 'expires_ms')
+  local max_ms = hold_settings(P)
+  local expires = tonumber(o[5] or '0') or 0
+  local until_ms = expires > 0 and expires or NOW + max_ms
+  hold_clear(P, oid)
+  redis.call('ZREM', P .. 'due', oid)
+  redis.call('ZADD', hold_key(P), until_ms, oid)
+  redis.call('HSET', k, 'held', reason, 'held_ms', NOW)
+  if zone then
+    redis.call('HSET', k, 'held_zone', zone)
+    redis.call('SADD', hold_zone(P, zone), oid)
+  else
+    if o[3] == '1' then redis.call('GEOADD', hold_geo(P), o[2], o[1], oid) end
+    if o[4] and o[4] ~= '' then redis.call('SADD', hold_nom(P, o[4]), oid) end
+  end
+  emit(cx, oid, 'ROUTING', 'held', reason, until_ms)
+end
+
+-- Sends held order oid back to routing now (kind: the event's kind). 1 when
+-- it was held; a stale index entry (the order moved on) is only cleared.
+local function hold_release(cx, oid, kind, reason)
+  local P, NOW = cx.p, cx.now
+  local o = redis.call('HMGET', okey(P, oid), 'state', 'held')
+  hold_clear(P, oid)
+  if o[1] ~= 'ROUTING' or not o[2] then return 0 end
+  redis.call('ZADD', P .. 'due', NOW, oid)
+  emit(cx, oid, 'ROUTING', kind, reason)
+  return 1
+end
+
+-- Metres between two points on the sphere, as common/geo.c computes them.
+local function distance_m(lat1, lon1, lat2, lon2)
+  local r = math.pi / 180
+  local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
+  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
+  return 2 * 6372797.560856 * math.asin(math.min(1, math.sqrt(a)))
+end
+
+-- Whether a point lies in zone z (fleet.lua's zone_pause stores them):
+-- a circle {lat, lon, radius_m} or a box {min_lat, min_lon, max_lat, max_lon}.
+local function zone_contains(z, lat, lon)
+  if z.kind == 'circle' then return distance_m(z.lat, z.lon, lat, lon) <= z.radius_m end
+  return lat >= z.min_lat and lat <= z.max_lat and lon >= z.min_lon and lon <= z.max_lon
+end
+
+-- The paused zone a point lies in, or nil (few zones: read them all).
+local function zone_paused_at(P, lat, lon)
+  local h = redis.call('HGETALL', zones_key(P))
+  for i = 1, #h, 2 do
+    if zone_contains(cjson.decode(h[i + 1]), lat, lon) then return h[i] end
+  end
+  return nil
+end
+
 -- The parcel leaves the pharmacy with courier c (its own pickup, or the
 -- pharmacy's confirmation of the handover); from now on the courier sees
 -- the address.
@@ -61,6 +155,12 @@ register('create', { 'pid:ref', 'patient:str', 'lat:num', 'lon:num', 'has_point:
     emit(cx, oid, 'UNROUTABLE', 'unroutable', A[17])
     return { 'created', oid, 'UNROUTABLE', '0' }
   end
+  -- intake paused in the zone of the delivery point: held until it resumes
+  local zone = A[5] == '1' and zone_paused_at(P, tonumber(A[3]), tonumber(A[4]))
+  if zone then
+    hold_put(cx, oid, 'zone_paused', zone)
+    return { 'created', oid, 'ROUTING', '0', 'held' }
+  end
   redis.call('ZADD', P .. 'due', NOW + tonumber(A[18]), oid)
   return { 'created', oid, 'ROUTING', '0' }
 end)
@@ -77,6 +177,8 @@ register('offer', { 'oid:id', 'attempt:int', 'pharmacy:id', 'dist_m:num', 'deadl
   local load = redis.call('SCARD', phkey(P, ph) .. ':active')
   if p[1] ~= '1' or load >= tonumber(p[2] or '0') then return { 'busy' } end
   local attempt = redis.call('HINCRBY', k, 'attempt', 1)
+  -- routed after all (a replayed prescription while held): not held any more
+  hold_clear(P, oid)
   local by = NOW + tonumber(A[5])
   redis.call('HSET', k, 'pharmacy', ph, 'dist_m', A[4], 'accept_by', by)
   redis.call('SADD', k .. ':tried', ph)
@@ -88,14 +190,26 @@ register('offer', { 'oid:id', 'attempt:int', 'pharmacy:id', 'dist_m:num', 'deadl
   return { 'offered', tostring(attempt), tostring(by) }
 end)
 
--- unroutable oid expect_attempt reason: expect_attempt '*' is any attempt
--- (a job that gave up before it could load the order)
-register('unroutable', { 'oid:id', 'attempt:attempt', 'reason:str' }, function(cx, A)
+-- unroutable oid expect_attempt reason [class]: expect_attempt '*' is any
+-- attempt (a job that gave up before it could load the order). class
+-- 'final' (the default) ends the order UNROUTABLE; 'hold' (a reason that
+-- may pass: nothing open or in stock in range) leaves it in ROUTING, held
+-- (hold_put), and replies { 'ok', 'ROUTING', 'held' }.
+register('unroutable', { 'oid:id', 'attempt:attempt', 'reason:str', 'class:str?' }, function(cx, A)
   local P, NOW = cx.p, cx.now
   local oid = A[1]
   local o = redis.call('HMGET', okey(P, oid), 'state', 'attempt')
   if o[1] ~= 'ROUTING' or (A[2] ~= '*' and o[2] ~= A[2]) then return { 'stale', o[1] or '' } end
+  if A[4] == 'hold' then
+    hold_put(cx, oid, A[3])
+    return { 'ok', 'ROUTING', 'held' }
+  end
+  if A[4] and A[4] ~= 'final' then
+    return redis.error_reply("ERR rxd_unroutable: class must be 'final' or 'hold', got '" ..
+      A[4]:sub(1, 32) .. "'")
+  end
   redis.call('ZREM', P .. 'due', oid)
+  hold_clear(P, oid)
   emit(cx, oid, 'UNROUTABLE', 'unroutable', A[3])
   return { 'ok', 'UNROUTABLE' }
 end)
@@ -183,6 +297,7 @@ register('cancel', { 'by:str', 'id:ref', 'reason:str' }, function(cx, A)
   release_courier(cx, oid, o[3])
   redis.call('ZREM', P .. 'due', oid)
   redis.call('ZREM', P .. 'dispatch', oid)
+  hold_clear(P, oid)
   emit(cx, oid, 'CANCELLED', 'cancelled', A[3])
   return { 'ok', 'CANCELLED', oid }
 end)
@@ -197,9 +312,10 @@ register('assign', { 'oid:id', 'courier:id', 'deadline_ms:int', 'min_ts_ms:num',
   local o = redis.call('HMGET', k, 'state', 'courier', 'cold', 'fulfilment')
   if o[1] ~= 'READY' or (o[2] or '') ~= '' or o[4] ~= '0' then return { 'stale', o[1] or '' } end
   if redis.call('SISMEMBER', k .. ':ctried', c) == 1 then return { 'busy', 'tried' } end
-  local q = redis.call('HMGET', cokey(P, c), 'available', 'cold', 'capacity', 'ts_ms')
+  local q = redis.call('HMGET', cokey(P, c), 'available', 'cold', 'capacity', 'ts_ms', 'benched')
   local load = redis.call('SCARD', cokey(P, c) .. ':orders')
   if q[1] ~= '1' then return { 'busy', 'unavailable' } end
+  if q[5] == '1' then return { 'busy', 'benched' } end
   if o[3] == '1' and q[2] ~= '1' then return { 'busy', 'no_cold_box' } end
   if load >= tonumber(q[3] or '0') then return { 'busy', 'at_capacity' } end
   if tonumber(q[4] or '0') < tonumber(A[4]) then return { 'busy', 'stale_position' } end
@@ -222,14 +338,6 @@ local function courier_give_back(cx, oid, c, kind, reason)
   redis.call('ZADD', P .. 'dispatch', NOW, oid)
   emit(cx, oid, 'READY', kind, reason)
   redis.call('HSET', okey(P, oid), 'courier', '', 'assign_by', 0, 'c_accepted', 0)
-end
-
--- Metres between two points on the sphere, as common/geo.c computes them.
-local function distance_m(lat1, lon1, lat2, lon2)
-  local r = math.pi / 180
-  local dlat, dlon = (lat2 - lat1) * r, (lon2 - lon1) * r
-  local a = math.sin(dlat / 2) ^ 2 + math.cos(lat1 * r) * math.cos(lat2 * r) * math.sin(dlon / 2) ^ 2
-  return 2 * 6372797.560856 * math.asin(math.min(1, math.sqrt(a)))
 end
 
 -- Why courier c may not declare the pickup of an order at pharmacy ph, or

@@ -1,5 +1,6 @@
 /* courier-gw: the courier API of SPEC section 6 (positions, availability,
- * the assignments long-poll, accept / decline / pickup / deliver / fail).
+ * the assignments long-poll, accept / decline / pickup / deliver / fail)
+ * and deregistration (DELETE, refused while the courier holds orders).
  * Every change goes through the state machine, which also checks that the
  * courier acting on an order is the one assigned to it; nothing is kept in
  * this process. */
@@ -248,7 +249,31 @@ static void cogw_order_action(gw_req *r)
     gw_req_call(r, cogw_on_action, orders_courier_act, &a);
 }
 
+static void cogw_on_removed(gw_req *r, const orders_result *res)
+{
+    if (res->status == ORDERS_BUSY) {
+        gw_req_reply_error(r, 409, "holds_orders",
+                           "courier %s holds %lld orders; deliver, fail or decline them (or ask "
+                           "the desk to reassign them) before deregistering",
+                           cogw_id(r), res->count);
+        return;
+    }
+    gw_req_reply_json(r, 200,
+                      json_pack("{s:s, s:b}", "courier_id", cogw_id(r), "removed",
+                                strcmp(res->detail, "removed") == 0));
+}
+
+/* DELETE /v1/couriers/{id} (that courier, or an operator) */
+static void cogw_delete_courier(gw_req *r)
+{
+    int op = r->who.role == AUTH_OPERATOR;
+    if (gw_req_authorize(r, op ? AUTH_OPERATOR : AUTH_COURIER, op ? NULL : cogw_id(r)))
+        return;
+    gw_req_call(r, cogw_on_removed, orders_courier_remove, cogw_id(r));
+}
+
 static const gw_route cogw_routes[] = {
+    {EVHTTP_REQ_DELETE, "v1/couriers/*", cogw_delete_courier, GW_NO_BODY},
     {EVHTTP_REQ_PUT, "v1/couriers/*/location", cogw_put_location, GW_BODY},
     {EVHTTP_REQ_POST, "v1/couriers/*/locations", cogw_post_locations, GW_BODY},
     {EVHTTP_REQ_PUT, "v1/couriers/*/availability", cogw_put_availability, GW_BODY},

@@ -121,6 +121,7 @@ void deadlines_on_timer(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     dispatcher *d = arg;
+    stale_sweep(d);
     for (size_t i = 0; i < DEADLINES_MAX; i++) {
         deadline_watch *w = &d->deadlines[i];
         if (d->svc->stopping || w->querying || job_count_active(&d->jobs) >= DISPATCHER_JOBS_MAX)

@@ -68,6 +68,9 @@ struct dispatcher {
     metric *m_consumed, *m_assigned, *m_busy, *m_no_courier, *m_expired, *m_unavailable;
     metric *m_redis_errors, *m_rounds, *m_round_orders, *m_bundled;
     metric *m_failed, *m_parked, *m_deferred;
+    long long courier_stale_ms; /* RXD_COURIER_STALE_S: out of the geo index after */
+    job_token stale_token;      /* the stale sweep's call in flight (stale.c) */
+    metric *m_stale;
 };
 
 /* Claims stop while this many jobs (not counting those backing off) run. */
@@ -84,5 +87,10 @@ void expiry_on_timer(evutil_socket_t fd, short what, void *arg);
  * return deadlines (RXD_DEADLINE_*_S), one tick a second. */
 int deadlines_init(dispatcher *d, char *err, size_t errlen);
 void deadlines_on_timer(evutil_socket_t fd, short what, void *arg);
+
+/* stale.c: couriers without a position for RXD_COURIER_STALE_S leave the
+ * geo index; swept with the deadlines' tick. */
+int stale_init(dispatcher *d, char *err, size_t errlen);
+void stale_sweep(dispatcher *d);
 
 #endif

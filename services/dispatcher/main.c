@@ -115,7 +115,8 @@ static int dispatcher_init(worker *w, service *svc, char *err, size_t errlen)
     dispatcher *d = w->ctx;
     d->svc = svc;
     dispatcher_metrics(d);
-    if (dispatcher_configure(d, err, errlen) || deadlines_init(d, err, errlen))
+    if (dispatcher_configure(d, err, errlen) || deadlines_init(d, err, errlen) ||
+        stale_init(d, err, errlen))
         return -1;
     long long tick_ms = d->policy->kind == POLICY_BATCH ? d->window_ms : DISPATCH_TICK_MS;
     w->timers[0] = (worker_timer){d->policy->on_timer, tick_ms, &d->dispatch_timer};

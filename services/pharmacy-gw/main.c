@@ -1,6 +1,7 @@
 /* pharmacy-gw: the pharmacy API of SPEC section 6 (registration, stock,
  * status, the offers long-poll, accept / reject / ready / collected /
- * returned) and the operator's order endpoints (GET, cancel). Every change
+ * returned), the operator's order endpoints (GET, cancel) and
+ * deregistration (DELETE, refused while the pharmacy holds orders). Every change
  * goes through the state machine; nothing is kept in this process. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,7 +162,30 @@ static void phgw_cancel_order(gw_req *r)
                 *reason ? reason : "cancelled by operator");
 }
 
+static void phgw_on_removed(gw_req *r, const orders_result *res)
+{
+    if (res->status == ORDERS_BUSY) {
+        gw_req_reply_error(r, 409, "holds_orders",
+                           "pharmacy %s holds %lld orders; close it (status open=false) and "
+                           "deregister once they are collected, cancelled or handed over",
+                           phgw_id(r), res->count);
+        return;
+    }
+    gw_req_reply_json(r, 200,
+                      json_pack("{s:s, s:b}", "pharmacy_id", phgw_id(r), "removed",
+                                strcmp(res->detail, "removed") == 0));
+}
+
+/* DELETE /v1/pharmacies/{id} (operator) */
+static void phgw_delete_pharmacy(gw_req *r)
+{
+    if (gw_req_authorize(r, AUTH_OPERATOR, NULL))
+        return;
+    gw_req_call(r, phgw_on_removed, orders_pharmacy_remove, phgw_id(r));
+}
+
 static const gw_route phgw_routes[] = {
+    {EVHTTP_REQ_DELETE, "v1/pharmacies/*", phgw_delete_pharmacy, GW_NO_BODY},
     {EVHTTP_REQ_PUT, "v1/pharmacies/*", phgw_put_pharmacy, GW_BODY},
     {EVHTTP_REQ_PUT, "v1/pharmacies/*/stock", phgw_put_stock, GW_BODY},
     {EVHTTP_REQ_PUT, "v1/pharmacies/*/status", phgw_put_status, GW_BODY},

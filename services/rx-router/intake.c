@@ -207,7 +207,9 @@ static void intake_on_created(void *ctx, const orders_result *res)
               "state", state);
     if (strcmp(state, "UNROUTABLE") == 0 && created)
         metric_add(job->rt->m_unroutable, 1);
-    if (strcmp(state, "ROUTING") == 0) {
+    if (created && strcmp(res->detail, "held") == 0)
+        metric_add(job->rt->m_held, 1); /* its zone is paused: no routing now */
+    else if (strcmp(state, "ROUTING") == 0) {
         /* routing finishes the message once the order has left ROUTING */
         if (created)
             routing_start_new(job->rt, oid, job->msg, job->rx);

@@ -36,6 +36,9 @@ static void router_metrics(router *rt)
     rt->m_offered = metrics_counter(m, "router_offers_total", NULL, "pharmacy offers made");
     rt->m_unroutable =
         metrics_counter(m, "router_unroutable_total", NULL, "orders ended UNROUTABLE");
+    rt->m_held =
+        metrics_counter(m, "router_held_total", NULL,
+                        "orders put on hold (nothing open or in stock in range, zone paused)");
     rt->m_cancelled = metrics_counter(m, "router_cancels_total", NULL, "cancellations applied");
     rt->m_redis_errors =
         metrics_counter(m, "router_redis_errors_total", NULL, "redis calls that failed");
@@ -59,8 +62,11 @@ static int router_configure(router *rt, char *err, size_t errlen)
     rt->max_attempts = service_int(svc, "MAX_ATTEMPTS", 5);
     rt->lease_ms = service_int(svc, "ROUTE_LEASE_MS", 10000);
     rt->candidates_max = service_int(svc, "CANDIDATES_MAX", 50);
-    if (rt->offer_deadline_ms < 100 || rt->max_attempts < 1 || rt->candidates_max < 1) {
-        snprintf(err, errlen, "offer deadline >= 100 ms, attempts >= 1, candidates >= 1");
+    rt->hold_max_ms = service_int(svc, "HOLD_MAX_S", 86400) * 1000;
+    if (rt->offer_deadline_ms < 100 || rt->max_attempts < 1 || rt->candidates_max < 1 ||
+        rt->hold_max_ms < 1000) {
+        snprintf(err, errlen,
+                 "offer deadline >= 100 ms, attempts >= 1, candidates >= 1, hold >= 1 s");
         return -1;
     }
     return 0;
@@ -86,7 +92,7 @@ static const worker router_worker = {
     .on_message = intake_on_message,
     .init = router_init,
     .close = intake_close,
-    .timers = {{routing_on_due_timer, 200, NULL}},
+    .timers = {{routing_on_due_timer, 200, NULL}, {routing_on_hold_timer, 1000, NULL}},
 };
 
 int main(int argc, char **argv)
@@ -97,5 +103,6 @@ int main(int argc, char **argv)
     w.consumer = &rt.consumer;
     w.jobs = &rt.jobs;
     w.timers[0].ev = &rt.due_timer;
+    w.timers[1].ev = &rt.hold_timer;
     return worker_main(&w, argc, argv);
 }

@@ -16,7 +16,9 @@ typedef struct router {
     service *svc;
     struct intake_job *intake; /* intake jobs in flight (intake.c) */
     kafka_consumer *consumer;
-    struct event *due_timer;
+    struct event *due_timer, *hold_timer;
+    job_token hold_token;   /* the hold tick's call in flight (routing.c) */
+    long long hold_max_ms;  /* RXD_HOLD_MAX_S: the hold of a prescription without expiry */
     job_count jobs;         /* routing jobs, intake work and claims in flight */
     worker_claim due_claim; /* the due work items (routing.c) */
     double radii_m[ROUTER_RADII_MAX];
@@ -26,7 +28,7 @@ typedef struct router {
     long long lease_ms;       /* how long a claimed work item is ours */
     long long candidates_max; /* GEOSEARCH COUNT per radius step */
     metric *m_consumed, *m_deadletter, *m_offered, *m_unroutable, *m_cancelled;
-    metric *m_redis_errors, *m_failed, *m_parked, *m_deferred;
+    metric *m_redis_errors, *m_failed, *m_parked, *m_deferred, *m_held;
 } router;
 
 /* Claims stop while this many jobs (not counting those backing off) run. */
@@ -46,5 +48,7 @@ void routing_start_new(router *rt, const char *oid, kafka_msg *msg, const rx_app
 /* The periodic claim of due work items (<prefix>due). */
 void routing_init(router *rt);
 void routing_on_due_timer(evutil_socket_t fd, short what, void *arg);
+/* The hold's tick: held orders past their hold end UNROUTABLE expired. */
+void routing_on_hold_timer(evutil_socket_t fd, short what, void *arg);
 
 #endif

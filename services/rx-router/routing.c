@@ -232,7 +232,7 @@ static void routing_on_unroutable(void *ctx, const orders_result *res)
         return;
     }
     if (res->status == ORDERS_OK)
-        metric_add(job->rt->m_unroutable, 1);
+        metric_add(strcmp(res->detail, "held") == 0 ? job->rt->m_held : job->rt->m_unroutable, 1);
     else if (job->giving_up) { /* not in ROUTING: it would come back every lease */
         routing_park(job, "the order left ROUTING while its keys failed");
         return;
@@ -240,12 +240,34 @@ static void routing_on_unroutable(void *ctx, const orders_result *res)
     routing_finish(job);
 }
 
+/* How each give-up ends the order: a reason that may pass holds it
+ * (docs/architecture.md, "The hold"); the others are final. Attempts
+ * exhausted is final: every pharmacy asked said no or let the offer lapse,
+ * and the ones that did stay tried, so waiting would not change the answer. */
+static const struct {
+    const char *reason;
+    int hold;
+} routing_give_up_classes[] = {
+    {"no_eligible_pharmacy", 1}, {"attempts_exhausted", 0}, {"expired", 0}, {"store_error", 0}};
+
+static int routing_reason_holds(const char *reason)
+{
+    for (size_t i = 0; i < sizeof(routing_give_up_classes) / sizeof(routing_give_up_classes[0]);
+         i++)
+        if (strcmp(routing_give_up_classes[i].reason, reason) == 0)
+            return routing_give_up_classes[i].hold;
+    return 0;
+}
+
 static void routing_unroutable(route_job *job, const char *reason)
 {
-    log_event(LOG_INFO, "order_unroutable", "{s:s, s:s, s:s}", "order_id", job->oid, "reason",
-              reason, "attempt", job->attempt);
-    if (orders_unroutable(job->rt->svc->orders, job->oid, routing_attempt(job), reason,
-                          routing_on_unroutable, job) != 0)
+    int hold = routing_reason_holds(reason);
+    log_event(LOG_INFO, hold ? "order_held" : "order_unroutable", "{s:s, s:s, s:s}", "order_id",
+              job->oid, "reason", reason, "attempt", job->attempt);
+    orders *o = job->rt->svc->orders;
+    long long attempt = routing_attempt(job);
+    if ((hold ? orders_hold(o, job->oid, attempt, reason, routing_on_unroutable, job)
+              : orders_unroutable(o, job->oid, attempt, reason, routing_on_unroutable, job)) != 0)
         routing_retry_later(job, "out of memory");
 }
 
@@ -616,4 +638,37 @@ void routing_on_due_timer(evutil_socket_t fd, short what, void *arg)
     (void)what;
     router *rt = arg;
     worker_claim_tick(&rt->due_claim);
+}
+
+/* ---- the hold ---- */
+
+static void routing_on_hold_tick(void *ctx, const orders_result *res)
+{
+    router *rt = ctx;
+    job_end(&rt->hold_token);
+    if (res->status != ORDERS_OK) {
+        metric_add(rt->m_redis_errors, 1);
+        log_event(LOG_WARN, "hold_tick_failed", "{s:s}", "error",
+                  worker_reply_error(res->reply, res->err ? res->err : res->word));
+        return;
+    }
+    metric_add(rt->m_unroutable, (double)res->count);
+    if (res->count || res->misses)
+        log_event(LOG_INFO, "hold_tick", "{s:I, s:I}", "expired", (json_int_t)res->count,
+                  "released", (json_int_t)res->misses);
+}
+
+/* Ends the held orders whose hold ran out and drains resumed zones; one
+ * call at a time. */
+void routing_on_hold_timer(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    router *rt = arg;
+    if (rt->hold_token.count) /* the last tick's call is still out */
+        return;
+    job_begin(&rt->jobs, &rt->hold_token, NULL);
+    if (orders_hold_tick(rt->svc->orders, rt->hold_max_ms, rt->radii_m[rt->nradii - 1],
+                         ROUTING_CLAIM_LIMIT, routing_on_hold_tick, rt) != 0)
+        job_end(&rt->hold_token);
 }

@@ -169,8 +169,8 @@ class LifecycleTest(CourierTestBase):
         self.stack.wait_state(oid_c, "OFFERED")
         self.stack.rxctl("cancel", rx_c["prescription_id"], "--reason", "patient withdrew")
         self.stack.wait_state(oid_c, "CANCELLED")
-        # no pharmacy anywhere near
-        rx_u = prescription(uid("rx"), area())
+        # expired before it was approved: final (no pharmacy near would be a hold)
+        rx_u = prescription(uid("rx"), area(), expires_at_ms=int(time.time() * 1000) - 1000)
         self.stack.submit(rx_u)
         oid_u = self.stack.order_id(rx_u["prescription_id"])
         self.stack.wait_state(oid_u, "UNROUTABLE")

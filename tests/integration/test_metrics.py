@@ -165,7 +165,7 @@ class MetricsTest(StackTest):
         depth = samples(text, "rxd_queue_depth")
         self.assertGreaterEqual(depth['{queue="due"}'], len(self.orders))
         self.assertEqual(set(depth), {'{queue="due"}', '{queue="dispatch"}', '{queue="cdue"}',
-                                      '{queue="exceptions"}'})
+                                      '{queue="exceptions"}', '{queue="hold"}'})
         # accept deadlines lie ahead: nothing is overdue yet
         self.assertEqual(samples(text, "rxd_queue_overdue_seconds")['{queue="due"}'], 0)
 
