@@ -480,6 +480,7 @@ int orders_state_is_live(const char *s)
         if (strcmp(s, orders_live_states[i]) == 0)
             return 1;
     return 0;
+}
 
 /* ---- operator: fleet ---- */
 
