@@ -20,7 +20,7 @@ register('retry', { 'oid:id', 'actor:ref', 'reason:str' }, function(cx, A)
     hold_clear(P, oid)
     redis.call('ZADD', P .. 'due', NOW, oid)
     emit(cx, oid, 'ROUTING', 'op_retry', A[3])
-    audit(cx, 'retry', oid, A[3], 'held: ' .. o[2])
+    audit(cx, 'retry', 'order:' .. oid, A[3], 'held: ' .. o[2])
     return { 'ok', 'ROUTING', 'held' }
   end
   if not parked then return { 'err', 'conflict', o[1] or '' } end
@@ -28,7 +28,7 @@ register('retry', { 'oid:id', 'actor:ref', 'reason:str' }, function(cx, A)
   redis.call('HDEL', P .. 'parked', oid)
   redis.call('ZADD', P .. q, NOW, oid)
   if o[1] then emit(cx, oid, o[1], 'op_retry', A[3]) end
-  audit(cx, 'retry', oid, A[3], 'parked: ' .. q)
+  audit(cx, 'retry', 'order:' .. oid, A[3], 'parked: ' .. q)
   return { 'ok', o[1] or '', 'parked' }
 end)
 
@@ -48,7 +48,7 @@ local function courier_bench_set(cx, A, on)
   end
   local word = on and 'benched' or 'unbenched'
   emit_subject(cx, 'courier', A[1], 'op_' .. word, A[3])
-  audit(cx, on and 'courier_bench' or 'courier_unbench', A[1], A[3], '')
+  audit(cx, on and 'courier_bench' or 'courier_unbench', 'courier:' .. A[1], A[3], '')
   return { 'ok', word }
 end
 
@@ -73,7 +73,7 @@ register('pharmacy_open', { 'id:id', 'actor:ref', 'reason:str', 'open:int' }, fu
   redis.call('HSET', k, 'open', open and 1 or 0, 'updated_ms', NOW)
   local n = open and hold_release_near(cx, A[1], 'pharmacy_opened') or 0
   emit_subject(cx, 'pharmacy', A[1], open and 'op_opened' or 'op_closed', A[3])
-  audit(cx, open and 'pharmacy_open' or 'pharmacy_close', A[1], A[3], 'released ' .. n)
+  audit(cx, open and 'pharmacy_open' or 'pharmacy_close', 'pharmacy:' .. A[1], A[3], 'released ' .. n)
   return { 'ok', tostring(n) }
 end)
 
@@ -126,7 +126,7 @@ register('zone_pause', { 'zone:id', 'kind:str', 'actor:ref', 'reason:str', 'n1:n
   redis.call('HSET', zones_key(P), A[1], cjson.encode(z))
   redis.call('SREM', zones_draining(P), A[1])
   emit_subject(cx, 'zone', A[1], 'op_paused', A[4])
-  audit(cx, 'zone_pause', A[1], A[4], cjson.encode(z))
+  audit(cx, 'zone_pause', 'zone:' .. A[1], A[4], cjson.encode(z))
   return { 'ok', 'paused' }
 end)
 
@@ -140,7 +140,7 @@ register('zone_resume', { 'zone:id', 'actor:ref', 'reason:str' }, function(cx, A
   redis.call('SADD', zones_draining(P), A[1])
   local n = zone_release(cx, A[1])
   emit_subject(cx, 'zone', A[1], 'op_resumed', A[3])
-  audit(cx, 'zone_resume', A[1], A[3], 'released ' .. n)
+  audit(cx, 'zone_resume', 'zone:' .. A[1], A[3], 'released ' .. n)
   return { 'ok', tostring(n) }
 end)
 

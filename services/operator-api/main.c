@@ -1,6 +1,8 @@
 /* operator-api: the operator's HTTP API (docs/operator-api.md): list and
- * search orders, exceptions, the audit trail, and the actions that repair
- * an order (cancel, reassign, reroute, resend code, unlock). Who may do
+ * search orders, exceptions, the audit trail, the actions that repair an
+ * order (cancel, reassign, reroute, resend code, unlock, retry a held one)
+ * and those on the fleet (bench a courier, open or close a pharmacy, pause
+ * or resume intake in a zone). Who may do
  * what is auth_may's table (operator, desk, auditor); every action goes
  * through the state machine with the token's "<role>:<id>" as the actor and
  * a required reason, and is logged ("operator_action"). Nothing is kept in
@@ -37,6 +39,8 @@ typedef struct opapi_action {
     const char *name;       /* its last segment */
     auth_perm perm;
     opapi_call_fn *call;
+    const char *id_field;    /* the reply's name for the path's id */
+    const char *count_field; /* the reply's name for res->count; NULL: none */
 } opapi_action;
 
 /* An optional id field of the body: "" when absent. */
@@ -100,15 +104,119 @@ static int opapi_unlock(const opapi *api, orders *o, const orders_op_action *a, 
     return orders_op_unlock(o, a, 1, cb, ctx);
 }
 
-/* Returns 1 (a 400 in why) rather than -1 (cannot queue: 503). A fleet
- * action (bench a courier, close a pharmacy, pause a zone) is one more line
- * here and one route below. */
+static int opapi_retry(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                       char *why, orders_cb *cb, void *ctx)
+{
+    (void)api, (void)body, (void)why;
+    return orders_retry(o, a->oid, a->actor, a->reason, cb, ctx);
+}
+
+/* ---- fleet actions: a->oid is the courier's, pharmacy's or zone's id ---- */
+
+static int opapi_bench(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                       char *why, orders_cb *cb, void *ctx)
+{
+    (void)api, (void)body, (void)why;
+    return orders_courier_bench(o, a->oid, a->actor, a->reason, 1, cb, ctx);
+}
+
+static int opapi_unbench(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                         char *why, orders_cb *cb, void *ctx)
+{
+    (void)api, (void)body, (void)why;
+    return orders_courier_bench(o, a->oid, a->actor, a->reason, 0, cb, ctx);
+}
+
+static int opapi_open(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                      char *why, orders_cb *cb, void *ctx)
+{
+    (void)api, (void)body, (void)why;
+    return orders_pharmacy_open(o, a->oid, a->actor, a->reason, 1, cb, ctx);
+}
+
+static int opapi_close(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                       char *why, orders_cb *cb, void *ctx)
+{
+    (void)api, (void)body, (void)why;
+    return orders_pharmacy_open(o, a->oid, a->actor, a->reason, 0, cb, ctx);
+}
+
+/* A number field of the body within [lo, hi]; -1 with why otherwise. */
+static int opapi_body_num(const json_t *body, const char *name, double lo, double hi, double *out,
+                          char *why)
+{
+    const json_t *v = json_object_get(body, name);
+    if (!json_is_number(v) || json_number_value(v) < lo || json_number_value(v) > hi) {
+        snprintf(why, BODY_WHY_MAX, "'%s' must be a number in [%g, %g]", name, lo, hi);
+        return -1;
+    }
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* {"kind": "circle", "lat", "lon", "radius_m"} or {"kind": "box",
+ * "min_lat", "min_lon", "max_lat", "max_lon"}. */
+static int opapi_zone_parse(const json_t *body, orders_zone *z, char *why)
+{
+    const char *kind = json_string_value(json_object_get(body, "kind"));
+    if (kind && strcmp(kind, "circle") == 0) {
+        z->kind = ORDERS_ZONE_CIRCLE;
+        return opapi_body_num(body, "lat", -85, 85, &z->lat, why) ||
+                       opapi_body_num(body, "lon", -180, 180, &z->lon, why) ||
+                       opapi_body_num(body, "radius_m", 1, 200000, &z->radius_m, why)
+                   ? -1
+                   : 0;
+    }
+    if (kind && strcmp(kind, "box") == 0) {
+        z->kind = ORDERS_ZONE_BOX;
+        if (opapi_body_num(body, "min_lat", -85, 85, &z->min_lat, why) ||
+            opapi_body_num(body, "min_lon", -180, 180, &z->min_lon, why) ||
+            opapi_body_num(body, "max_lat", -85, 85, &z->max_lat, why) ||
+            opapi_body_num(body, "max_lon", -180, 180, &z->max_lon, why))
+            return -1;
+        if (z->min_lat >= z->max_lat || z->min_lon >= z->max_lon) {
+            snprintf(why, BODY_WHY_MAX, "a box needs min_lat < max_lat and min_lon < max_lon");
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(why, BODY_WHY_MAX,
+             "'kind' must be \"circle\" (lat, lon, radius_m) or \"box\" "
+             "(min_lat, min_lon, max_lat, max_lon)");
+    return -1;
+}
+
+static int opapi_pause(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                       char *why, orders_cb *cb, void *ctx)
+{
+    (void)api;
+    orders_zone z = {.id = a->oid};
+    if (opapi_zone_parse(body, &z, why))
+        return 1;
+    return orders_zone_pause(o, &z, a->actor, a->reason, cb, ctx);
+}
+
+static int opapi_resume(const opapi *api, orders *o, const orders_op_action *a, const json_t *body,
+                        char *why, orders_cb *cb, void *ctx)
+{
+    (void)api, (void)body, (void)why;
+    return orders_zone_resume(o, a->oid, a->actor, a->reason, cb, ctx);
+}
+
+/* Returns 1 (a 400 in why) rather than -1 (cannot queue: 503). */
 static const opapi_action opapi_actions[] = {
-    {"orders", "cancel", AUTH_PERM_ORDER_ACT, opapi_cancel},
-    {"orders", "reassign", AUTH_PERM_ORDER_ACT, opapi_reassign},
-    {"orders", "reroute", AUTH_PERM_ORDER_ACT, opapi_reroute},
-    {"orders", "resend-code", AUTH_PERM_ORDER_ACT, opapi_resend_code},
-    {"orders", "unlock", AUTH_PERM_ORDER_ACT, opapi_unlock},
+    {"orders", "cancel", AUTH_PERM_ORDER_ACT, opapi_cancel, "order_id", NULL},
+    {"orders", "reassign", AUTH_PERM_ORDER_ACT, opapi_reassign, "order_id", NULL},
+    {"orders", "reroute", AUTH_PERM_ORDER_ACT, opapi_reroute, "order_id", NULL},
+    {"orders", "resend-code", AUTH_PERM_ORDER_ACT, opapi_resend_code, "order_id", NULL},
+    {"orders", "unlock", AUTH_PERM_ORDER_ACT, opapi_unlock, "order_id", NULL},
+    {"orders", "retry", AUTH_PERM_ORDER_ACT, opapi_retry, "order_id", NULL},
+    {"couriers", "bench", AUTH_PERM_COURIER_ACT, opapi_bench, "courier_id", NULL},
+    {"couriers", "unbench", AUTH_PERM_COURIER_ACT, opapi_unbench, "courier_id", NULL},
+    {"pharmacies", "open", AUTH_PERM_CONFIG, opapi_open, "pharmacy_id", "released"},
+    {"pharmacies", "close", AUTH_PERM_CONFIG, opapi_close, "pharmacy_id", NULL},
+    {"zones", "pause", AUTH_PERM_CONFIG, opapi_pause, "zone_id", NULL},
+    {"zones", "resume", AUTH_PERM_CONFIG, opapi_resume, "zone_id", "released"},
 };
 
 static const opapi_action *opapi_action_find(const gw_req *r)
@@ -141,8 +249,15 @@ static void opapi_on_action(gw_req *r, const orders_result *res)
         return;
     }
     opapi_log_action(r, "done");
-    gw_req_reply_json(r, 200,
-                      json_pack("{s:s, s:s}", "order_id", r->path.seg[2], "state", res->state));
+    const opapi_action *act = opapi_action_find(r);
+    json_t *reply = json_pack("{s:s}", act->id_field, r->path.seg[2]);
+    if (res->state && *res->state)
+        json_object_set_new(reply, "state", json_string(res->state));
+    if (res->detail && *res->detail)
+        json_object_set_new(reply, "detail", json_string(res->detail));
+    if (act->count_field)
+        json_object_set_new(reply, act->count_field, json_integer(res->count));
+    gw_req_reply_json(r, 200, reply);
 }
 
 /* POST /v1/<collection>/{id}/<action> {"reason": ..., ...} */
@@ -304,6 +419,15 @@ static void opapi_audit(gw_req *r)
     evhttp_clear_headers(&q.kv);
 }
 
+/* GET /v1/zones: the paused zones and the orders each holds */
+static void opapi_zones(gw_req *r)
+{
+    if (gw_req_permit(r, AUTH_PERM_READ))
+        return;
+    gw_call *c = gw_call_new(r, opapi_on_json);
+    gw_call_sent(c, "orders_zones", orders_zones(gw_req_orders(r), gw_call_on_result, c));
+}
+
 static const gw_route opapi_routes[] = {
     {EVHTTP_REQ_GET, "v1/orders", opapi_list, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/orders/*", opapi_get, GW_NO_BODY},
@@ -314,6 +438,14 @@ static const gw_route opapi_routes[] = {
     {EVHTTP_REQ_POST, "v1/orders/*/reroute", opapi_act, GW_OPTIONAL_BODY},
     {EVHTTP_REQ_POST, "v1/orders/*/resend-code", opapi_act, GW_OPTIONAL_BODY},
     {EVHTTP_REQ_POST, "v1/orders/*/unlock", opapi_act, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/orders/*/retry", opapi_act, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/couriers/*/bench", opapi_act, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/couriers/*/unbench", opapi_act, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/pharmacies/*/open", opapi_act, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_POST, "v1/pharmacies/*/close", opapi_act, GW_OPTIONAL_BODY},
+    {EVHTTP_REQ_GET, "v1/zones", opapi_zones, GW_NO_BODY},
+    {EVHTTP_REQ_POST, "v1/zones/*/pause", opapi_act, GW_BODY},
+    {EVHTTP_REQ_POST, "v1/zones/*/resume", opapi_act, GW_OPTIONAL_BODY},
     {0, NULL, NULL, 0},
 };
 

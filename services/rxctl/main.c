@@ -55,7 +55,14 @@ static const char rxctl_usage[] =
     "  rxctl order-reassign ORDER_ID --reason TEXT [--courier C]\n"
     "  rxctl order-reroute ORDER_ID --reason TEXT [--pharmacy P]\n"
     "  rxctl order-unlock ORDER_ID --reason TEXT --identity-checked 1\n"
+    "  rxctl order-retry ORDER_ID --reason TEXT      a held or parked order, now\n"
     "                                  the operator's order actions (actor rxctl:$USER)\n"
+    "  rxctl courier-bench|courier-unbench COURIER_ID --reason TEXT\n"
+    "  rxctl pharmacy-open|pharmacy-close PHARMACY_ID --reason TEXT\n"
+    "  rxctl zone-pause ZONE_ID --reason TEXT --kind circle --lat L --lon L --radius-m M\n"
+    "  rxctl zone-pause ZONE_ID --reason TEXT --kind box --min-lat --min-lon --max-lat --max-lon\n"
+    "  rxctl zone-resume ZONE_ID --reason TEXT\n"
+    "  rxctl zones                     the paused zones and the orders each holds\n"
     "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET\n"
     "          (or --kafka-brokers ...; the redis password only from the environment)\n";
 

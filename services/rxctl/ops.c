@@ -1,5 +1,6 @@
 /* ops.c - rxctl's operator commands (docs/operator-api.md): list and search
- * orders, the exceptions, the audit trail, and the order actions. They call
+ * orders, the exceptions, the audit trail, the paused zones, and the
+ * actions on orders, couriers, pharmacies and zones. They call
  * the same typed state-machine functions as operator-api, straight on
  * Redis, with the actor "rxctl:<$USER>", so the audit entries and the
  * events are the same as the API's. */
@@ -22,7 +23,8 @@ typedef int ops_start_fn(ops_run *run);
 
 typedef struct ops_cmd {
     const char *name;
-    int order_action; /* takes ORDER_ID and a required --reason */
+    const char
+        *target; /* an action: what its ID names ("order_id", "courier_id"...); NULL: a read */
     ops_start_fn *start;
 } ops_cmd;
 
@@ -46,6 +48,11 @@ static int ops_usage(const char *fmt, const char *arg)
 
 int ops_report(const orders_result *res, const char *oid)
 {
+    return ops_report_as(res, "order_id", oid);
+}
+
+int ops_report_as(const orders_result *res, const char *field, const char *id)
+{
     if (res->status == ORDERS_FAILED) {
         fprintf(stderr, "rxctl: redis: %s\n",
                 res->err                        ? res->err
@@ -64,7 +71,15 @@ int ops_report(const orders_result *res, const char *oid)
         json_decref(j);
         return 0;
     } else if (res->status == ORDERS_OK) {
-        printf("{\"order_id\": \"%s\", \"state\": \"%s\"}\n", oid, res->state);
+        json_t *j = json_pack("{s:s}", field, id);
+        if (res->state && *res->state)
+            json_object_set_new(j, "state", json_string(res->state));
+        if (res->detail && *res->detail)
+            json_object_set_new(j, "detail", json_string(res->detail));
+        char *s = json_dumps(j, JSON_PRESERVE_ORDER);
+        printf("%s\n", s);
+        free(s);
+        json_decref(j);
         return 0;
     } else {
         fprintf(stderr, "rxctl: unexpected reply '%s'\n", res->word);
@@ -76,7 +91,8 @@ static void ops_on_result(void *ctx, const orders_result *res)
 {
     ops_run *run = ctx;
     run->answered = 1;
-    run->rc = ops_report(res, run->act.oid ? run->act.oid : "");
+    run->rc = ops_report_as(res, run->cmd->target ? run->cmd->target : "order_id",
+                            run->act.oid ? run->act.oid : "");
     event_base_loopexit(run->base, NULL);
 }
 
@@ -178,15 +194,93 @@ static int ops_unlock(ops_run *run)
     return orders_op_unlock(run->o, &run->act, 1, ops_on_result, run);
 }
 
+static int ops_retry(ops_run *run)
+{
+    const orders_op_action *a = &run->act;
+    return orders_retry(run->o, a->oid, a->actor, a->reason, ops_on_result, run);
+}
+
+static int ops_bench(ops_run *run)
+{
+    const orders_op_action *a = &run->act;
+    int bench = strcmp(run->cmd->name, "courier-bench") == 0;
+    return orders_courier_bench(run->o, a->oid, a->actor, a->reason, bench, ops_on_result, run);
+}
+
+static int ops_pharmacy_open(ops_run *run)
+{
+    const orders_op_action *a = &run->act;
+    int open = strcmp(run->cmd->name, "pharmacy-open") == 0;
+    return orders_pharmacy_open(run->o, a->oid, a->actor, a->reason, open, ops_on_result, run);
+}
+
+/* A number flag within [lo, hi]; -1 after printing why. */
+static int ops_num(ops_run *run, const char *name, const char *flag, double lo, double hi,
+                   double *out)
+{
+    const char *v = config_str(run->cfg, name, NULL);
+    char *end;
+    *out = v ? strtod(v, &end) : 0;
+    if (!v || !*v || *end || *out < lo || *out > hi) {
+        fprintf(stderr, "rxctl: --%s must be a number in [%g, %g]\n", flag, lo, hi);
+        return -1;
+    }
+    return 0;
+}
+
+static int ops_zone_pause(ops_run *run)
+{
+    orders_zone z = {.id = run->act.oid};
+    const char *kind = config_str(run->cfg, "KIND", "circle");
+    if (strcmp(kind, "circle") == 0) {
+        z.kind = ORDERS_ZONE_CIRCLE;
+        if (ops_num(run, "LAT", "lat", -85, 85, &z.lat) ||
+            ops_num(run, "LON", "lon", -180, 180, &z.lon) ||
+            ops_num(run, "RADIUS_M", "radius-m", 1, 200000, &z.radius_m))
+            return 2;
+    } else if (strcmp(kind, "box") == 0) {
+        z.kind = ORDERS_ZONE_BOX;
+        if (ops_num(run, "MIN_LAT", "min-lat", -85, 85, &z.min_lat) ||
+            ops_num(run, "MIN_LON", "min-lon", -180, 180, &z.min_lon) ||
+            ops_num(run, "MAX_LAT", "max-lat", -85, 85, &z.max_lat) ||
+            ops_num(run, "MAX_LON", "max-lon", -180, 180, &z.max_lon))
+            return 2;
+        if (z.min_lat >= z.max_lat || z.min_lon >= z.max_lon)
+            return ops_usage("%sa box needs --min-lat < --max-lat and --min-lon < --max-lon", "");
+    } else {
+        return ops_usage("--kind must be circle or box (got '%s')", kind);
+    }
+    return orders_zone_pause(run->o, &z, run->act.actor, run->act.reason, ops_on_result, run);
+}
+
+static int ops_zone_resume(ops_run *run)
+{
+    const orders_op_action *a = &run->act;
+    return orders_zone_resume(run->o, a->oid, a->actor, a->reason, ops_on_result, run);
+}
+
+static int ops_zones(ops_run *run)
+{
+    return orders_zones(run->o, ops_on_result, run);
+}
+
 static const ops_cmd ops_cmds[] = {
-    {"orders", 0, ops_orders},
-    {"exceptions", 0, ops_exceptions},
-    {"audit", 0, ops_audit},
-    {"order-cancel", 1, ops_cancel},
-    {"order-reassign", 1, ops_reassign},
-    {"order-reroute", 1, ops_reroute},
-    {"order-resend-code", 1, ops_resend_code},
-    {"order-unlock", 1, ops_unlock},
+    {"orders", NULL, ops_orders},
+    {"exceptions", NULL, ops_exceptions},
+    {"audit", NULL, ops_audit},
+    {"zones", NULL, ops_zones},
+    {"order-cancel", "order_id", ops_cancel},
+    {"order-reassign", "order_id", ops_reassign},
+    {"order-reroute", "order_id", ops_reroute},
+    {"order-resend-code", "order_id", ops_resend_code},
+    {"order-unlock", "order_id", ops_unlock},
+    {"order-retry", "order_id", ops_retry},
+    {"courier-bench", "courier_id", ops_bench},
+    {"courier-unbench", "courier_id", ops_bench},
+    {"pharmacy-open", "pharmacy_id", ops_pharmacy_open},
+    {"pharmacy-close", "pharmacy_id", ops_pharmacy_open},
+    {"zone-pause", "zone_id", ops_zone_pause},
+    {"zone-resume", "zone_id", ops_zone_resume},
 };
 
 static void ops_on_connected(store *st, int connected, void *ctx)
@@ -206,7 +300,7 @@ static void ops_on_connected(store *st, int connected, void *ctx)
     }
 }
 
-/* The order action's ORDER_ID, --reason and the actor; 0 or 2. */
+/* The action's ID, --reason and the actor; 0 or 2. */
 static int ops_action_args(ops_run *run)
 {
     const char *user = getenv("USER");
@@ -215,7 +309,7 @@ static int ops_action_args(ops_run *run)
     snprintf(run->actor, sizeof(run->actor), "rxctl:%.60s", user && *user ? user : "unknown");
     run->act.actor = run->actor;
     if (!run->act.oid || !ids_valid_key(run->act.oid, strlen(run->act.oid)))
-        return ops_usage("%s ORDER_ID --reason TEXT: order ids are " IDS_KEY_RULE, run->cmd->name);
+        return ops_usage("%s ID --reason TEXT: ids are " IDS_KEY_RULE, run->cmd->name);
     if (!*run->act.reason)
         return ops_usage("%s: --reason TEXT is required (it goes into the audit)", run->cmd->name);
     return 0;
@@ -230,7 +324,7 @@ int ops_command(const config *cfg, struct event_base *base)
             run.cmd = &ops_cmds[i];
     if (!run.cmd)
         return -1;
-    if (run.cmd->order_action && ops_action_args(&run))
+    if (run.cmd->target && ops_action_args(&run))
         return 2;
     char err[256];
     const char *url = config_str(cfg, "REDIS_URL", "redis://127.0.0.1:6379");

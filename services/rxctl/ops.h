@@ -1,5 +1,6 @@
 /* ops.h - rxctl's operator commands (ops.c): orders, exceptions, audit and
- * order-cancel|reassign|reroute|resend-code|unlock. */
+ * order-cancel|reassign|reroute|resend-code|unlock|retry, courier-bench|unbench,
+ * pharmacy-open|close, zones, zone-pause|resume. */
 #ifndef RXCTL_OPS_H
 #define RXCTL_OPS_H
 
@@ -14,5 +15,7 @@ int ops_command(const config *cfg, struct event_base *base);
 /* Prints a state-machine reply: its JSON (indented) or {order_id, state}
  * on stdout, else why it failed on stderr. Returns the exit code (0, 1). */
 int ops_report(const orders_result *res, const char *oid);
+/* The same, for an action on anything: {field: id, state, detail}. */
+int ops_report_as(const orders_result *res, const char *field, const char *id);
 
 #endif

@@ -239,6 +239,104 @@ class OperatorTest(CourierTestBase):
         self.assertIn("entries", json.loads(self.ctl("audit", "--count", "5").stdout))
         self.assertIn("exceptions", json.loads(self.ctl("exceptions").stdout))
 
+    def subject_events(self, sid):
+        """(kind, actor, reason) of the 'op' events of a courier, pharmacy
+        or zone on order.events."""
+        return [(e["kind"], e["actor"], e["reason"]) for e in self.stack.events(idle_ms=800)
+                if e.get("subject_id") == sid]
+
+    def trail(self, target):
+        """(action, actor, reason) of the audit entries of target, oldest first."""
+        code, out = self.api("GET", "/v1/audit?count=500", self.auditor)
+        self.assertEqual(code, 200, out)
+        return [(e["action"], e["actor"], e["reason"]) for e in reversed(out["entries"])
+                if e["target"] == target]
+
+    def test_bench_courier(self):
+        cid, tok = self.courier(200)
+        self.assertEqual(self.api("POST", "/v1/couriers/%s/bench" % cid, self.auditor,
+                                  {"reason": "x"})[0], 403)
+        self.assertEqual(self.api("POST", "/v1/couriers/%s/bench" % cid, self.desk, {})[0], 400)
+        self.assertEqual(self.api("POST", "/v1/couriers/co-nobody/bench", self.desk,
+                                  {"reason": "x"})[0], 404)
+        code, out = self.api("POST", "/v1/couriers/%s/bench" % cid, self.desk,
+                             {"reason": "no helmet"})
+        self.assertEqual((code, out), (200, {"courier_id": cid, "detail": "benched"}))
+        # the only courier near is benched: a ready order waits for it
+        oid = self.ready_order()
+        with self.assertRaises(AssertionError):
+            self.assigned_to(oid, timeout=4)
+        out = json.loads(self.ctl("courier-unbench", cid, "--reason", "helmet found").stdout)
+        self.assertEqual(out, {"courier_id": cid, "detail": "unbenched"})
+        self.assertEqual(self.assigned_to(oid), cid)
+        self.assertEqual(self.trail("courier:" + cid),
+                         [("courier_bench", "desk:desk-bo", "no helmet"),
+                          ("courier_unbench", RXCTL_ACTOR, "helmet found")])
+        wait_until(lambda: self.subject_events(cid) == [
+            ("op_benched", "desk:desk-bo", "no helmet"),
+            ("op_unbenched", RXCTL_ACTOR, "helmet found")], 20, "the courier's op events")
+
+    def test_close_and_open_pharmacy(self):
+        path = "/v1/pharmacies/%s/" % self.ph
+        self.assertEqual(self.api("POST", path + "close", self.desk, {"reason": "x"})[0], 403)
+        code, out = self.api("POST", path + "close", self.operator, {"reason": "flooded"})
+        self.assertEqual((code, out["pharmacy_id"]), (200, self.ph), out)
+        # closed: a prescription near it waits in the hold
+        pid = uid("rx")
+        self.stack.submit(prescription(pid, offset(self.pt, north_m=1500)))
+        oid = self.stack.order_id(pid)
+        wait_until(lambda: any(e["kind"] == "held" for e in self.stack.events(order_id=oid)),
+                   20, "the order held")
+        self.assertEqual(self.stack.order(oid)["state"], "ROUTING")
+        # retry puts it back to routing now (still nothing open: held again)
+        self.assertEqual(self.action(oid, "retry", self.auditor, {"reason": "x"})[0], 403)
+        code, out = self.action(oid, "retry", self.desk, {"reason": "try again"})
+        self.assertEqual((code, out["state"]), (200, "ROUTING"), out)
+        out = json.loads(self.ctl("pharmacy-open", self.ph, "--reason", "dry again").stdout)
+        self.assertEqual(out["pharmacy_id"], self.ph)
+        self.stack.wait_state(oid, "OFFERED")
+        self.assertEqual(self.action(oid, "retry", self.desk, {"reason": "x"})[0], 409)
+        self.assertEqual(self.trail("pharmacy:" + self.ph),
+                         [("pharmacy_close", "operator:op-ann", "flooded"),
+                          ("pharmacy_open", RXCTL_ACTOR, "dry again")])
+        self.assertEqual([a[:2] for a in self.trail("order:" + oid)],
+                         [("retry", "desk:desk-bo")])
+        wait_until(lambda: self.subject_events(self.ph) == [
+            ("op_closed", "operator:op-ann", "flooded"),
+            ("op_opened", RXCTL_ACTOR, "dry again")], 20, "the pharmacy's op events")
+        self.wait_events(oid, [("op_retry", "ROUTING", "desk:desk-bo")])
+
+    def test_pause_and_resume_zone(self):
+        zone, point = uid("zone"), offset(self.pt, north_m=1500)
+        body = {"reason": "typhoon", "kind": "circle", "lat": point[0], "lon": point[1],
+                "radius_m": 500}
+        self.assertEqual(self.api("POST", "/v1/zones/%s/pause" % zone, self.desk, body)[0], 403)
+        for bad in ({"kind": "square"}, {"kind": "circle", "lat": 91}, {"kind": "box",
+                    "min_lat": 1, "min_lon": 1, "max_lat": 0, "max_lon": 2}):
+            code, out = self.api("POST", "/v1/zones/%s/pause" % zone, self.operator,
+                                 dict(bad, reason="x"))
+            self.assertEqual(code, 400, (bad, out))
+        code, out = self.api("POST", "/v1/zones/%s/pause" % zone, self.operator, body)
+        self.assertEqual((code, out["zone_id"]), (200, zone), out)
+        pid = uid("rx")
+        self.stack.submit(prescription(pid, point))
+        oid = self.stack.order_id(pid)
+        wait_until(lambda: [e["reason"] for e in self.stack.events(order_id=oid)
+                            if e["kind"] == "held"] == ["zone_paused"], 20, "held by the zone")
+        code, zones = self.api("GET", "/v1/zones", self.auditor)
+        [z] = [z for z in zones if z["id"] == zone] if isinstance(zones, list) else \
+            [z for z in zones["zones"] if z["id"] == zone]
+        self.assertEqual((z["reason"], z["actor"], z["held"]), ("typhoon", "operator:op-ann", 1))
+        self.assertEqual(self.ctl("zone-resume", zone, check=False).returncode, 2)
+        out = json.loads(self.ctl("zone-resume", zone, "--reason", "storm over").stdout)
+        self.assertEqual(out["zone_id"], zone)
+        self.stack.wait_state(oid, "OFFERED")
+        self.assertEqual([a[:2] for a in self.trail("zone:" + zone)],
+                         [("zone_pause", "operator:op-ann"), ("zone_resume", RXCTL_ACTOR)])
+        wait_until(lambda: self.subject_events(zone) == [
+            ("op_paused", "operator:op-ann", "typhoon"),
+            ("op_resumed", RXCTL_ACTOR, "storm over")], 20, "the zone's op events")
+
     def test_subject_event_relayed_and_restart(self):
         """An 'op' outbox entry, as the library's emit_subject writes it for
         an action on a courier, goes out on order.events with the subject;
