@@ -40,7 +40,8 @@ class FleetTest(CourierTestBase):
 
     def assert_trail(self, action, subject, target, kind, reason):
         """The audit entry and the outbox 'op' entry of one operator action."""
-        audit = [e for e in self.stream("audit") if e["action"] == action and e["target"] == target]
+        audit = [e for e in self.stream("audit")
+                 if e["action"] == action and e["target"] == "%s:%s" % (subject, target)]
         self.assertEqual(len(audit), 1, audit)
         self.assertEqual((audit[0]["actor"], audit[0]["reason"]), (ACTOR, reason))
         ops = [e for e in self.stream("outbox") if e.get("t") == "op" and e["id"] == target

@@ -102,7 +102,7 @@ class HoldTest(StackTest):
         self.assertEqual(len(retry), 1, tl)
         self.assertEqual(retry[0].get("actor"), "operator:op-7")
         audit = self.redis("XRANGE", PREFIX + "audit", "-", "+").split("\n")
-        i = max(i for i, v in enumerate(audit) if v == oid)
+        i = max(i for i, v in enumerate(audit) if v == "order:" + oid)
         self.assertEqual(audit[i - 2:i + 3][0], "retry", audit[i - 6:i + 6])
         self.assertIn("operator:op-7", audit[i - 6:i])
         # an order that is neither held nor parked cannot be retried
