@@ -5,7 +5,8 @@ courier or pharmacy refused with 409 while it holds orders; bench (no new
 assignments), pharmacy open/close, zone pause/resume (intake held, routed
 after the resume). The operator functions are driven with FCALL, as the
 operator API will call them; each one is checked by its effect, its audit
-entry and its 'op' entry in the outbox stream."""
+entry and its event on order.events (an 'op' entry of the outbox, relayed
+with the subject in place of an order)."""
 import json
 import os
 import subprocess
@@ -44,10 +45,16 @@ class FleetTest(CourierTestBase):
                  if e["action"] == action and e["target"] == "%s:%s" % (subject, target)]
         self.assertEqual(len(audit), 1, audit)
         self.assertEqual((audit[0]["actor"], audit[0]["reason"]), (ACTOR, reason))
-        ops = [e for e in self.stream("outbox") if e.get("t") == "op" and e["id"] == target
-               and e["kind"] == kind]
+        got = {}
+
+        def published():
+            got["ops"] = [e for e in self.stack.events(idle_ms=800)
+                          if e.get("subject_id") == target and e["kind"] == kind]
+            return got["ops"]
+        wait_until(published, 20, "%s of %s on order.events" % (kind, target))
+        ops = got["ops"]
         self.assertEqual(len(ops), 1, ops)
-        self.assertEqual((ops[0]["subject"], ops[0]["actor"], ops[0]["reason"]),
+        self.assertEqual((ops[0]["subject_kind"], ops[0]["actor"], ops[0]["reason"]),
                          (subject, ACTOR, reason))
 
     def in_courier_geo(self, cid):
