@@ -66,6 +66,7 @@ op_register('op_cancel', {}, 'cancel', function(cx, oid, o, A)
   end
   release_pharmacy(cx, oid, o.pharmacy)
   release_courier(cx, oid, o.courier)
+  hold_clear(P, oid) -- a held order leaves the hold with its end
   redis.call('ZREM', P .. 'due', oid)
   redis.call('ZREM', P .. 'dispatch', oid)
   emit(cx, oid, 'CANCELLED', 'op_cancel', A[3])
@@ -153,6 +154,7 @@ op_register('op_reroute', { 'accept_ms:int', 'pharmacy:str?' }, 'reroute', funct
   end
   release_pharmacy(cx, oid, o.pharmacy)
   release_courier(cx, oid, o.courier)
+  hold_clear(P, oid) -- a held order sent to a named pharmacy is no longer held
   redis.call('ZREM', P .. 'dispatch', oid)
   redis.call('HSET', k, 'pharmacy', '', 'accept_by', 0, 'courier', '', 'assign_by', 0,
     'c_accepted', 0)

@@ -296,3 +296,8 @@ class StackTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.stack.down()
+
+    def redis(self, *args):
+        """redis-cli on the stack's Redis: its output, stripped."""
+        return subprocess.run(["redis-cli", "-u", self.stack.vars["RXD_REDIS_URL"]] + list(args),
+                              capture_output=True, text=True, check=True).stdout.strip()

@@ -119,11 +119,6 @@ class CourierTestBase(StackTest):
         time.sleep(seconds)
         self.assertEqual(self.stack.order(oid)["state"], state)
 
-    def redis(self, *args):
-        url = self.stack.vars["RXD_REDIS_URL"]
-        return subprocess.run(["redis-cli", "-u", url] + list(args), capture_output=True,
-                              text=True, check=True).stdout.strip()
-
     def timeline(self, oid):
         return self.stack.order(oid)["timeline"]
 

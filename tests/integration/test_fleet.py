@@ -24,10 +24,6 @@ ACTOR = "operator:op-fleet"
 
 class FleetTest(CourierTestBase):
 
-    def redis(self, *args):
-        return subprocess.run(["redis-cli", "-u", self.stack.vars["RXD_REDIS_URL"]] + list(args),
-                              capture_output=True, text=True, check=True).stdout.strip()
-
     def fcall(self, fn, *args):
         return self.redis("FCALL", "rxd_" + fn, "1", PREFIX + "anchor", PREFIX,
                           *[str(a) for a in args]).split("\n")

@@ -18,11 +18,6 @@ PREFIX = "rxd:{default}:"
 class HoldTest(StackTest):
     SERVICES = ["rx-router", "pharmacy-gw"]
 
-    def redis(self, *args):
-        import subprocess
-        return subprocess.run(["redis-cli", "-u", self.stack.vars["RXD_REDIS_URL"]] + list(args),
-                              capture_output=True, text=True, check=True).stdout.strip()
-
     def fcall(self, fn, *args):
         return self.redis("FCALL", "rxd_" + fn, "1", PREFIX + "anchor", PREFIX, *args).split("\n")
 

@@ -323,9 +323,17 @@ class OperatorTest(CourierTestBase):
         oid = self.stack.order_id(pid)
         wait_until(lambda: [e["reason"] for e in self.stack.events(order_id=oid)
                             if e["kind"] == "held"] == ["zone_paused"], 20, "held by the zone")
+        # a second one, held too, is cancelled: it leaves the hold with its end
+        gone = uid("rx")
+        self.stack.submit(prescription(gone, offset(point, east_m=100)))
+        gone = self.stack.order_id(gone)
+        wait_until(lambda: any(e["kind"] == "held" for e in self.stack.events(order_id=gone)),
+                   20, "the second order held")
+        self.assertEqual(self.action(gone, "cancel", self.desk, {"reason": "moved away"})[0], 200)
+        self.assertEqual(self.redis("ZSCORE", PREFIX + "hold", gone), "")
         code, zones = self.api("GET", "/v1/zones", self.auditor)
-        [z] = [z for z in zones if z["id"] == zone] if isinstance(zones, list) else \
-            [z for z in zones["zones"] if z["id"] == zone]
+        self.assertEqual(code, 200, zones)
+        [z] = [z for z in zones if z["id"] == zone]
         self.assertEqual((z["reason"], z["actor"], z["held"]), ("typhoon", "operator:op-ann", 1))
         self.assertEqual(self.ctl("zone-resume", zone, check=False).returncode, 2)
         out = json.loads(self.ctl("zone-resume", zone, "--reason", "storm over").stdout)
