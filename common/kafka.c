@@ -776,7 +776,14 @@ static int kafka_consumer_leave(kafka_consumer *kc, int timeout_ms)
     }
     evutil_gettimeofday(&start, NULL);
     while (!(closed = rd_kafka_consumer_closed(kc->rk)) && waited < timeout_ms) {
-        rd_kafka_queue_poll_callback(q, 50);
+        /* The close forwards the consumer's queue here, with messages
+         * fetched ahead: served as callbacks they would abort librdkafka
+         * (rd_kafka_q_serve: res != RD_KAFKA_OP_RES_PASS), so they are taken
+         * and dropped (never processed, no offset stored: the group hands
+         * them out again); the revoke and the commit run as callbacks. */
+        rd_kafka_message_t *m = rd_kafka_consume_queue(q, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
         evutil_gettimeofday(&now, NULL);
         waited = (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_usec - start.tv_usec) / 1000);
     }
