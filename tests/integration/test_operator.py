@@ -269,12 +269,23 @@ class OperatorTest(CourierTestBase):
         out = json.loads(self.ctl("courier-unbench", cid, "--reason", "helmet found").stdout)
         self.assertEqual(out, {"courier_id": cid, "detail": "unbenched"})
         self.assertEqual(self.assigned_to(oid), cid)
+        # the other way round: benched through rxctl, back through the API
+        out = json.loads(self.ctl("courier-bench", cid, "--reason", "end of shift").stdout)
+        self.assertEqual(out, {"courier_id": cid, "detail": "benched"})
+        self.assertEqual(self.ctl("courier-bench", cid, check=False).returncode, 2)
+        code, out = self.api("POST", "/v1/couriers/%s/unbench" % cid, self.operator,
+                             {"reason": "next shift"})
+        self.assertEqual((code, out), (200, {"courier_id": cid, "detail": "unbenched"}))
         self.assertEqual(self.trail("courier:" + cid),
                          [("courier_bench", "desk:desk-bo", "no helmet"),
-                          ("courier_unbench", RXCTL_ACTOR, "helmet found")])
+                          ("courier_unbench", RXCTL_ACTOR, "helmet found"),
+                          ("courier_bench", RXCTL_ACTOR, "end of shift"),
+                          ("courier_unbench", "operator:op-ann", "next shift")])
         wait_until(lambda: self.subject_events(cid) == [
             ("op_benched", "desk:desk-bo", "no helmet"),
-            ("op_unbenched", RXCTL_ACTOR, "helmet found")], 20, "the courier's op events")
+            ("op_unbenched", RXCTL_ACTOR, "helmet found"),
+            ("op_benched", RXCTL_ACTOR, "end of shift"),
+            ("op_unbenched", "operator:op-ann", "next shift")], 20, "the courier's op events")
 
     def test_close_and_open_pharmacy(self):
         path = "/v1/pharmacies/%s/" % self.ph
@@ -292,19 +303,34 @@ class OperatorTest(CourierTestBase):
         self.assertEqual(self.action(oid, "retry", self.auditor, {"reason": "x"})[0], 403)
         code, out = self.action(oid, "retry", self.desk, {"reason": "try again"})
         self.assertEqual((code, out["state"]), (200, "ROUTING"), out)
+        wait_until(lambda: [e["kind"] for e in self.stack.events(order_id=oid)].count("held") == 2,
+                   20, "held again")
+        out = json.loads(self.ctl("order-retry", oid, "--reason", "once more").stdout)
+        self.assertEqual(out["state"], "ROUTING")
         out = json.loads(self.ctl("pharmacy-open", self.ph, "--reason", "dry again").stdout)
         self.assertEqual(out["pharmacy_id"], self.ph)
         self.stack.wait_state(oid, "OFFERED")
         self.assertEqual(self.action(oid, "retry", self.desk, {"reason": "x"})[0], 409)
+        self.assertEqual(self.ctl("order-retry", oid, "--reason", "x", check=False).returncode, 1)
+        # the other way round: closed through rxctl, opened through the API
+        out = json.loads(self.ctl("pharmacy-close", self.ph, "--reason", "stocktake").stdout)
+        self.assertEqual(out["pharmacy_id"], self.ph)
+        code, out = self.api("POST", path + "open", self.operator, {"reason": "stocktake done"})
+        self.assertEqual((code, out["pharmacy_id"]), (200, self.ph), out)
         self.assertEqual(self.trail("pharmacy:" + self.ph),
                          [("pharmacy_close", "operator:op-ann", "flooded"),
-                          ("pharmacy_open", RXCTL_ACTOR, "dry again")])
+                          ("pharmacy_open", RXCTL_ACTOR, "dry again"),
+                          ("pharmacy_close", RXCTL_ACTOR, "stocktake"),
+                          ("pharmacy_open", "operator:op-ann", "stocktake done")])
         self.assertEqual([a[:2] for a in self.trail("order:" + oid)],
-                         [("retry", "desk:desk-bo")])
+                         [("retry", "desk:desk-bo"), ("retry", RXCTL_ACTOR)])
         wait_until(lambda: self.subject_events(self.ph) == [
             ("op_closed", "operator:op-ann", "flooded"),
-            ("op_opened", RXCTL_ACTOR, "dry again")], 20, "the pharmacy's op events")
-        self.wait_events(oid, [("op_retry", "ROUTING", "desk:desk-bo")])
+            ("op_opened", RXCTL_ACTOR, "dry again"),
+            ("op_closed", RXCTL_ACTOR, "stocktake"),
+            ("op_opened", "operator:op-ann", "stocktake done")], 20, "the pharmacy's op events")
+        self.wait_events(oid, [("op_retry", "ROUTING", "desk:desk-bo"),
+                               ("op_retry", "ROUTING", RXCTL_ACTOR)])
 
     def test_pause_and_resume_zone(self):
         zone, point = uid("zone"), offset(self.pt, north_m=1500)
@@ -344,6 +370,29 @@ class OperatorTest(CourierTestBase):
         wait_until(lambda: self.subject_events(zone) == [
             ("op_paused", "operator:op-ann", "typhoon"),
             ("op_resumed", RXCTL_ACTOR, "storm over")], 20, "the zone's op events")
+        # the other way round: a box paused through rxctl, resumed through the API
+        box = uid("zone")
+        out = json.loads(self.ctl("zone-pause", box, "--reason", "road works", "--kind", "box",
+                                  "--min-lat", str(point[0] - 0.01), "--min-lon",
+                                  str(point[1] - 0.01), "--max-lat", str(point[0] + 0.01),
+                                  "--max-lon", str(point[1] + 0.01)).stdout)
+        self.assertEqual(out["zone_id"], box)
+        self.assertEqual(self.ctl("zone-pause", box, "--reason", "x", "--kind", "box",
+                                  "--min-lat", "1", "--min-lon", "1", "--max-lat", "0",
+                                  "--max-lon", "2", check=False).returncode, 2)
+        listed = json.loads(self.ctl("zones").stdout)
+        self.assertEqual([(z["kind"], z["actor"]) for z in listed if z["id"] == box],
+                         [("box", RXCTL_ACTOR)])
+        code, out = self.api("POST", "/v1/zones/%s/resume" % box, self.operator,
+                             {"reason": "road open"})
+        self.assertEqual((code, out["zone_id"], out["released"]), (200, box, 0), out)
+        self.assertEqual(self.api("POST", "/v1/zones/%s/resume" % box, self.operator,
+                                  {"reason": "again"})[0], 404)
+        self.assertEqual([a[:2] for a in self.trail("zone:" + box)],
+                         [("zone_pause", RXCTL_ACTOR), ("zone_resume", "operator:op-ann")])
+        wait_until(lambda: self.subject_events(box) == [
+            ("op_paused", RXCTL_ACTOR, "road works"),
+            ("op_resumed", "operator:op-ann", "road open")], 20, "the box's op events")
 
     def test_subject_event_relayed_and_restart(self):
         """An 'op' outbox entry, as the library's emit_subject writes it for
