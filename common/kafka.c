@@ -264,6 +264,7 @@ struct kafka_consumer {
     int held;         /* drain stopped at max_inflight; the next done resumes it */
     int paused;
     int broker_up;
+    int assigned;    /* the group has answered with an assignment at least once */
     int closed;      /* kafka_consumer_close ran: rk is gone */
     kafka_held *out; /* messages handed out and not yet done */
     kafka_fatal_state fatal;
@@ -428,6 +429,7 @@ static void kafka_on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err,
     if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
         kafka_consumer_log_parts("kafka_partitions_assigned", protocol ? protocol : "NONE", parts);
         kafka_consumer_assign(kc, parts, cooperative);
+        kc->assigned = 1;
     } else if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
         kafka_consumer_log_parts("kafka_partitions_revoked", protocol ? protocol : "NONE", parts);
         kafka_consumer_revoke(kc, parts, cooperative);
@@ -752,10 +754,49 @@ int kafka_consumer_ready(const kafka_consumer *kc)
     return kc->broker_up;
 }
 
+int kafka_consumer_joining(const kafka_consumer *kc)
+{
+    char *member;
+    int joining;
+
+    if (kc->assigned || !kc->rk) /* no handle once closed */
+        return 0;
+    member = rd_kafka_memberid(kc->rk);
+    joining = member && member[0] != '\0';
+    rd_kafka_mem_free(kc->rk, member);
+    return joining;
+}
+
 void kafka_consumer_set_fatal_handler(kafka_consumer *kc, kafka_fatal_fn *fn, void *ctx)
 {
     kc->fatal.fn = fn;
     kc->fatal.ctx = ctx;
+}
+
+/* librdkafka 2.0.2 aborts in rd_kafka_destroy when a cooperative-sticky
+ * member is destroyed after the group answered its JoinGroup and before its
+ * first SyncGroup (rd_kafka_sticky_assignor_state_destroy: Assertion
+ * `assignor_state' failed; librdkafka issue 4312, fixed in 2.3.0). A member
+ * that is joining therefore completes the join before it leaves: the
+ * rebalance is served (the partitions stay paused, messages fetched are
+ * dropped and never stored) until the first assignment or timeout_ms. */
+static void kafka_consumer_finish_join(kafka_consumer *kc, int timeout_ms)
+{
+    int waited = 0;
+    struct timeval start, now;
+
+    if (!kafka_consumer_joining(kc))
+        return;
+    evutil_gettimeofday(&start, NULL);
+    while (!kc->assigned && waited < timeout_ms) {
+        rd_kafka_message_t *m = rd_kafka_consumer_poll(kc->rk, 50);
+        if (m)
+            rd_kafka_message_destroy(m);
+        evutil_gettimeofday(&now, NULL);
+        waited = (int)((now.tv_sec - start.tv_sec) * 1000 + (now.tv_usec - start.tv_usec) / 1000);
+    }
+    log_event(kc->assigned ? LOG_INFO : LOG_WARN, "kafka_close_finished_join", "{s:b, s:i}",
+              "assigned", kc->assigned, "waited_ms", waited);
 }
 
 /* Leaves the group through a queue of our own, serving the final revoke
@@ -818,6 +859,7 @@ void kafka_consumer_close(kafka_consumer *kc)
     }
     if (!kc->rk)
         return;
+    kafka_consumer_finish_join(kc, KAFKA_JOIN_TIMEOUT_MS);
     left = kafka_consumer_leave(kc, KAFKA_CLOSE_TIMEOUT_MS);
     if (!left)
         log_event(LOG_WARN, "kafka_consumer_close_timeout", "{s:i, s:s}", "timeout_ms",

@@ -60,11 +60,19 @@ void kafka_consumer_pause(kafka_consumer *kc);
 int kafka_consumer_inflight(const kafka_consumer *kc);
 /* 1 once the group has assigned partitions or the broker answered metadata. */
 int kafka_consumer_ready(const kafka_consumer *kc);
+/* 1 while the consumer is in the group's join (it has a member id) and has
+ * not yet had its first assignment. */
+int kafka_consumer_joining(const kafka_consumer *kc);
+/* How long kafka_consumer_close lets a joining consumer finish its join
+ * first (kafka.c, kafka_consumer_finish_join): the join of a group at rest
+ * ends within one heartbeat interval (3 s). */
+#define KAFKA_JOIN_TIMEOUT_MS 5000
 /* How long kafka_consumer_close waits for the group to let go (the final
  * revoke, the commit of the stored offsets, LeaveGroup) before it destroys
  * the handle without them. */
 #define KAFKA_CLOSE_TIMEOUT_MS 1500
-/* Ends consumption within KAFKA_CLOSE_TIMEOUT_MS plus the handle's
+/* Ends consumption within KAFKA_CLOSE_TIMEOUT_MS (plus KAFKA_JOIN_TIMEOUT_MS
+ * for a consumer still joining) plus the handle's
  * destruction, whatever the service still holds: messages not yet done are
  * released (their value and key become NULL, topic ""; the service may
  * still call kafka_consumer_done or _drop for them, which then store

@@ -5,7 +5,10 @@
  * out of order, and checks every one arrived once with its value. Then it
  * closes the consumer (which commits), joins the same group again and
  * produces a sentinel: reading the sentinel without any of the 100 again
- * proves the stored offsets covered everything that was finished. */
+ * proves the stored offsets covered everything that was finished. Last, a
+ * second member joins the group and is closed in the middle of its join:
+ * the close must finish cleanly (librdkafka 2.0.2 aborts when such a
+ * member is destroyed before its first assignment; kafka.c works around). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@
 #define RT_HOLD 7 /* messages held back, then finished in reverse order */
 #define RT_TOPIC "order.events"
 #define RT_DEADLINE_S 60
+#define RT_JOIN_WAIT_MS 20000
 
 typedef struct rt {
     struct event_base *base;
@@ -31,7 +35,9 @@ typedef struct rt {
     struct event *tick_ev, *deadline_ev;
     char run[64];
     char group[96];
-    int phase; /* 1: consume the 100, 2: read back to the sentinel */
+    int phase; /* 1: consume the 100, 2: read back to the sentinel, 3: a member joins */
+    kafka_consumer *joiner;
+    int joiner_closed;
     int delivered_ok, delivered_failed;
     int seen[RT_COUNT];
     int received, duplicates, bad_values, redelivered;
@@ -143,6 +149,39 @@ static int rt_start_consumer(rt *t)
     return 0;
 }
 
+static void rt_on_joiner_msg(kafka_msg *m, void *ctx)
+{
+    rt *t = ctx;
+    kafka_consumer_done(t->joiner, m);
+}
+
+/* A second member joins the group and is closed as soon as it has a member
+ * id: the loop is not run meanwhile, so its first assignment, even if the
+ * group has made it, is not yet served and the close finds it joining. */
+static int rt_close_joiner(rt *t)
+{
+    static const char *const topics[] = {RT_TOPIC, NULL};
+    char err[512];
+    int waited_ms = 0;
+
+    t->joiner = kafka_consumer_new(t->base, t->cfg, t->group, topics, rt_on_joiner_msg, t, err,
+                                   sizeof(err));
+    if (!t->joiner) {
+        fprintf(stderr, "kafka_consumer_new (joiner): %s\n", err);
+        return -1;
+    }
+    while (!kafka_consumer_joining(t->joiner) && waited_ms < RT_JOIN_WAIT_MS) {
+        usleep(1000);
+        waited_ms++;
+    }
+    if (!kafka_consumer_joining(t->joiner))
+        return -1;
+    kafka_consumer_free(t->joiner);
+    t->joiner = NULL;
+    t->joiner_closed = 1;
+    return 0;
+}
+
 static void rt_on_tick(evutil_socket_t fd, short what, void *arg)
 {
     rt *t = arg;
@@ -164,8 +203,12 @@ static void rt_on_tick(evutil_socket_t fd, short what, void *arg)
             if (rt_start_consumer(t) != 0 || rt_produce(t, "sentinel", 0) != 0)
                 rt_fail(t, "cannot start phase 2");
         }
-    } else if (t->sentinel_seen) {
-        event_base_loopbreak(t->base);
+    } else if (t->phase == 2 && t->sentinel_seen) {
+        t->phase = 3;
+        if (rt_close_joiner(t) != 0)
+            rt_fail(t, "the second member never joined the group");
+        else
+            event_base_loopbreak(t->base);
     }
 }
 
@@ -174,8 +217,9 @@ static void rt_on_deadline(evutil_socket_t fd, short what, void *arg)
     rt *t = arg;
     (void)fd;
     (void)what;
-    rt_fail(t, t->phase == 1 ? "timed out waiting for the 100 messages"
-                             : "timed out waiting for the sentinel after rejoining");
+    rt_fail(t, t->phase == 1   ? "timed out waiting for the 100 messages"
+               : t->phase == 2 ? "timed out waiting for the sentinel after rejoining"
+                               : "timed out waiting for the second member to join");
 }
 
 int main(int argc, char **argv)
@@ -229,6 +273,7 @@ int main(int argc, char **argv)
             rt_release_held(&t);
         kafka_consumer_free(t.kc);
     }
+    kafka_consumer_free(t.joiner);
     kafka_producer_free(t.kp, 5000);
     event_free(t.tick_ev);
     event_free(t.deadline_ev);
@@ -236,12 +281,15 @@ int main(int argc, char **argv)
     config_free(t.cfg);
 
     ok = !t.failed && t.received == RT_COUNT && t.duplicates == 0 && t.bad_values == 0 &&
-         t.redelivered == 0 && t.sentinel_seen && t.consumer_was_ready && t.producer_was_ready;
+         t.redelivered == 0 && t.sentinel_seen && t.consumer_was_ready && t.producer_was_ready &&
+         t.joiner_closed;
     fprintf(stderr,
             "%s: received %d/%d, duplicates %d, bad values %d, delivered %d (failed %d), "
-            "redelivered after rejoin %d, sentinel %s, consumer ready %d, producer ready %d%s%s\n",
+            "redelivered after rejoin %d, sentinel %s, consumer ready %d, producer ready %d, "
+            "member closed while joining %d%s%s\n",
             ok ? "PASS" : "FAIL", t.received, RT_COUNT, t.duplicates, t.bad_values, t.delivered_ok,
             t.delivered_failed, t.redelivered, t.sentinel_seen ? "seen" : "missing",
-            t.consumer_was_ready, t.producer_was_ready, t.failed ? ": " : "", t.why);
+            t.consumer_was_ready, t.producer_was_ready, t.joiner_closed, t.failed ? ": " : "",
+            t.why);
     return ok ? 0 : 1;
 }

@@ -4,7 +4,6 @@ stack. Each test works in its own area (harness.area()), so the only
 couriers a dispatch can find are the test's own."""
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (BUILD, StackTest, area, http_status, offset, prescription, uid,  # noqa: E402
+from harness import (BUILD, StackTest, area, free_port, http_status, offset, prescription, uid,  # noqa: E402
                      wait_until)
 
 DRUG = "Amoxicillin 500mg"
@@ -367,16 +366,14 @@ class CourierTest(CourierTestBase):
             self.assertCapacityNeverExceeded(oids, {c: 2 for c, _ in couriers})
         finally:
             second.terminate()
-            self.assertEqual(second.wait(20), 0)  # SIGTERM: drained and clean
-        with open(self.second_log) as f:
-            log = f.read()
+            rc = second.wait(20)
+            with open(self.second_log) as f:
+                log = f.read()
+            self.assertEqual(rc, 0, log[-4000:])  # SIGTERM: drained and clean
         self.assertIn("shutdown_drained", log)
 
     def start_second_dispatcher(self):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-        s.close()
+        port = free_port()
         env = dict(self.stack.env, RXD_ADMIN_PORT=str(port))
         self.second_log = os.path.join(self.stack.dir, "logs", "dispatcher-2.log")
         with open(self.second_log, "a") as logf:
