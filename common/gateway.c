@@ -63,6 +63,8 @@ struct gw_waiter {
     char who[FAIRUSE_HOLDER_MAX + 1]; /* the token holder it is parked for */
     char field[24];
     struct event *timer;
+    struct event *again; /* every_ms > 0: the next query of a view without notices */
+    int every_ms;
     struct event *watch;      /* the client's socket, to see it hang up */
     int querying;             /* a query is in flight */
     int dirty;                /* woken while querying: query again */
@@ -340,6 +342,8 @@ static void gw_waiter_unlink(gateway *gw, gw_waiter *w)
         w->next->pprev = w->pprev;
     fairuse_unpark(gw->fair, w->who);
     event_free(w->timer);
+    if (w->again)
+        event_free(w->again);
     if (w->watch)
         event_free(w->watch);
     free(w);
@@ -405,8 +409,19 @@ static void gw_on_poll_reply(void *ctx, const orders_result *res)
         gw_waiter_answer(w, 200, json_pack("{s:o}", w->field, arr));
         return;
     }
-    if (w->dirty)
+    if (w->dirty) {
         gw_waiter_query(w);
+    } else if (w->again) {
+        struct timeval tv = {w->every_ms / 1000, (w->every_ms % 1000) * 1000};
+        evtimer_add(w->again, &tv);
+    }
+}
+
+static void gw_on_waiter_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    gw_waiter_query(arg);
 }
 
 static void gw_waiter_query(gw_waiter *w)
@@ -490,6 +505,12 @@ static void gw_waiter_watch(gw_waiter *w, struct evhttp_connection *conn)
 void gw_req_longpoll(gw_req *r, orders_view_fn *op, const char *holder, const char *field,
                      int wait_s)
 {
+    gw_req_longpoll_every(r, op, holder, field, wait_s, 0);
+}
+
+void gw_req_longpoll_every(gw_req *r, orders_view_fn *op, const char *holder, const char *field,
+                           int wait_s, int every_ms)
+{
     gateway *gw = r->gw;
     int parked = fairuse_park(gw->fair, r->holder);
     if (parked != FAIRUSE_PARKED) {
@@ -502,7 +523,12 @@ void gw_req_longpoll(gw_req *r, orders_view_fn *op, const char *holder, const ch
     }
     gw_waiter *w = xcalloc(1, sizeof(*w));
     w->timer = evtimer_new(gw->svc->base, gw_on_waiter_timeout, w);
-    if (!w->timer) {
+    w->every_ms = every_ms;
+    if (every_ms > 0)
+        w->again = evtimer_new(gw->svc->base, gw_on_waiter_again, w);
+    if (!w->timer || (every_ms > 0 && !w->again)) {
+        if (w->timer)
+            event_free(w->timer);
         fairuse_unpark(gw->fair, r->holder);
         free(w);
         gw_req_reply_error(r, 503, "unavailable", "out of memory; retry");

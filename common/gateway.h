@@ -113,5 +113,9 @@ orders *gw_req_orders(const gw_req *r);
  * long-poll whose client hangs up is dropped then, not at its deadline. */
 void gw_req_longpoll(gw_req *r, orders_view_fn *op, const char *holder, const char *field,
                      int wait_s);
+/* The same for a view no notice wakes (the operator console's live feed):
+ * asked again every every_ms while it is empty. */
+void gw_req_longpoll_every(gw_req *r, orders_view_fn *op, const char *holder, const char *field,
+                           int wait_s, int every_ms);
 
 #endif

@@ -326,6 +326,19 @@ int orders_op_audit(orders *o, long long count, const char *before, orders_cb *c
 /* 1 when s names a state that has a live index (ROUTING .. RETURNING). */
 int orders_state_is_live(const char *s);
 
+/* ---- operator: the console's map (common/lua/console.lua) ---- */
+/* ok: json [{id, at_ms, subject, sid, kind, ...}], the live feed's events
+ * after the stream id after, oldest first, at most ORDERS_LIVE_MAX, or one
+ * mark {id, kind "start"|"reset"} (console.lua); "[]": nothing new.
+ * refused: detail (bad_after). An orders_view_fn, for the gateway's
+ * long-poll. */
+#define ORDERS_LIVE_MAX 500
+int orders_live(orders *o, const char *after, orders_cb *cb, void *ctx);
+/* ok: json {"<kind>":[...],"truncated":false}; kind "pharmacies" or
+ * "couriers" (those with a recent position, newest first), at most limit;
+ * refused: detail (bad_kind). */
+int orders_fleet(orders *o, const char *kind, long long limit, orders_cb *cb, void *ctx);
+
 /* ---- operator: fleet ----
  * common/lua/fleet.lua. actor: "<role>:<id>" of the token, carried by the
  * events and the audit entry each action writes; reason: free text. */

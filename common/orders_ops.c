@@ -413,6 +413,8 @@ OP(op_resend_code, STATUS, shapes_op_action);
 OP(op_unlock, STATUS, shapes_op_action);
 OP(op_list, STATUS, shapes_op_view);
 OP(op_audit, STATUS, shapes_op_view);
+OP(live_read, STATUS, shapes_op_view);
+OP(fleet, STATUS, shapes_op_view);
 
 int orders_op_cancel(orders *o, const orders_op_action *a, orders_cb *cb, void *ctx)
 {
@@ -468,6 +470,20 @@ int orders_op_audit(orders *o, long long count, const char *before, orders_cb *c
     orders_num n;
     const char *argv[] = {orders_int(&n, count), before ? before : ""};
     return CALL(o, op_audit, argv, cb, ctx);
+}
+
+int orders_live(orders *o, const char *after, orders_cb *cb, void *ctx)
+{
+    orders_num n;
+    const char *argv[] = {after ? after : "", orders_int(&n, ORDERS_LIVE_MAX)};
+    return CALL(o, live_read, argv, cb, ctx);
+}
+
+int orders_fleet(orders *o, const char *kind, long long limit, orders_cb *cb, void *ctx)
+{
+    orders_num n;
+    const char *argv[] = {kind, orders_int(&n, limit)};
+    return CALL(o, fleet, argv, cb, ctx);
 }
 
 /* As LIVE_STATES of lib_head.lua. */

@@ -3,7 +3,7 @@
 -- the argument checks every function runs, and the outbox writer.
 --
 -- The build joins lib_head.lua, transitions.lua, registries.lua,
--- queues.lua, views.lua, lifecycle.lua, deadlines.lua, fleet.lua and operator.lua, in that order, under the '#!lua'
+-- queues.lua, views.lua, lifecycle.lua, deadlines.lua, fleet.lua, operator.lua and console.lua, in that order, under the '#!lua'
 -- line into one library (cmake/lualib.cmake); later files use the locals
 -- defined here.
 --
@@ -24,7 +24,7 @@
 -- runs against any minor of its major at least as new as its own; a change
 -- of a reply, an argument or a stored format that old callers would misread
 -- bumps the major (docs/operations.md, "Upgrading the state machine library").
-local VERSION = '2.3'
+local VERSION = '2.4'
 
 -- Per call context: cx.p the key prefix, cx.now Redis' clock in ms (one
 -- reading per call, so every time a call writes is the same).
@@ -318,6 +318,18 @@ local function was_tried(k, tried_json, ph)
   return false
 end
 
+-- The live feed of the operator console (docs/operator-api.md, "Live"):
+-- every event in a short stream without patient data, the ids of which are
+-- the console's cursor. Capped by count, not time: at a province's peak
+-- (about 600 events/s) it covers the last ~15 s, enough for a console that
+-- long-polls every few seconds; one that falls further behind starts again
+-- from a fresh snapshot.
+local LIVE_MAXLEN = 10000
+local function live_key(P) return P .. 'live' end
+local function live_add(cx, ...)
+  redis.call('XADD', live_key(cx.p), 'MAXLEN', '~', LIVE_MAXLEN, '*', 'at', cx.now, ...)
+end
+
 -- Appends one event of order oid (state after it, what happened, extras)
 -- to the outbox and the order's timeline; a state change also tells the
 -- patient. Every entry carries the library version that wrote it ('v');
@@ -356,6 +368,8 @@ local function emit(cx, oid, state, kind, reason, deadline)
     'from', from, 'from_at', from_at, 'approved', o[11] or '', 'actor', cx.actor or '')
   redis.call('RPUSH', k .. ':tl', cjson.encode({ seq = seq, at_ms = NOW, state = state,
     kind = kind, pharmacy = ph, courier = o[3] or '', reason = reason or '', actor = cx.actor }))
+  live_add(cx, 'subject', 'order', 'id', oid, 'kind', kind, 'state', state, 'pharmacy', ph,
+    'courier', o[3] or '')
   if prev ~= state then
     local code = ''
     if state == 'ACCEPTED' then code = o[10] or '' end
@@ -391,6 +405,7 @@ end
 local function emit_subject(cx, subject, id, kind, reason)
   redis.call('XADD', cx.p .. 'outbox', '*', 't', 'op', 'subject', subject, 'id', id, 'kind', kind,
     'actor', cx.actor or '', 'reason', reason or '', 'at', cx.now, 'v', VERSION)
+  live_add(cx, 'subject', subject, 'id', id, 'kind', kind)
 end
 
 local function notify_pharmacy(P, ph, oid)

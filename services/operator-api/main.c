@@ -1,5 +1,6 @@
 /* operator-api: the operator's HTTP API (docs/operator-api.md): list and
- * search orders, exceptions, the audit trail, the actions that repair an
+ * search orders, exceptions, the audit trail, the console map's live feed
+ * and fleet snapshot, the actions that repair an
  * order (cancel, reassign, reroute, resend code, unlock, retry a held one)
  * and those on the fleet (bench a courier, open or close a pharmacy, pause
  * or resume intake in a zone). Who may do
@@ -310,6 +311,13 @@ static void opapi_query_parse(gw_req *r, opapi_query *q)
     evhttp_parse_query_str(s ? s : "", &q->kv);
 }
 
+/* A 400 for a read whose query string did not pass: q is let go. */
+static void opapi_reply_bad_query(gw_req *r, opapi_query *q, const char *why)
+{
+    evhttp_clear_headers(&q->kv);
+    gw_req_reply_error(r, 400, "bad_request", "%s", why);
+}
+
 /* 0 and *out (NULL when absent) when the parameter is absent or passes
  * valid within OPAPI_PARAM_MAX bytes; else -1 (the caller answers 400). */
 static int opapi_param(opapi_query *q, const char *name, int (*valid)(const char *, size_t),
@@ -354,8 +362,7 @@ static void opapi_list(gw_req *r)
             ? "limit must be an integer in [1, 200]"
             : NULL;
     if (bad) {
-        evhttp_clear_headers(&q.kv);
-        gw_req_reply_error(r, 400, "bad_request", "%s", bad);
+        opapi_reply_bad_query(r, &q, bad);
         return;
     }
     oq.older_than_ms = older * 1000LL;
@@ -410,9 +417,8 @@ static void opapi_audit(gw_req *r)
     opapi_query_parse(r, &q);
     if (http_query_int(r->req, "count", 50, 1, 500, &count) ||
         opapi_param(&q, "before", opapi_stream_id_valid, &before)) {
-        evhttp_clear_headers(&q.kv);
-        gw_req_reply_error(r, 400, "bad_request",
-                           "count must be in [1, 500] and before a next_before of a page");
+        opapi_reply_bad_query(r, &q,
+                              "count must be in [1, 500] and before a next_before of a page");
         return;
     }
     gw_req_call(r, opapi_on_json, orders_op_audit, count, before ? before : "");
@@ -428,7 +434,58 @@ static void opapi_zones(gw_req *r)
     gw_call_sent(c, "orders_zones", orders_zones(gw_req_orders(r), gw_call_on_result, c));
 }
 
+/* How often a parked GET /v1/live looks for new events: the live stream
+ * has no notices (one per event would wake every console for each). */
+#define OPAPI_LIVE_EVERY_MS 500
+#define OPAPI_LIVE_WAIT_MAX_S 30
+#define OPAPI_FLEET_MAX 20000
+
+/* GET /v1/live?after=&wait=: the events after the cursor, waiting up to
+ * wait seconds for one (docs/operator-api.md, "Live map") */
+static void opapi_live(gw_req *r)
+{
+    long wait;
+    const char *after;
+    opapi_query q;
+    if (gw_req_permit(r, AUTH_PERM_READ))
+        return;
+    opapi_query_parse(r, &q);
+    if (http_query_int(r->req, "wait", 0, 0, OPAPI_LIVE_WAIT_MAX_S, &wait) ||
+        opapi_param(&q, "after", opapi_stream_id_valid, &after)) {
+        opapi_reply_bad_query(r, &q,
+                              "wait must be in [0, 30] seconds and after the id of an event or a "
+                              "mark (absent: start from now)");
+        return;
+    }
+    char cursor[64];
+    snprintf(cursor, sizeof(cursor), "%s", after ? after : "");
+    evhttp_clear_headers(&q.kv);
+    gw_req_longpoll_every(r, orders_live, cursor, "events", (int)wait, OPAPI_LIVE_EVERY_MS);
+}
+
+/* GET /v1/fleet?kind=pharmacies|couriers&limit= */
+static void opapi_fleet(gw_req *r)
+{
+    long limit;
+    const char *kind;
+    opapi_query q;
+    if (gw_req_permit(r, AUTH_PERM_READ))
+        return;
+    opapi_query_parse(r, &q);
+    kind = evhttp_find_header(&q.kv, "kind");
+    if (!kind || (strcmp(kind, "pharmacies") != 0 && strcmp(kind, "couriers") != 0) ||
+        http_query_int(r->req, "limit", 5000, 1, OPAPI_FLEET_MAX, &limit)) {
+        opapi_reply_bad_query(r, &q, "kind must be pharmacies or couriers and limit in [1, 20000]");
+        return;
+    }
+    const char *k = strcmp(kind, "pharmacies") == 0 ? "pharmacies" : "couriers";
+    evhttp_clear_headers(&q.kv);
+    gw_req_call(r, opapi_on_json, orders_fleet, k, limit);
+}
+
 static const gw_route opapi_routes[] = {
+    {EVHTTP_REQ_GET, "v1/live", opapi_live, GW_NO_BODY},
+    {EVHTTP_REQ_GET, "v1/fleet", opapi_fleet, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/orders", opapi_list, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/orders/*", opapi_get, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/exceptions", opapi_exceptions, GW_NO_BODY},
