@@ -6,6 +6,7 @@ apart in the geo indexes; the same GCJ-02 numbers sent without "crs" (taken
 as WGS-84) are hundreds of metres away; an unknown crs is a 400 and stores
 nothing. The GCJ-02 positions come from a Python port of the public forward
 formula, written separately from the C one."""
+import json
 import math
 import os
 import sys
@@ -13,7 +14,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import StackTest, uid  # noqa: E402
+from harness import StackTest, http, uid  # noqa: E402
 
 PREFIX = "rxd:{default}:"
 WUHAN = (30.5928, 114.3055)  # WGS-84, a street corner in Wuchang
@@ -50,7 +51,7 @@ def metres(p, q):
 
 
 class CrsTest(StackTest):
-    SERVICES = ["pharmacy-gw", "courier-gw"]
+    SERVICES = ["pharmacy-gw", "courier-gw", "operator-api"]
 
     def geopos(self, index, member):
         """The stored WGS-84 position of a member of a geo index, or None."""
@@ -127,6 +128,22 @@ class CrsTest(StackTest):
             {"crs": "BD09", "points": [{"lat": WUHAN[0], "lon": WUHAN[1], "ts_ms": now_ms()}]})
         self.assertEqual(code, 400, out)
         self.assertIsNone(self.geopos("idx:co:geo", cid))
+
+    def test_operator_zone_in_gcj02_is_kept_as_wgs84(self):
+        zone, tok = uid("zone"), self.stack.token("operator", "op-crs")
+        g = wgs84_to_gcj02(*WUHAN)
+        body = {"reason": "flood", "kind": "circle", "lat": g[0], "lon": g[1], "radius_m": 500,
+                "crs": "gcj02"}
+        code, out = http("POST", self.stack.vars["RXD_OPERATOR_API"] + "/v1/zones/%s/pause" % zone,
+                         tok, body)
+        self.assertEqual(code, 200, out)
+        z = json.loads(self.redis("HGET", PREFIX + "zones", zone))
+        self.assertLess(metres((z["lat"], z["lon"]), WUHAN), 1.0, z)
+        body["crs"] = "bd09"
+        code, out = http("POST", self.stack.vars["RXD_OPERATOR_API"] + "/v1/zones/%s/pause" % zone,
+                         tok, body)
+        self.assertEqual(code, 400, out)
+        self.assertEqual(json.loads(self.redis("HGET", PREFIX + "zones", zone)), z)
 
 
 if __name__ == "__main__":
