@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "geo.h"
+#include "geo_crs.h"
 #include "rx.h"
 #include "mem.h"
 
@@ -80,12 +81,28 @@ static int body_text(const json_t *j, const char *name, size_t max, int required
     return 0;
 }
 
-static int body_coords(const json_t *j, double *lat, double *lon, char *why)
+int body_parse_crs(const json_t *j, geo_crs dflt, geo_crs *out, char *why)
 {
-    if (body_number(j, "lat", lat, why) || body_number(j, "lon", lon, why))
+    const json_t *v = json_object_get(j, "crs");
+    *out = dflt;
+    if (!v)
+        return 0;
+    if (!json_is_string(v) || geo_crs_parse(json_string_value(v), out))
+        return body_fail(why,
+                         "'crs' must be " GEO_CRS_NAMES " (wgs84, GPS, is the default; gcj02 is "
+                         "what mainland Chinese map tiles show; convert BD-09 to gcj02 first)");
+    return 0;
+}
+
+int body_parse_position(const json_t *j, geo_crs dflt, double *lat, double *lon, char *why)
+{
+    geo_crs crs;
+    if (body_number(j, "lat", lat, why) || body_number(j, "lon", lon, why) ||
+        body_parse_crs(j, dflt, &crs, why))
         return -1;
     if (!geo_valid(*lat, *lon))
         return body_fail(why, "lat must be in [-85.05, 85.05] and lon in [-180, 180]");
+    geo_crs_to_wgs84(crs, *lat, *lon, lat, lon);
     return 0;
 }
 
@@ -93,7 +110,8 @@ int body_parse_pharmacy(const json_t *j, body_pharmacy *out, char *why)
 {
     long long cap = 0; /* set whenever body_int succeeds; gcc -O3 cannot see it */
     if (body_text(j, "name", BODY_NAME_MAX, 1, out->name, why) ||
-        body_coords(j, &out->lat, &out->lon, why) || body_bool(j, "open", 0, 1, &out->open, why) ||
+        body_parse_position(j, GEO_CRS_WGS84, &out->lat, &out->lon, why) ||
+        body_bool(j, "open", 0, 1, &out->open, why) ||
         body_int(j, "capacity", 0, BODY_CAPACITY_MAX, &cap, why) ||
         body_bool(j, "cold_chain", 0, 0, &out->cold_chain, why) ||
         body_bool(j, "insurance_designated", 0, 0, &out->insurance_designated, why))
@@ -155,33 +173,42 @@ int body_parse_reason(const json_t *j, int required, char *reason, char *why)
     return body_text(j, "reason", BODY_REASON_MAX, required, reason, why);
 }
 
-int body_parse_point(const json_t *j, body_point *out, char *why)
+static int body_point_in(const json_t *j, geo_crs dflt, body_point *out, char *why)
 {
     if (!json_is_object(j))
         return body_fail(why, "a point must be an object with lat, lon and ts_ms");
     long long ts = 0;
-    if (body_coords(j, &out->lat, &out->lon, why) ||
+    if (body_parse_position(j, dflt, &out->lat, &out->lon, why) ||
         body_int(j, "ts_ms", 0, 4102444800000LL, &ts, why))
         return -1;
     out->ts_ms = ts;
     return 0;
 }
 
+int body_parse_point(const json_t *j, body_point *out, char *why)
+{
+    return body_point_in(j, GEO_CRS_WGS84, out, why);
+}
+
 int body_parse_points(const json_t *j, body_points *out, char *why)
 {
     const json_t *pts = json_object_get(j, "points");
+    geo_crs crs;
     out->n = 0;
     if (!json_is_array(pts) || json_array_size(pts) == 0)
         return body_fail(why, "'points' must be a non-empty array");
     if (json_array_size(pts) > BODY_POINTS_MAX)
         return body_fail(why, "'points' holds %zu points; at most %d", json_array_size(pts),
                          BODY_POINTS_MAX);
+    /* the batch's "crs" is every point's unless a point names its own */
+    if (body_parse_crs(j, GEO_CRS_WGS84, &crs, why))
+        return -1;
     size_t i;
     const json_t *p;
     json_array_foreach((json_t *)pts, i, p)
     {
         char inner[BODY_WHY_MAX];
-        if (body_parse_point(p, &out->pts[out->n], inner))
+        if (body_point_in(p, crs, &out->pts[out->n], inner))
             return body_fail(why, "points[%zu]: %s", i, inner);
         out->n++;
     }

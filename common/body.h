@@ -9,6 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "geo_crs.h"
 #include "ids.h"
 
 #define BODY_WHY_MAX 256
@@ -61,6 +62,13 @@ void body_stock_free(body_stock *s);
 int body_parse_status(const json_t *j, int *open, char *why);
 /* {"reason": "..."}; required selects whether it may be missing. */
 int body_parse_reason(const json_t *j, int required, char *reason, char *why);
+/* The optional "crs" of a body: absent is dflt. */
+int body_parse_crs(const json_t *j, geo_crs dflt, geo_crs *out, char *why);
+/* "lat", "lon" and the optional "crs" (absent: dflt) of a position, checked
+ * and returned as WGS-84: the one place every API's positions enter. */
+int body_parse_position(const json_t *j, geo_crs dflt, double *lat, double *lon, char *why);
+/* A point's "crs" defaults to wgs84; a batch's top-level "crs" is its
+ * points' default. */
 int body_parse_point(const json_t *j, body_point *out, char *why);
 int body_parse_points(const json_t *j, body_points *out, char *why);
 int body_parse_availability(const json_t *j, body_availability *out, char *why);

@@ -156,25 +156,31 @@ static int opapi_body_num(const json_t *body, const char *name, double lo, doubl
 }
 
 /* {"kind": "circle", "lat", "lon", "radius_m"} or {"kind": "box",
- * "min_lat", "min_lon", "max_lat", "max_lon"}. */
+ * "min_lat", "min_lon", "max_lat", "max_lon"}, each with an optional "crs"
+ * (body_parse_crs), kept as WGS-84. */
 static int opapi_zone_parse(const json_t *body, orders_zone *z, char *why)
 {
     const char *kind = json_string_value(json_object_get(body, "kind"));
     if (kind && strcmp(kind, "circle") == 0) {
         z->kind = ORDERS_ZONE_CIRCLE;
-        return opapi_body_num(body, "lat", -85, 85, &z->lat, why) ||
-                       opapi_body_num(body, "lon", -180, 180, &z->lon, why) ||
+        return body_parse_position(body, GEO_CRS_WGS84, &z->lat, &z->lon, why) ||
                        opapi_body_num(body, "radius_m", 1, 200000, &z->radius_m, why)
                    ? -1
                    : 0;
     }
     if (kind && strcmp(kind, "box") == 0) {
+        geo_crs crs;
         z->kind = ORDERS_ZONE_BOX;
         if (opapi_body_num(body, "min_lat", -85, 85, &z->min_lat, why) ||
             opapi_body_num(body, "min_lon", -180, 180, &z->min_lon, why) ||
             opapi_body_num(body, "max_lat", -85, 85, &z->max_lat, why) ||
-            opapi_body_num(body, "max_lon", -180, 180, &z->max_lon, why))
+            opapi_body_num(body, "max_lon", -180, 180, &z->max_lon, why) ||
+            body_parse_crs(body, GEO_CRS_WGS84, &crs, why))
             return -1;
+        /* the corners, converted: the offset hardly changes across a city,
+         * so the box stays a box */
+        geo_crs_to_wgs84(crs, z->min_lat, z->min_lon, &z->min_lat, &z->min_lon);
+        geo_crs_to_wgs84(crs, z->max_lat, z->max_lon, &z->max_lat, &z->max_lon);
         if (z->min_lat >= z->max_lat || z->min_lon >= z->max_lon) {
             snprintf(why, BODY_WHY_MAX, "a box needs min_lat < max_lat and min_lon < max_lon");
             return -1;
