@@ -338,6 +338,10 @@ int orders_live(orders *o, const char *after, orders_cb *cb, void *ctx);
  * "couriers" (those with a recent position, newest first), at most limit;
  * refused: detail (bad_kind). */
 int orders_fleet(orders *o, const char *kind, long long limit, orders_cb *cb, void *ctx);
+/* ok: json {window_s, now_ms, entered, stages, click_to_door, unroutable,
+ * acceptance, live}: the figures of the last window_s (60-7200) seconds,
+ * in five-minute buckets (console.lua). */
+int orders_figures(orders *o, long long window_s, orders_cb *cb, void *ctx);
 
 /* ---- operator: fleet ----
  * common/lua/fleet.lua. actor: "<role>:<id>" of the token, carried by the

@@ -415,6 +415,7 @@ OP(op_list, STATUS, shapes_op_view);
 OP(op_audit, STATUS, shapes_op_view);
 OP(live_read, STATUS, shapes_op_view);
 OP(fleet, STATUS, shapes_op_view);
+OP(figures, STATUS, shapes_op_view);
 
 int orders_op_cancel(orders *o, const orders_op_action *a, orders_cb *cb, void *ctx)
 {
@@ -484,6 +485,13 @@ int orders_fleet(orders *o, const char *kind, long long limit, orders_cb *cb, vo
     orders_num n;
     const char *argv[] = {kind, orders_int(&n, limit)};
     return CALL(o, fleet, argv, cb, ctx);
+}
+
+int orders_figures(orders *o, long long window_s, orders_cb *cb, void *ctx)
+{
+    orders_num n;
+    const char *argv[] = {orders_int(&n, window_s)};
+    return CALL(o, figures, argv, cb, ctx);
 }
 
 /* As LIVE_STATES of lib_head.lua. */

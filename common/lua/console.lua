@@ -86,3 +86,77 @@ register('fleet', { 'kind:str', 'limit:int' }, function(cx, A)
   local body = cjson.encode({ [A[1]] = out, truncated = total > #out })
   return { 'ok', (body:gsub('":{}', '":[]')) }
 end)
+
+-- The upper end of a fig_bin, in ms: a percentile is read as the bin's.
+local function fig_bin_ms(bin) return math.floor((2 ^ ((bin + 1) / 4) - 1) * 1000) end
+
+-- { n, p50_ms, p90_ms } of a table bin -> count.
+local function fig_percentiles(bins)
+  local keys, n = {}, 0
+  for b, c in pairs(bins) do
+    keys[#keys + 1] = b
+    n = n + c
+  end
+  table.sort(keys)
+  local out, seen = { n = n, p50_ms = cjson.null, p90_ms = cjson.null }, 0
+  for _, b in ipairs(keys) do
+    seen = seen + bins[b]
+    if out.p50_ms == cjson.null and seen * 2 >= n then out.p50_ms = fig_bin_ms(b) end
+    if out.p90_ms == cjson.null and seen * 10 >= n * 9 then out.p90_ms = fig_bin_ms(b) end
+  end
+  return out
+end
+
+-- figures window_s: the counters of the five-minute buckets that overlap
+-- the last window_s seconds (so up to five minutes more), summed: orders
+-- entering each state, each state's time p50 and p90 (the time orders
+-- spent in it, counted when they left it), approval to door, unroutable by
+-- reason, the pharmacies' acceptance (most offers first, at most 50), and
+-- the live orders per state now. As JSON.
+register('figures', { 'window_s:int' }, function(cx, A)
+  local P, NOW = cx.p, cx.now
+  local window_ms = math.max(60, math.min(tonumber(A[1]), 7200)) * 1000
+  local entered, stages, c2d, unroutable, offers = {}, {}, {}, {}, {}
+  local first = math.floor((NOW - window_ms) / FIG_BUCKET_MS)
+  for b = first, math.floor(NOW / FIG_BUCKET_MS) do
+    local h = redis.call('HGETALL', fig_key(P, b))
+    for i = 1, #h, 2 do
+      local f, c = h[i], tonumber(h[i + 1])
+      local kind, rest = f:match('^(%w+):(.*)$')
+      if kind == 'in' then
+        entered[rest] = (entered[rest] or 0) + c
+      elseif kind == 'st' then
+        local st, bin = rest:match('^(.*):(%d+)$')
+        stages[st] = stages[st] or {}
+        stages[st][tonumber(bin)] = (stages[st][tonumber(bin)] or 0) + c
+      elseif kind == 'c2d' then
+        c2d[tonumber(rest)] = (c2d[tonumber(rest)] or 0) + c
+      elseif kind == 'unr' then
+        unroutable[rest] = (unroutable[rest] or 0) + c
+      elseif kind == 'acc' or kind == 'dec' then
+        offers[rest] = offers[rest] or { pharmacy = rest, accepted = 0, declined = 0 }
+        if kind == 'acc' then offers[rest].accepted = offers[rest].accepted + c
+        else offers[rest].declined = offers[rest].declined + c end
+      end
+    end
+  end
+  local stage_out = {}
+  for st, bins in pairs(stages) do stage_out[st] = fig_percentiles(bins) end
+  local acceptance = {}
+  for _, o in pairs(offers) do
+    o.offers = o.accepted + o.declined
+    o.rate = o.accepted / o.offers
+    acceptance[#acceptance + 1] = o
+  end
+  table.sort(acceptance, function(x, y)
+    if x.offers ~= y.offers then return x.offers > y.offers end
+    return x.pharmacy < y.pharmacy
+  end)
+  for i = #acceptance, 51, -1 do acceptance[i] = nil end
+  local live = {}
+  for _, st in ipairs(LIVE_STATES) do live[st] = redis.call('ZCARD', state_index(P, st)) end
+  local body = cjson.encode({ window_s = window_ms / 1000, now_ms = NOW, entered = entered,
+    stages = stage_out, click_to_door = fig_percentiles(c2d), unroutable = unroutable,
+    acceptance = acceptance, live = live })
+  return { 'ok', (body:gsub('"acceptance":{}', '"acceptance":[]')) }
+end)

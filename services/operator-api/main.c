@@ -1,6 +1,6 @@
 /* operator-api: the operator's HTTP API (docs/operator-api.md): list and
  * search orders, exceptions, the audit trail, the console map's live feed
- * and fleet snapshot, the actions that repair an
+ * and fleet snapshot, the last hour's figures, the actions that repair an
  * order (cancel, reassign, reroute, resend code, unlock, retry a held one)
  * and those on the fleet (bench a courier, open or close a pharmacy, pause
  * or resume intake in a zone). Who may do
@@ -489,7 +489,21 @@ static void opapi_fleet(gw_req *r)
     gw_req_call(r, opapi_on_json, orders_fleet, k, limit);
 }
 
+/* GET /v1/figures?window_s=: the console's last-hour figures */
+static void opapi_figures(gw_req *r)
+{
+    long window;
+    if (gw_req_permit(r, AUTH_PERM_READ))
+        return;
+    if (http_query_int(r->req, "window_s", 3600, 60, 7200, &window)) {
+        gw_req_reply_error(r, 400, "bad_request", "window_s must be in [60, 7200] seconds");
+        return;
+    }
+    gw_req_call(r, opapi_on_json, orders_figures, window);
+}
+
 static const gw_route opapi_routes[] = {
+    {EVHTTP_REQ_GET, "v1/figures", opapi_figures, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/live", opapi_live, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/fleet", opapi_fleet, GW_NO_BODY},
     {EVHTTP_REQ_GET, "v1/orders", opapi_list, GW_NO_BODY},

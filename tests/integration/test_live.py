@@ -3,7 +3,8 @@ live long-poll starts with a cursor mark, wakes with an order's events in
 order (state, pharmacy, courier; nothing of the patient) and with an
 operator's action on a courier; a trimmed cursor answers a reset mark; the
 fleet snapshot shows pharmacies with their load and couriers with their
-position age, load and bench; holders' tokens get 403; bad parameters 400."""
+position age, load and bench; the last hour's figures count a delivery, its
+stages and click-to-door, and a pharmacy's accepted and rejected offers; holders' tokens get 403; bad parameters 400."""
 import os
 import sys
 import threading
@@ -11,7 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import http  # noqa: E402
+from harness import http, offset, prescription, uid  # noqa: E402
 from test_courier import CourierTestBase  # noqa: E402
 
 PREFIX = "rxd:{default}:"
@@ -118,12 +119,70 @@ class LiveTest(CourierTestBase):
         self.assertEqual((p["load"], p["open"]), (1, True))
         self.assertIn("name", p)
 
+    def figures(self):
+        code, out = self.api("/v1/figures?window_s=600")
+        self.assertEqual(code, 200, out)
+        return out
+
+    def test_figures_count_what_happened(self):
+        before = self.figures()
+        oid, _ = self.delivered_order()
+        self.offered_then_rejected()
+        self.unroutable_order()
+        after = self.figures()
+
+        def grew(path, by=1):
+            def get(f):
+                for p in path:
+                    f = f.get(p, {}) if isinstance(f, dict) else {}
+                return f if isinstance(f, int) else 0
+            self.assertEqual(get(after) - get(before), by, (path, before, after))
+        grew(["entered", "DELIVERED"])
+        grew(["entered", "ACCEPTED"])
+        grew(["click_to_door", "n"])
+        grew(["stages", "PICKED_UP", "n"])
+        grew(["stages", "COURIER_ASSIGNED", "n"])
+        self.assertGreater(after["click_to_door"]["p90_ms"], 0)
+        self.assertGreaterEqual(after["click_to_door"]["p90_ms"], after["click_to_door"]["p50_ms"])
+        [a] = [a for a in after["acceptance"] if a["pharmacy"] == self.ph]
+        was = [b for b in before["acceptance"] if b["pharmacy"] == self.ph]
+        acc0, dec0 = (was[0]["accepted"], was[0]["declined"]) if was else (0, 0)
+        self.assertEqual((a["accepted"] - acc0, a["declined"] - dec0), (1, 1), a)
+        self.assertAlmostEqual(a["rate"], a["accepted"] / a["offers"])
+        self.assertEqual(after["unroutable"].get("expired", 0) -
+                         before["unroutable"].get("expired", 0), 1,
+                         (before["unroutable"], after["unroutable"]))
+        self.assertEqual(set(after["live"]), {"ROUTING", "OFFERED", "ACCEPTED", "READY",
+                                              "COURIER_ASSIGNED", "PICKED_UP", "RETURNING"})
+        self.assertEqual(after["window_s"], 600)
+
+    def offered_then_rejected(self):
+        pid = uid("rx")
+        self.stack.submit(prescription(pid, offset(self.pt, north_m=1500)))
+        oid = self.stack.order_id(pid)
+        self.stack.wait_state(oid, "OFFERED")
+        code, out = self.stack.pharmacy_api("POST", "/v1/orders/%s/reject" % oid, self.ph_token,
+                                            {"reason": "out_of_stock"})
+        self.assertEqual(code, 200, out)
+        self.stack.wait_state(oid, "ROUTING")
+        return oid
+
+    def unroutable_order(self):
+        """A prescription that expired before it arrived."""
+        pid = uid("rx")
+        self.stack.submit(prescription(pid, offset(self.pt, north_m=1500),
+                                       expires_at_ms=int(time.time() * 1000) - 3600 * 1000))
+        oid = self.stack.order_id(pid)
+        self.stack.wait_state(oid, "UNROUTABLE")
+        return oid
+
     def test_roles_and_bad_input(self):
         for tok in (self.ph_token, self.stack.token("courier", "co-li")):
             self.assertEqual(self.api("/v1/live", tok)[0], 403)
             self.assertEqual(self.api("/v1/fleet?kind=couriers", tok)[0], 403)
         self.assertEqual(self.api("/v1/live", self.stack.token("auditor", "aud-li"))[0], 200)
-        for q in ("/v1/live?after=abc", "/v1/live?wait=31", "/v1/live?after=1-",
+        self.assertEqual(self.api("/v1/figures", self.ph_token)[0], 403)
+        for q in ("/v1/figures?window_s=10", "/v1/figures?window_s=9000", "/v1/live?after=abc", "/v1/live?wait=31", "/v1/live?after=1-",
                   "/v1/fleet", "/v1/fleet?kind=orders", "/v1/fleet?kind=couriers&limit=0"):
             code, out = self.api(q)
             self.assertEqual(code, 400, (q, out))
