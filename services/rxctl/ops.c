@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "login_code.h"
 #include "ops.h"
 #include "orders.h"
 #include "store.h"
@@ -35,6 +36,7 @@ struct ops_run {
     orders *o;
     orders_op_action act;
     char actor[80];
+    char link[640]; /* login-link: printed once the code is stored */
     int sent, answered, rc;
 };
 
@@ -264,6 +266,52 @@ static int ops_zones(ops_run *run)
     return orders_zones(run->o, ops_on_result, run);
 }
 
+/* ---- login-link: a token kept under a one-time code (login_code.h) ---- */
+
+static void ops_on_code_put(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    ops_run *run = ctx;
+    run->answered = 1;
+    run->rc = 1;
+    if (err || !reply || reply->type != REDIS_REPLY_STATUS)
+        fprintf(stderr, "rxctl: redis: %s\n",
+                err                                         ? err
+                : reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                            : "the code exists already; run again");
+    else {
+        printf("%s\n", run->link);
+        run->rc = 0;
+    }
+    event_base_loopexit(run->base, NULL);
+}
+
+/* Prints <base>/login/#code=<code>: the code in the fragment, which a
+ * browser never sends, so no server log sees it. */
+static int ops_login_link(ops_run *run)
+{
+    char tok[512], code[LOGIN_CODE_LEN + 1], err[256];
+    long long ttl;
+    const char *base = config_str(run->cfg, "BASE", config_str(run->cfg, "WEB_URL", NULL));
+    if (!base || (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0))
+        return ops_usage("login-link: --base URL (or RXD_WEB_URL) must be the web service's "
+                         "http(s) address%s",
+                         "");
+    if (config_int(run->cfg, "TTL", LOGIN_CODE_TTL_DEFAULT_S, &ttl, err, sizeof(err)) || ttl < 1 ||
+        ttl > LOGIN_CODE_TTL_MAX_S)
+        return ops_usage("login-link: --ttl must be 1 to 86400 seconds (the code's life)%s", "");
+    int rc = rxctl_token_mint(run->cfg, "TOKEN_TTL", 3600, tok, sizeof(tok));
+    if (rc)
+        return rc;
+    if (login_code_make(code))
+        return ops_usage("login-link: no entropy for the code (RAND_bytes failed)%s", "");
+    size_t n = strlen(base);
+    snprintf(run->link, sizeof(run->link), "%.*s/login/#code=%s",
+             (int)(base[n - 1] == '/' ? n - 1 : n), base, code);
+    return login_code_put(run->o, code, tok, config_str(run->cfg, "ROLE", ""),
+                          config_str(run->cfg, "ID", ""), ttl, ops_on_code_put, run);
+}
+
 static const ops_cmd ops_cmds[] = {
     {"orders", NULL, ops_orders},
     {"exceptions", NULL, ops_exceptions},
@@ -281,6 +329,7 @@ static const ops_cmd ops_cmds[] = {
     {"pharmacy-close", "pharmacy_id", ops_pharmacy_open},
     {"zone-pause", "zone_id", ops_zone_pause},
     {"zone-resume", "zone_id", ops_zone_resume},
+    {"login-link", NULL, ops_login_link},
 };
 
 static void ops_on_connected(store *st, int connected, void *ctx)
