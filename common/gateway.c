@@ -670,7 +670,8 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         gw_access_sent(gw, &tmp, 1);
         return;
     }
-    if (!(route->body & GW_OPEN) && http_authenticate(req, gw->secret, &tmp.who)) {
+    int no_token = route->body & GW_OPEN; /* GW_OPEN: no holder either */
+    if (!no_token && http_authenticate(req, gw->secret, &tmp.who)) {
         metric_add(gw->m_errors, 1);
         gw_access_sent(gw, &tmp, 1);
         return;
@@ -678,10 +679,10 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
     /* per token holder, not per address: many apps share a carrier's NAT,
      * and one holder's flood must not spend another's budget. Operators
      * are staff tools and bulk jobs: not limited. */
-    if (!(route->body & GW_OPEN))
+    if (!no_token)
         snprintf(tmp.holder, sizeof(tmp.holder), "%s:%s", auth_role_name(tmp.who.role), tmp.who.id);
     int64_t retry_ms;
-    if (!(route->body & GW_OPEN) && tmp.who.role != AUTH_OPERATOR &&
+    if (!no_token && tmp.who.role != AUTH_OPERATOR &&
         fairuse_take(gw->fair, FAIRUSE_REQUESTS, tmp.holder, 1, service_now_ms(), &retry_ms)) {
         gw_reply_busy(gw, &tmp, retry_ms, "rate_limited", "too many requests from this token");
         return;
