@@ -590,8 +590,17 @@ int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const cha
 {
     *route = NULL;
     int split = http_path_split(path, p);
-    if (split)
+    if (split) {
+        /* a whole-path catch-all (the web service's files) answers even a
+         * path with no segments to split, so its headers are on the 404 */
+        for (const gw_route *rt = routes; path && rt->pattern; rt++)
+            if (rt->method == method && strcmp(rt->pattern, "**") == 0) {
+                p->n = 0;
+                *route = rt;
+                return 0;
+            }
         return split == -2 ? 400 : 404;
+    }
     int path_known = 0, bad_id = 0;
     for (const gw_route *rt = routes; rt->pattern; rt++) {
         int m = gw_match(rt->pattern, p);

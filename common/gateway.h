@@ -51,7 +51,8 @@ typedef struct gw_route {
  * decoded segments and *route, and returns 0; or the status to answer:
  * 404 (no such path), 400 (a '*' segment that is not a key id, or a
  * segment too long or with a NUL), 405 (the path exists for another
- * method). */
+ * method). A route "**" takes every path of its method, even one that
+ * cannot be split. */
 int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const char *path,
                   http_path *p, const gw_route **route);
 
