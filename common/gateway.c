@@ -2,6 +2,7 @@
 #include "gateway.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include <time.h>
 
 #include "body.h"
+#include "cors.h"
 #include "framing.h"
 #include "ids.h"
 #include "log.h"
@@ -53,6 +55,7 @@ struct gateway {
     metric **m_duration;      /* [route] */
     char reqid_prefix[16];
     unsigned long long reqid_seq;
+    cors cors; /* RXD_CORS_ORIGINS: empty, no CORS headers at all */
 };
 
 /* A waiting long-poll. */
@@ -171,6 +174,25 @@ void gw_req_reply_json(gw_req *r, int code, json_t *body)
 {
     int waited = gw_client_waits(r->req);
     http_reply_json(r->req, code, body);
+    gw_access_sent(r->gw, r, waited);
+    gw_req_free(r);
+}
+
+void gw_req_reply_bytes(gw_req *r, int code, const char *reason, const void *data, size_t len)
+{
+    int waited = gw_client_waits(r->req);
+    struct evbuffer *buf = evbuffer_new();
+    if (buf && evhttp_request_get_command(r->req) == EVHTTP_REQ_HEAD) {
+        /* evhttp 2.1 would send a HEAD reply's body without its length */
+        char n[24];
+        snprintf(n, sizeof(n), "%zu", len);
+        evhttp_add_header(evhttp_request_get_output_headers(r->req), "Content-Length", n);
+    } else if (buf && len > 0) {
+        evbuffer_add_reference(buf, data, len, NULL, NULL);
+    }
+    evhttp_send_reply(r->req, code, reason, buf);
+    if (buf)
+        evbuffer_free(buf);
     gw_access_sent(r->gw, r, waited);
     gw_req_free(r);
 }
@@ -577,6 +599,8 @@ static int gw_match(const char *pattern, const http_path *p)
     int i = 0;
     for (char *save = NULL, *tok = strtok_r(buf, "/", &save); tok;
          tok = strtok_r(NULL, "/", &save), i++) {
+        if (strcmp(tok, "**") == 0)
+            return 1;
         if (i >= p->n)
             return 0;
         if (strcmp(tok, "*") != 0 && strcmp(tok, p->seg[i]) != 0)
@@ -592,8 +616,17 @@ int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const cha
 {
     *route = NULL;
     int split = http_path_split(path, p);
-    if (split)
+    if (split) {
+        /* a whole-path catch-all (the web service's files) answers even a
+         * path with no segments to split, so its headers are on the 404 */
+        for (const gw_route *rt = routes; path && rt->pattern; rt++)
+            if (rt->method == method && strcmp(rt->pattern, "**") == 0) {
+                p->n = 0;
+                *route = rt;
+                return 0;
+            }
         return split == -2 ? 400 : 404;
+    }
     int path_known = 0, bad_id = 0;
     for (const gw_route *rt = routes; rt->pattern; rt++) {
         int m = gw_match(rt->pattern, p);
@@ -609,11 +642,48 @@ int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const cha
     return path_known ? 405 : bad_id ? 400 : 404;
 }
 
+/* CORS for a listed Origin: the allow headers on whatever the request gets,
+ * and a preflight (OPTIONS with Access-Control-Request-Method) answered
+ * here, before routing and authentication: it carries no token. A preflight
+ * from an origin not listed is refused 403 without CORS headers. Returns 1
+ * when it answered. */
+static int gw_cors(gateway *gw, gw_req *r)
+{
+    if (gw->cors.n == 0)
+        return 0;
+    struct evkeyvalq *in = evhttp_request_get_input_headers(r->req);
+    struct evkeyvalq *out = evhttp_request_get_output_headers(r->req);
+    const char *origin = evhttp_find_header(in, "Origin");
+    int allowed = cors_allows(&gw->cors, origin);
+    evhttp_add_header(out, "Vary", "Origin");
+    if (allowed) {
+        evhttp_add_header(out, "Access-Control-Allow-Origin", origin);
+        evhttp_add_header(out, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+    }
+    if (evhttp_request_get_command(r->req) != EVHTTP_REQ_OPTIONS ||
+        !evhttp_find_header(in, "Access-Control-Request-Method"))
+        return 0;
+    if (!allowed) {
+        metric_add(gw->m_errors, 1);
+        http_reply_error(r->req, 403, "origin_not_allowed",
+                         "this origin may not call this API; list it in RXD_CORS_ORIGINS");
+    } else {
+        evhttp_add_header(out, "Access-Control-Allow-Methods", CORS_ALLOW_METHODS);
+        evhttp_add_header(out, "Access-Control-Allow-Headers", CORS_ALLOW_HEADERS);
+        evhttp_add_header(out, "Access-Control-Max-Age", CORS_MAX_AGE_S);
+        evhttp_send_reply(r->req, 204, "No Content", NULL);
+    }
+    gw_access_sent(gw, r, 1);
+    return 1;
+}
+
 static void gw_on_request(struct evhttp_request *req, void *arg)
 {
     gateway *gw = arg;
     gw_req tmp = {.gw = gw, .req = req, .start_us = gw_now_us(), .route_ix = gw->nroutes};
     http_request_id(req, gw->reqid_prefix, ++gw->reqid_seq, tmp.request_id);
+    if (gw_cors(gw, &tmp))
+        return;
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const gw_route *route = NULL;
     int status = gw_route_find(gw->routes, evhttp_request_get_command(req),
@@ -635,7 +705,8 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
         gw_access_sent(gw, &tmp, 1);
         return;
     }
-    if (http_authenticate(req, gw->secret, &tmp.who)) {
+    int no_token = route->body & GW_OPEN; /* GW_OPEN: no holder either */
+    if (!no_token && http_authenticate(req, gw->secret, &tmp.who)) {
         metric_add(gw->m_errors, 1);
         gw_access_sent(gw, &tmp, 1);
         return;
@@ -643,16 +714,18 @@ static void gw_on_request(struct evhttp_request *req, void *arg)
     /* per token holder, not per address: many apps share a carrier's NAT,
      * and one holder's flood must not spend another's budget. Operators
      * are staff tools and bulk jobs: not limited. */
-    snprintf(tmp.holder, sizeof(tmp.holder), "%s:%s", auth_role_name(tmp.who.role), tmp.who.id);
+    if (!no_token)
+        snprintf(tmp.holder, sizeof(tmp.holder), "%s:%s", auth_role_name(tmp.who.role), tmp.who.id);
     int64_t retry_ms;
-    if (tmp.who.role != AUTH_OPERATOR &&
+    if (!no_token && tmp.who.role != AUTH_OPERATOR &&
         fairuse_take(gw->fair, FAIRUSE_REQUESTS, tmp.holder, 1, service_now_ms(), &retry_ms)) {
         gw_reply_busy(gw, &tmp, retry_ms, "rate_limited", "too many requests from this token");
         return;
     }
     json_t *body = NULL;
     size_t blen = evbuffer_get_length(evhttp_request_get_input_buffer(req));
-    if (route->body == GW_BODY || (route->body == GW_OPTIONAL_BODY && blen > 0)) {
+    int want = route->body & ~GW_OPEN;
+    if (want == GW_BODY || (want == GW_OPTIONAL_BODY && blen > 0)) {
         body = http_read_json(req, gw->body_limit);
         if (!body) {
             metric_add(gw->m_errors, 1);
@@ -781,6 +854,10 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
         return NULL;
     }
     snprintf(gw->secret, sizeof(gw->secret), "%s", secret);
+    if (cors_parse(&gw->cors, config_str(svc->cfg, "CORS_ORIGINS", ""), err, errlen)) {
+        free(gw);
+        return NULL;
+    }
     gw->body_limit = (size_t)service_int(svc, "BODY_LIMIT", 64 * 1024);
     if (gw_fair_new(gw, err, errlen)) {
         free(gw);

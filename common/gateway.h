@@ -32,11 +32,16 @@ typedef struct gw_req {
 
 typedef void gw_handler(gw_req *r);
 
-enum { GW_NO_BODY = 0, GW_BODY = 1, GW_OPTIONAL_BODY = 2 };
+/* A route's body flags; | GW_OPEN: the route takes no token (the web
+ * service's files and login): no authentication and no per-holder fair use
+ * (r->who and r->holder are empty). */
+enum { GW_NO_BODY = 0, GW_BODY = 1, GW_OPTIONAL_BODY = 2, GW_OPEN = 4 };
 
 typedef struct gw_route {
     enum evhttp_cmd_type method;
-    const char *pattern; /* e.g. "v1/orders/<*>/accept": a "*" matches one id segment */
+    /* e.g. "v1/orders/<*>/accept": a "*" matches one id segment; a last
+     * "**" matches any rest of the path (the handler reads the raw path) */
+    const char *pattern;
     gw_handler *fn;
     int body;
 } gw_route;
@@ -46,7 +51,8 @@ typedef struct gw_route {
  * decoded segments and *route, and returns 0; or the status to answer:
  * 404 (no such path), 400 (a '*' segment that is not a key id, or a
  * segment too long or with a NUL), 405 (the path exists for another
- * method). */
+ * method). A route "**" takes every path of its method, even one that
+ * cannot be split. */
 int gw_route_find(const gw_route *routes, enum evhttp_cmd_type method, const char *path,
                   http_path *p, const gw_route **route);
 
@@ -59,7 +65,8 @@ gateway *gateway_new(service *svc, const char *notify_kind, const gw_route *rout
 void gateway_free(gateway *gw);
 /* The whole life of a gateway process: builds the service (with a Kafka
  * producer whose state shows in /metrics and the log, but not in readiness:
- * a gateway needs Redis only), lets init read the gateway's own settings into
+ * a gateway needs Redis only), answers CORS (RXD_CORS_ORIGINS: cors.h) before
+ * routing, lets init read the gateway's own settings into
  * ctx (init may be NULL; it returns -1 with a message in err to refuse to
  * start), serves until SIGTERM has drained the requests in flight, and
  * returns the exit code. */
@@ -75,6 +82,10 @@ int gateway_ready(const gateway *gw);
 service *gateway_service(const gateway *gw);
 
 void gw_req_reply_json(gw_req *r, int code, json_t *body);
+/* Answers len bytes of data (not copied: they must outlive the reply; the
+ * web service's files, loaded once), with the headers the caller set on the
+ * request's output headers; a HEAD request gets the length and no body. */
+void gw_req_reply_bytes(gw_req *r, int code, const char *reason, const void *data, size_t len);
 void gw_req_reply_error(gw_req *r, int code, const char *ecode, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 

@@ -26,6 +26,9 @@
 static const char rxctl_usage[] =
     "usage:\n"
     "  rxctl token --role operator|desk|auditor|pharmacy|courier --id ID [--ttl SECONDS]\n"
+    "  rxctl login-link --role R --id ID [--ttl SECONDS] [--token-ttl SECONDS] [--base URL]\n"
+    "                                  a one-time link to the web pages that logs R/ID in\n"
+    "                                  (the code lives --ttl s, default 600; docs/web.md)\n"
     "  rxctl submit FILE.json          produce a prescription (JSON) to rx.approved\n"
     "  rxctl cancel PRESCRIPTION_ID [--reason TEXT]\n"
     "  rxctl produce TOPIC KEY FILE    produce FILE's bytes unchanged (tests)\n"
@@ -63,7 +66,8 @@ static const char rxctl_usage[] =
     "  rxctl zone-pause ZONE_ID --reason TEXT --kind box --min-lat --min-lon --max-lat --max-lon\n"
     "  rxctl zone-resume ZONE_ID --reason TEXT\n"
     "  rxctl zones                     the paused zones and the orders each holds\n"
-    "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET\n"
+    "settings: RXD_KAFKA_BROKERS, RXD_REDIS_URL, RXD_REDIS_PASSWORD_FILE, RXD_TOKEN_SECRET,\n"
+    "          RXD_WEB_URL (the web service's base URL, for login-link)\n"
     "          (or --kafka-brokers ...; the redis password only from the environment)\n";
 
 typedef struct rxctl {
@@ -94,11 +98,12 @@ static int rxctl_fail(const char *fmt, const char *arg)
     return 2;
 }
 
-static int rxctl_token(rxctl *c)
+int rxctl_token_mint(const config *cfg, const char *ttl_flag, long long ttl_default, char *tok,
+                     size_t toklen)
 {
-    const char *secret = config_str(c->cfg, "TOKEN_SECRET", NULL);
-    const char *role = config_str(c->cfg, "ROLE", NULL);
-    const char *id = config_str(c->cfg, "ID", NULL);
+    const char *secret = config_str(cfg, "TOKEN_SECRET", NULL);
+    const char *role = config_str(cfg, "ROLE", NULL);
+    const char *id = config_str(cfg, "ID", NULL);
     char err[256];
     long long ttl;
     auth_role r;
@@ -110,16 +115,23 @@ static int rxctl_token(rxctl *c)
     if (!role || auth_role_parse(role, &r))
         return rxctl_fail("--role must be operator, desk, auditor, pharmacy or courier (got '%s')",
                           role ? role : "");
-    if (config_int(c->cfg, "TTL", 3600, &ttl, err, sizeof(err)) || ttl <= 0 ||
+    if (config_int(cfg, ttl_flag, ttl_default, &ttl, err, sizeof(err)) || ttl <= 0 ||
         ttl > 10LL * 366 * 86400)
-        return rxctl_fail("--ttl must be 1 second to 10 years, in seconds%s", "");
-    char tok[512];
-    if (!id || auth_token_make(secret, r, id, (long long)time(NULL) + ttl, tok, sizeof(tok)) < 0)
+        return rxctl_fail("the token's ttl must be 1 second to 10 years, in seconds%s", "");
+    if (!id || auth_token_make(secret, r, id, (long long)time(NULL) + ttl, tok, toklen) < 0)
         return rxctl_fail("--id must be " IDS_KEY_RULE
                           " (no ':', it separates key names; got '%s')",
                           id ? id : "");
-    printf("%s\n", tok);
     return 0;
+}
+
+static int rxctl_token(rxctl *c)
+{
+    char tok[512];
+    int rc = rxctl_token_mint(c->cfg, "TTL", 3600, tok, sizeof(tok));
+    if (rc == 0)
+        printf("%s\n", tok);
+    return rc;
 }
 
 /* ---- producing ---- */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "ids.h"
+#include "login_code.h"
 #include "ops.h"
 #include "orders.h"
 #include "store.h"
@@ -35,6 +36,12 @@ struct ops_run {
     orders *o;
     orders_op_action act;
     char actor[80];
+    struct {
+        char token[512];
+        char code[LOGIN_CODE_LEN + 1];
+        char link[640]; /* printed once the code is stored */
+        long long ttl_s;
+    } login;
     int sent, answered, rc;
 };
 
@@ -264,6 +271,62 @@ static int ops_zones(ops_run *run)
     return orders_zones(run->o, ops_on_result, run);
 }
 
+/* ---- login-link: a token kept under a one-time code (login_code.h) ---- */
+
+static void ops_on_code_put(store *st, redisReply *reply, const char *err, void *ctx)
+{
+    (void)st;
+    ops_run *run = ctx;
+    run->answered = 1;
+    run->rc = 1;
+    if (err || !reply || reply->type != REDIS_REPLY_STATUS)
+        fprintf(stderr, "rxctl: redis: %s\n",
+                err                                         ? err
+                : reply && reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                            : "the code exists already; run again");
+    else {
+        printf("%s\n", run->login.link);
+        run->rc = 0;
+    }
+    event_base_loopexit(run->base, NULL);
+}
+
+/* login-link's flags, the token and the code, checked and made before
+ * Redis is reached: 0 or 2 after saying what is wrong. */
+static int ops_login_prepare(ops_run *run)
+{
+    char err[256];
+    const char *base = config_str(run->cfg, "BASE", config_str(run->cfg, "WEB_URL", NULL));
+    if (!base || (strncmp(base, "http://", 7) != 0 && strncmp(base, "https://", 8) != 0))
+        return ops_usage("login-link: --base URL (or RXD_WEB_URL) must be the web service's "
+                         "http(s) address%s",
+                         "");
+    if (config_int(run->cfg, "TTL", LOGIN_CODE_TTL_DEFAULT_S, &run->login.ttl_s, err,
+                   sizeof(err)) ||
+        run->login.ttl_s < 1 || run->login.ttl_s > LOGIN_CODE_TTL_MAX_S)
+        return ops_usage("login-link: --ttl must be 1 to 86400 seconds (the code's life)%s", "");
+    int rc =
+        rxctl_token_mint(run->cfg, "TOKEN_TTL", 3600, run->login.token, sizeof(run->login.token));
+    if (rc)
+        return rc;
+    if (login_code_make(run->login.code))
+        return ops_usage("login-link: no entropy for the code (RAND_bytes failed)%s", "");
+    size_t n = strlen(base);
+    snprintf(run->login.link, sizeof(run->login.link), "%.*s/login/#code=%s",
+             (int)(base[n - 1] == '/' ? n - 1 : n), base, run->login.code);
+    return 0;
+}
+
+/* Stores the code; the link, <base>/login/#code=<code>, is printed once it
+ * is stored. The code is in the fragment, which a browser never sends, so
+ * no server log sees it. */
+static int ops_login_link(ops_run *run)
+{
+    return login_code_put(run->o, run->login.code, run->login.token,
+                          config_str(run->cfg, "ROLE", ""), config_str(run->cfg, "ID", ""),
+                          run->login.ttl_s, ops_on_code_put, run);
+}
+
 static const ops_cmd ops_cmds[] = {
     {"orders", NULL, ops_orders},
     {"exceptions", NULL, ops_exceptions},
@@ -281,6 +344,7 @@ static const ops_cmd ops_cmds[] = {
     {"pharmacy-close", "pharmacy_id", ops_pharmacy_open},
     {"zone-pause", "zone_id", ops_zone_pause},
     {"zone-resume", "zone_id", ops_zone_resume},
+    {"login-link", NULL, ops_login_link},
 };
 
 static void ops_on_connected(store *st, int connected, void *ctx)
@@ -326,6 +390,9 @@ int ops_command(const config *cfg, struct event_base *base)
         return -1;
     if (run.cmd->target && ops_action_args(&run))
         return 2;
+    int rc = run.cmd->start == ops_login_link ? ops_login_prepare(&run) : 0;
+    if (rc)
+        return rc;
     char err[256];
     const char *url = config_str(cfg, "REDIS_URL", "redis://127.0.0.1:6379");
     store *st = store_new(base, url, 3000, err, sizeof(err));

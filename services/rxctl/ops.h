@@ -1,6 +1,6 @@
 /* ops.h - rxctl's operator commands (ops.c): orders, exceptions, audit and
  * order-cancel|reassign|reroute|resend-code|unlock|retry, courier-bench|unbench,
- * pharmacy-open|close, zones, zone-pause|resume. */
+ * pharmacy-open|close, zones, zone-pause|resume, login-link. */
 #ifndef RXCTL_OPS_H
 #define RXCTL_OPS_H
 
@@ -17,5 +17,11 @@ int ops_command(const config *cfg, struct event_base *base);
 int ops_report(const orders_result *res, const char *oid);
 /* The same, for an action on anything: {field: id, state, detail}. */
 int ops_report_as(const orders_result *res, const char *field, const char *id);
+
+/* Mints a token for --role and --id as `rxctl token` does, valid for the
+ * setting ttl_flag's seconds (default ttl_default), into tok. 0, or 2 after
+ * printing what is wrong (main.c). */
+int rxctl_token_mint(const config *cfg, const char *ttl_flag, long long ttl_default, char *tok,
+                     size_t toklen);
 
 #endif

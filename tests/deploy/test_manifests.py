@@ -21,8 +21,8 @@ import yaml
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DEPLOY = os.path.join(ROOT, "deploy")
-SERVICES = ["rx-router", "dispatcher", "pharmacy-gw", "courier-gw", "operator-api"]
-GATEWAYS = ["pharmacy-gw", "courier-gw", "operator-api"]
+SERVICES = ["rx-router", "dispatcher", "pharmacy-gw", "courier-gw", "operator-api", "web"]
+GATEWAYS = ["pharmacy-gw", "courier-gw", "operator-api", "web"]
 CONSUMERS = {"rx-router": ("ROUTER_GROUP", "TOPIC_APPROVED"),
              "dispatcher": ("DISPATCHER_GROUP", "TOPIC_EVENTS")}
 SETTING_CALL = re.compile(
