@@ -4,7 +4,7 @@
 import { requireSession } from '../app/session.js';
 import { api } from '../app/api.js';
 import { t } from '../app/i18n.js';
-import { el, $, header, say, sayError, formatTime, initTimeZone, startCountdowns, sleep } from '../app/ui.js';
+import { el, $, header, say, sayError, formatTime, formatLeft, initTimeZone, startCountdowns, sleep } from '../app/ui.js';
 
 const me = requireSession();
 const cid = encodeURIComponent(me.id);
@@ -122,7 +122,7 @@ function card(a) {
   if (a.address) facts.append(el('dt', { text: t('courier.address') }), el('dd', { class: 'address', text: a.address }));
   if (!a.accepted && a.accept_by) {
     facts.append(el('dt', { text: t('courier.accept_by') }),
-      el('dd', {}, el('span', { class: 'countdown', 'data-deadline': a.accept_by, text: '' })));
+      el('dd', {}, el('span', { class: 'countdown', 'data-deadline': a.accept_by, text: formatLeft(a.accept_by) })));
   }
   const c = el('article', { class: 'card assignment', 'data-order': a.order_id, 'aria-label': a.order_id },
     el('h3', { text: a.order_id }), a.cold_chain ? el('span', { class: 'badge cold', text: t('pharmacy.cold') }) : null, facts);

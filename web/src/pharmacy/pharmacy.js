@@ -6,7 +6,7 @@
 import { requireSession } from '../app/session.js';
 import { api } from '../app/api.js';
 import { t } from '../app/i18n.js';
-import { el, $, header, say, sayError, initTimeZone, startCountdowns, beep, sleep } from '../app/ui.js';
+import { el, $, header, say, sayError, initTimeZone, startCountdowns, formatLeft, beep, sleep } from '../app/ui.js';
 import { parseStockCsv } from './stockcsv.js';
 
 const me = requireSession();
@@ -65,7 +65,7 @@ function offerCard(o) {
   const c = el('article', { class: 'card offer', 'data-order': o.order_id, 'aria-label': o.order_id },
     el('h3', { text: o.order_id }),
     el('dl', { class: 'facts' },
-      el('dt', { text: t('pharmacy.accept_by') }), el('dd', {}, el('span', { class: 'countdown', 'data-deadline': o.accept_by })),
+      el('dt', { text: t('pharmacy.accept_by') }), el('dd', {}, el('span', { class: 'countdown', 'data-deadline': o.accept_by, text: formatLeft(o.accept_by) })),
       el('dt', { text: t('pharmacy.items') }), el('dd', {}, items),
       el('dt', { text: t('pharmacy.distance') }), el('dd', { text: (o.distance_m || 0) + ' m · ' + t('fulfil.' + o.fulfilment, {}, o.fulfilment) }),
       el('dt', { text: t('pharmacy.priority') }), el('dd', { text: o.priority || '' })),
