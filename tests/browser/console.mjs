@@ -3,7 +3,7 @@
 // is given with an operator link: the exception desk lists the order and the
 // operator clears it with an action (args.action) and a reason.
 // Args: link, login_page, order_id?, action?, artifacts, name.
-import { args, run, newPage, loginByLink, screenshot, axe, check, messageMatching } from './lib.mjs';
+import { args, run, newPage, loginByLink, screenshot, axe, check, messageMatching, weight } from './lib.mjs';
 
 run(async (browser, pages) => {
   const page = await newPage(browser);
@@ -17,12 +17,17 @@ run(async (browser, pages) => {
     check((await page.locator('table tr').count()) === 0, 'no rows shown');
     const shot = await screenshot(page, 'console-forbidden');
     const violations = await axe(page, 'console (forbidden)');
-    return { message: msg, shot, violations };
+    // The English switch: remembered for the session, across the reload.
+    await page.click('#lang-switch');
+    const english = await messageMatching(page, /Not allowed for this role/);
+    check(await page.getAttribute('html', 'lang') === 'en', 'html lang is en');
+    return { message: msg, english, shot, violations };
   }
   const row = page.locator(`#exceptions tr[data-order="${args.order_id}"]`);
   await row.waitFor();
   const seen = await row.textContent();
   const shot = await screenshot(page, 'console-desk');
+  const load = await weight(page);
   const violations = await axe(page, 'console desk');
   await row.locator('button.act-' + args.action).click();
   await page.fill('#act-reason', 'browser test: cleared from the desk');
@@ -35,5 +40,5 @@ run(async (browser, pages) => {
   const kinds = await page.locator('#timeline tr.event').evaluateAll((rs) => rs.map((r) => r.dataset.kind));
   await screenshot(page, 'console-order');
   await axe(page, 'console order page');
-  return { seen, done, kinds, shot, violations };
+  return { load, seen, done, kinds, shot, violations };
 });

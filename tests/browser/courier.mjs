@@ -3,7 +3,7 @@
 // assignment, accepts, picks up (the address appears), enters a wrong
 // handover code (the API's refusal is shown) and then the right one.
 // Args: link, order_id, code, wrong, geo {lat, lon}, artifacts.
-import { args, run, newPage, loginByLink, screenshot, axe, check, messageMatching } from './lib.mjs';
+import { args, run, newPage, loginByLink, screenshot, axe, check, messageMatching, weight } from './lib.mjs';
 
 run(async (browser, pages) => {
   const page = await newPage(browser, { phone: true, geo: args.geo });
@@ -18,6 +18,7 @@ run(async (browser, pages) => {
   const mapHref = await card.locator('a.maplink').first().getAttribute('href');
   check(mapHref.startsWith('geo:'), 'a geo: link to open the map app: ' + mapHref);
   const shot = await screenshot(page, 'courier-assignment');
+  const load = await weight(page);
   const violations = await axe(page, 'courier page');
 
   await card.locator('button.accept').click();
@@ -39,5 +40,5 @@ run(async (browser, pages) => {
   await card.waitFor({ state: 'detached', timeout: 20000 });
   await screenshot(page, 'courier-delivered');
   const position = await page.textContent('#position');
-  return { before, address, refused, delivered, shot, violations, map: mapHref, position };
+  return { load, before, address, refused, delivered, shot, violations, map: mapHref, position };
 });

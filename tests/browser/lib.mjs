@@ -75,6 +75,21 @@ export async function axe(page, name) {
   return r.violations.map((v) => v.id + ':' + v.impact);
 }
 
+// The page's weight (bytes of the page and what it loaded from the web
+// origin, API calls left out) and its first contentful paint, in ms.
+export async function weight(page) {
+  return page.evaluate(() => {
+    const origin = location.origin;
+    const nav = performance.getEntriesByType('navigation')[0];
+    let bytes = nav ? nav.encodedBodySize : 0;
+    for (const r of performance.getEntriesByType('resource')) {
+      if (r.name.startsWith(origin) && !r.name.startsWith(origin + '/v1/')) bytes += r.encodedBodySize;
+    }
+    const fcp = performance.getEntriesByName('first-contentful-paint')[0];
+    return { bytes, first_paint_ms: fcp ? Math.round(fcp.startTime) : null };
+  });
+}
+
 export function check(cond, what) {
   if (!cond) throw new Error('check failed: ' + what);
 }

@@ -1,7 +1,7 @@
 // Scenario (a): a pharmacist signs in by link, sees the offer with its
 // countdown, accepts it and marks it ready; then uploads a stock CSV with a
 // bad row, which the page rejects and shows. Args: link, order_id, artifacts.
-import { args, run, newPage, loginByLink, screenshot, axe, check, messageMatching } from './lib.mjs';
+import { args, run, newPage, loginByLink, screenshot, axe, check, messageMatching, weight } from './lib.mjs';
 
 run(async (browser, pages) => {
   const page = await newPage(browser);
@@ -16,6 +16,7 @@ run(async (browser, pages) => {
   check(c2 !== c1, 'the countdown moves (' + c1 + ' then ' + c2 + ')');
   const items = await offer.locator('.items').textContent();
   const shot = await screenshot(page, 'pharmacy-offer');
+  const load = await weight(page);
   const violations = await axe(page, 'pharmacy workbench');
 
   await offer.locator('button.accept').click();
@@ -34,5 +35,5 @@ run(async (browser, pages) => {
   const rejected = await page.locator('#stock-result .rejected li').allTextContents();
   check(rejected.length === 1 && rejected[0].includes('bad code!'), 'one rejected row shown: ' + JSON.stringify(rejected));
   await screenshot(page, 'pharmacy-after');
-  return { countdown: [c1, c2], items, shot, violations, stock_message: msg, rejected };
+  return { load, countdown: [c1, c2], items, shot, violations, stock_message: msg, rejected };
 });

@@ -49,6 +49,15 @@ class PagesTest(StackTest):
         out = json.loads(lines[-1]) if lines else {}
         self.assertEqual(p.returncode, 0, "%s.mjs failed: %s\n%s\nstderr: %s" % (
             script, out.get("error"), "\n".join(out.get("log", [])), p.stderr[-2000:]))
+        if "load" in out:  # page weight and first paint, kept beside the screenshots
+            path = os.path.join(ARTIFACTS, "page-load.json")
+            loads = {}
+            if os.path.exists(path):
+                with open(path) as f:
+                    loads = json.load(f)
+            loads[script] = out["load"]
+            with open(path, "w") as f:
+                json.dump(loads, f, indent=1, sort_keys=True)
         return out
 
     def link(self, role, id):

@@ -122,7 +122,7 @@ async function showOrder(id) {
     $('#order-facts').replaceChildren(
       ...fact('console.state', o.state), ...fact('console.prescription', o.prescription_id),
       ...fact('console.pharmacy', o.pharmacy_id), ...fact('console.courier', o.courier_id),
-      ...fact('console.created', formatTime(o.created_ms)), ...fact('fulfilment', o.fulfilment), ...fact('attempt', o.attempt));
+      ...fact('console.created', formatTime(o.created_ms)), ...fact('console.fulfilment', t('fulfil.' + o.fulfilment, {}, o.fulfilment)), ...fact('console.attempt', o.attempt));
     $('#timeline').replaceChildren(table(['#', 'console.at', 'console.state', 'console.kind', 'console.pharmacy', 'console.courier', 'console.reason', 'console.actor'],
       (o.timeline || []).map((e) => el('tr', { class: 'event', 'data-kind': e.kind },
         el('td', { text: e.seq }), el('td', { text: formatTime(e.at_ms) }), el('td', { text: e.state }), el('td', { text: e.kind }),
