@@ -9,6 +9,15 @@ run(async (browser, pages) => {
   const page = await newPage(browser, { phone: true, geo: args.geo });
   pages.push(page);
   await loginByLink(page, args.link, '/courier/');
+  await page.locator('#position', { hasText: '位置已发送' }).waitFor();
+  // The network drops: fixes are buffered, then sent when it is back.
+  const ctx = page.context();
+  await ctx.setOffline(true);
+  await ctx.setGeolocation({ latitude: args.geo.lat + 0.0003, longitude: args.geo.lon, accuracy: 10 });
+  await page.locator('#position', { hasText: /待发送 \d+ 个位置/ }).waitFor();
+  const offline = await page.textContent('#position');
+  await ctx.setOffline(false);
+  await page.locator('#position', { hasText: /^位置已发送/ }).waitFor();
   await page.click('#go-on');
   await page.locator('#avail-state', { hasText: '接单中' }).waitFor();
   const card = page.locator(`.assignment[data-order="${args.order_id}"]`);
@@ -40,5 +49,5 @@ run(async (browser, pages) => {
   await card.waitFor({ state: 'detached', timeout: 20000 });
   await screenshot(page, 'courier-delivered');
   const position = await page.textContent('#position');
-  return { load, before, address, refused, delivered, shot, violations, map: mapHref, position };
+  return { load, offline, before, address, refused, delivered, shot, violations, map: mapHref, position };
 });
