@@ -8,7 +8,9 @@ import { api } from '../app/api.js';
 import { t } from '../app/i18n.js';
 import { el, $, header, say, sayError, formatTime, initTimeZone } from '../app/ui.js';
 
-requireSession();
+const me = requireSession();
+// An auditor reads; the API would refuse its actions, so none are offered.
+const MAY_ACT = me.role !== 'auditor';
 
 // Which actions apply in which state (docs/operator-api.md), and the extra
 // field each asks for.
@@ -75,7 +77,7 @@ async function loadExceptions() {
       list.map((x) => el('tr', { 'data-order': x.order_id },
         el('td', {}, orderLink(x.order_id)), el('td', { text: formatTime(x.at_ms) }), el('td', { text: x.kind }),
         el('td', { text: x.reason }), el('td', { text: x.state }),
-        el('td', { class: 'actions' }, ...ACTIONS.filter((a) => a.states.includes(x.state) || a.states.includes('*')).map((a) =>
+        el('td', { class: 'actions' }, ...ACTIONS.filter((a) => MAY_ACT && (a.states.includes(x.state) || a.states.includes('*'))).map((a) =>
           el('button', { type: 'button', class: 'act-' + a.name, text: t('action.' + a.name), onclick: () => openAction(x.order_id, a) }))))),
       'console.none'));
   } catch (e) {

@@ -143,7 +143,7 @@ async function uploadStock(ev) {
   out.replaceChildren();
   if (rejected.length) {
     out.append(el('h3', { text: t('pharmacy.stock_rejected') + ' (' + rejected.length + ')' }),
-      el('ul', { class: 'rejected' }, ...rejected.map((r) => el('li', { text: '#' + r.line + ' "' + r.text + '": ' + r.why }))));
+      el('ul', { class: 'rejected' }, ...rejected.map((r) => el('li', { text: '#' + r.line + ' "' + r.text + '": ' + t(r.why) }))));
   }
   const n = Object.keys(items).length;
   if (!n) {

@@ -17,11 +17,12 @@ export function parseStockCsv(text) {
     if (i === 0 && !/^\d+$/.test(cells[1] || '')) return; // header
     const [code, qty] = cells;
     let why = '';
-    if (cells.length < 2) why = 'needs drug_code,quantity';
-    else if (!CODE.test(code)) why = 'drug code must be 1-64 of A-Z a-z 0-9 . _ : -';
-    else if (!/^\d+$/.test(qty) || Number(qty) > QTY_MAX) why = 'quantity must be a whole number 0-' + QTY_MAX;
-    else if (code in items) why = 'drug code repeated';
-    else if (Object.keys(items).length >= STOCK_MAX_ENTRIES) why = 'more than ' + STOCK_MAX_ENTRIES + ' drugs';
+    // why: a word of i18n.js (csv.*), shown in the person's language
+    if (cells.length < 2) why = 'csv.columns';
+    else if (!CODE.test(code)) why = 'csv.code';
+    else if (!/^\d+$/.test(qty) || Number(qty) > QTY_MAX) why = 'csv.quantity';
+    else if (code in items) why = 'csv.repeated';
+    else if (Object.keys(items).length >= STOCK_MAX_ENTRIES) why = 'csv.too_many';
     if (why) rejected.push({ line: i + 1, text: raw, why });
     else items[code] = Number(qty);
   });
