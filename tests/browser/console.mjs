@@ -21,7 +21,14 @@ run(async (browser, pages) => {
     await page.click('#lang-switch');
     const english = await messageMatching(page, /Not allowed for this role/);
     check(await page.getAttribute('html', 'lang') === 'en', 'html lang is en');
-    return { message: msg, english, shot, violations };
+    // Signing out empties sessionStorage and leaves for the login page.
+    await page.click('#sign-out');
+    await page.waitForURL((u) => u.pathname === '/login/');
+    check(await page.evaluate(() => sessionStorage.getItem('rxd.token')) === null, 'the token is gone');
+    await page.locator('#token-input').waitFor();
+    await screenshot(page, 'login');
+    const loginViolations = await axe(page, 'login page');
+    return { message: msg, english, shot, violations, loginViolations };
   }
   const row = page.locator(`#exceptions tr[data-order="${args.order_id}"]`);
   await row.waitFor();

@@ -35,5 +35,8 @@ run(async (browser, pages) => {
   const rejected = await page.locator('#stock-result .rejected li').allTextContents();
   check(rejected.length === 1 && rejected[0].includes('bad code!'), 'one rejected row shown: ' + JSON.stringify(rejected));
   await screenshot(page, 'pharmacy-after');
+  await page.setViewportSize({ width: 768, height: 1024 }); // a tablet at the counter
+  await screenshot(page, 'pharmacy-tablet');
+  await axe(page, 'pharmacy workbench on a tablet');
   return { load, countdown: [c1, c2], items, shot, violations, stock_message: msg, rejected };
 });
