@@ -13,6 +13,9 @@ const me = requireSession();
 const pid = encodeURIComponent(me.id);
 const REASONS = ['out_of_stock', 'cannot_verify', 'closing', 'no_cold_storage', 'busy', 'other'];
 const HELD_KEY = 'rxd.pharmacy.held';
+// The usual next step from the state this tab last saw (it is not told when
+// a courier comes, so every step stays offered).
+const NEXT = { ACCEPTED: 'ready', READY: 'collected', RETURNING: 'returned' };
 
 // ---- orders we hold: { id: state } ----
 function held() {
@@ -46,10 +49,9 @@ function drawHeld() {
   const ids = Object.keys(h).sort();
   $('#held').replaceChildren(...(ids.length ? ids.map((id) => el('div', { class: 'card held', 'data-order': id },
     el('h3', { text: id }), el('p', { class: 'state', text: h[id] }),
-    el('div', { class: 'row' },
-      el('button', { type: 'button', class: 'ready', text: t('pharmacy.ready'), onclick: () => act(id, 'ready') }),
-      el('button', { type: 'button', class: 'collected secondary', text: t('pharmacy.collected'), onclick: () => act(id, 'collected') }),
-      el('button', { type: 'button', class: 'returned secondary', text: t('pharmacy.returned'), onclick: () => act(id, 'returned') }))))
+    el('div', { class: 'row' }, ...['ready', 'collected', 'returned'].map((a) => el('button', {
+      type: 'button', class: a + (a === NEXT[h[id]] ? '' : ' secondary'), text: t('pharmacy.' + a), onclick: () => act(id, a),
+    })))))
     : [el('p', { class: 'muted', text: t('pharmacy.held_none') })]));
 }
 
