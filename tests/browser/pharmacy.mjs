@@ -11,9 +11,14 @@ run(async (browser, pages) => {
   await offer.waitFor();
   const c1 = await offer.locator('.countdown').textContent();
   check(/^\d+:\d\d$/.test(c1), 'countdown shows m:ss, not ' + JSON.stringify(c1));
-  await page.waitForTimeout(1500);
+  // It ticks once a second: within 5 s it shows another value.
+  await page.waitForFunction(([id, was]) => {
+    const e = document.querySelector(`.offer[data-order="${id}"] .countdown`);
+    return e && e.textContent !== was;
+  }, [args.order_id, c1], { timeout: 5000 });
   const c2 = await offer.locator('.countdown').textContent();
-  check(c2 !== c1, 'the countdown moves (' + c1 + ' then ' + c2 + ')');
+  const secs = (c) => { const [m, x] = c.split(':'); return Number(m) * 60 + Number(x); };
+  check(/^\d+:\d\d$/.test(c2) && secs(c2) < secs(c1), 'the countdown goes down (' + c1 + ' then ' + c2 + ')');
   const items = await offer.locator('.items').textContent();
   const shot = await screenshot(page, 'pharmacy-offer');
   const load = await weight(page);
