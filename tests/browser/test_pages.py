@@ -8,7 +8,9 @@ and runs axe-core on each page, failing on serious or critical violations.
     uploads a stock CSV with a bad row; (b) a courier delivers on the phone
     page with the right code after a wrong one is refused, and the order's
     timeline and events show it; (c) a courier's session cannot open the
-    console; (d) the operator clears an exception from the desk."""
+    console; (d) the operator clears an exception from the desk; (e) the
+    operator watches an order pass through its states on the live map and
+    its courier move."""
 import json
 import os
 import subprocess
@@ -136,6 +138,35 @@ class PagesTest(StackTest):
         self.assertIn("op_cancel", seen["kinds"])
         self.assertEqual(self.stack.order(oid)["state"], "RETURNING")
         self.assertNotIn(oid, self.stack.rxctl("exceptions", "--count", "200").stdout)
+
+    def test_operator_watches_the_map(self):
+        here = area()
+        pid, cid = uid("ph"), uid("c")
+        ph = self.stack.register_pharmacy(pid, *here, name="江城大药房")
+        co = self.stack.token("courier", cid)
+        api = self.stack.courier_api
+        self.assertEqual(api("PUT", "/v1/couriers/%s/availability" % cid, co,
+                             {"available": True, "capacity": 1})[0], 200)
+        self.assertEqual(api("PUT", "/v1/couriers/%s/location" % cid, co,
+                             {"lat": here[0], "lon": here[1], "ts_ms": int(time.time() * 1000)})[0], 200)
+        rx = uid("rx")
+        self.stack.submit(prescription(rx, offset(here, east_m=700)))
+        oid = self.stack.order_id(rx)
+        self.stack.wait_state(oid, "OFFERED")
+        moved = offset(here, north_m=800)
+        seen = self.browse("map", link=self.link("operator", uid("op")), order_id=oid,
+                           courier_id=cid, pharmacy_api=self.stack.vars["RXD_PHARMACY_API"],
+                           pharmacy_token=ph, courier_api=self.stack.vars["RXD_COURIER_API"],
+                           courier_token=co, moved={"lat": moved[0], "lon": moved[1]},
+                           view={"lat": here[0], "lon": here[1]},
+                           name="console-map")
+        self.assertEqual(seen["states"][0], "OFFERED", seen)
+        self.assertEqual(seen["states"][-1], "COURIER_ASSIGNED", seen)
+        self.assertTrue(seen["atCourier"], "the assigned order is drawn at its courier")
+        self.assertTrue(seen["visible"], "the courier is drawn in view after its move: %s" % seen)
+        self.assertGreater(seen["moved_px"], 50, "the courier moved 800 m north on the map: %s" % seen)
+        self.assertIn("busy", seen["courierClass"])
+        self.assertEqual(self.stack.order(oid)["courier_id"], cid)
 
 
 if __name__ == "__main__":

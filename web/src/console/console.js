@@ -1,12 +1,13 @@
 // The operator console's first page: the exception desk (oldest first, one
 // click to reassign / reroute / retry / cancel / resend the code / unlock,
 // each asking for the reason the operator API requires), order search, and
-// an order's page with its timeline (#order=<id>). The live map comes next
-// (docs/web-pages.md).
+// an order's page with its timeline (#order=<id>), above them the live map
+// (map.js).
 import { requireSession } from '../app/session.js';
 import { api } from '../app/api.js';
 import { t } from '../app/i18n.js';
 import { el, $, header, say, sayError, formatTime, initTimeZone } from '../app/ui.js';
+import { startMap } from './map.js';
 
 const me = requireSession();
 // An auditor reads; the API would refuse its actions, so none are offered.
@@ -158,6 +159,10 @@ async function main() {
   $('#order-back').addEventListener('click', (ev) => { ev.preventDefault(); history.pushState(null, '', location.pathname); route(); });
   window.addEventListener('hashchange', route);
   route();
+  startMap().catch((e) => {
+    sayError(e);
+    if (e.status === 403) forbidden();
+  });
 }
 
 main().catch(sayError);
