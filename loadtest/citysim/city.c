@@ -181,12 +181,12 @@ static json_t *city_ids_json(const city *c, int from_ph, int to_ph, int from_co,
     return json_pack("{s:o, s:o}", "pharmacies", ph, "couriers", co);
 }
 
-int city_write_ids(const city *c, const char *path, char *err, size_t errlen)
+int city_write_ids(const city *c, int with_couriers, const char *path, char *err, size_t errlen)
 {
-    int np = city_driven_pharmacies(c), nc = city_driven_couriers(c);
+    int np = city_driven_pharmacies(c), nc = with_couriers ? city_driven_couriers(c) : 0;
     json_t *j = city_ids_json(c, 0, np, 0, nc);
     json_object_set_new(j, "left_to_people",
-                        city_ids_json(c, np, c->npharmacies, nc, c->ncouriers));
+                        city_ids_json(c, np, c->npharmacies, nc, with_couriers ? c->ncouriers : 0));
     /* written whole then renamed: a reader polling for the file never sees half */
     char tmp[4096];
     snprintf(tmp, sizeof(tmp), "%s.tmp", path);

@@ -63,8 +63,9 @@ void city_point(const sim_opts *o, rng *r, double *lat, double *lon);
 /* How many pharmacies / couriers citysim drives (the first ones). */
 int city_driven_pharmacies(const city *c);
 int city_driven_couriers(const city *c);
-/* Writes the registered ids (--ids-json); -1 with a message in err. */
-int city_write_ids(const city *c, const char *path, char *err, size_t errlen);
+/* Writes the registered ids (--ids-json), the couriers only when they were
+ * registered (not in pharmacy-only mode); -1 with a message in err. */
+int city_write_ids(const city *c, int with_couriers, const char *path, char *err, size_t errlen);
 
 /* Registers every pharmacy (operator), its stock (the pharmacy) and, when
  * s->co_act is set, every courier's availability and first position. done

@@ -159,7 +159,8 @@ static void citysim_on_registered(int failures, const char *first_error, void *c
         return;
     }
     char err[512];
-    if (cs->opt.ids_json && city_write_ids(cs->s.city, cs->opt.ids_json, err, sizeof(err)) != 0)
+    if (cs->opt.ids_json && city_write_ids(cs->s.city, !citysim_pharmacy_only(cs), cs->opt.ids_json,
+                                           err, sizeof(err)) != 0)
         fprintf(stderr, "citysim: %s\n", err);
     fprintf(stderr,
             "citysim: run %s%s: %d pharmacies, %d couriers (%s mode); sending %.4g/s for %d s\n",
