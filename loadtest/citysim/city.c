@@ -6,9 +6,7 @@
 
 #include "auth.h"
 #include "city.h"
-
-#define CITY_EARTH_M 6371000.0
-#define CITY_DEG (M_PI / 180.0)
+#include "place.h"
 
 /* A Chinese city's catalogue: codes shaped like NMPA approval numbers
  * (guoyao zhunzi), names as a pharmacist there reads them. The names stay
@@ -33,18 +31,17 @@ const city_drug *city_catalogue(size_t *n)
 
 void city_point(const sim_opts *o, rng *r, double *lat, double *lon)
 {
-    /* sqrt makes the density uniform over the disc, not bunched at the centre */
-    double d = o->radius_m * sqrt(rng_unit(r));
-    double a = 2 * M_PI * rng_unit(r);
-    *lat = o->centre_lat + (d * cos(a)) / CITY_EARTH_M / CITY_DEG;
-    *lon = o->centre_lon + (d * sin(a)) / (CITY_EARTH_M * cos(o->centre_lat * CITY_DEG)) / CITY_DEG;
+    place_disc_point(r, o->centre_lat, o->centre_lon, o->radius_m, lat, lon);
 }
 
-double city_distance_m(double lat1, double lon1, double lat2, double lon2)
+int city_driven_pharmacies(const city *c)
 {
-    double x = (lon2 - lon1) * CITY_DEG * cos((lat1 + lat2) / 2 * CITY_DEG);
-    double y = (lat2 - lat1) * CITY_DEG;
-    return sqrt(x * x + y * y) * CITY_EARTH_M;
+    return c->npharmacies - c->people;
+}
+
+int city_driven_couriers(const city *c)
+{
+    return c->ncouriers - c->people;
 }
 
 static void city_draw_stock(city_pharmacy *p, rng *r)
@@ -60,8 +57,20 @@ static int city_draw_pharmacy(city_pharmacy *p, const sim_opts *o, const char *r
                               rng *r, const char *secret, int64_t exp_s)
 {
     snprintf(p->id, sizeof(p->id), "%s-ph-%04d", run_id, i);
-    snprintf(p->name, sizeof(p->name), "模拟大药房 %d 号店", i);
-    city_point(o, r, &p->lat, &p->lon);
+    if (o->wuhan) {
+        /* the pilots' link: every pharmacy in one hospital's 3 km circle,
+         * the hospitals taking turns so each has its share */
+        wuhan_place pl;
+        wuhan_draw_place(r, (size_t)i, WUHAN_LINK_M, &pl);
+        wuhan_pharmacy_name(r, &pl, p->name, sizeof(p->name));
+        snprintf(p->address, sizeof(p->address), "%s", pl.address);
+        p->hospital_id = pl.hospital->id;
+        p->lat = pl.lat;
+        p->lon = pl.lon;
+    } else {
+        snprintf(p->name, sizeof(p->name), "模拟大药房 %d 号店", i);
+        city_point(o, r, &p->lat, &p->lon);
+    }
     p->capacity = rng_range(r, 4, 12);
     p->cold_chain = rng_chance(r, 0.4);
     p->insurance = rng_chance(r, 0.7);
@@ -77,7 +86,16 @@ static int city_draw_courier(city_courier *c, const sim_opts *o, const char *run
                              const char *secret, int64_t exp_s)
 {
     snprintf(c->id, sizeof(c->id), "%s-co-%04d", run_id, i);
-    city_point(o, r, &c->lat, &c->lon);
+    if (o->wuhan) { /* couriers wait near a hospital, where the orders start */
+        size_t nh;
+        wuhan_place pl;
+        wuhan_hospitals(&nh);
+        wuhan_draw_place(r, (size_t)rng_range(r, 0, (int)nh - 1), WUHAN_LINK_M, &pl);
+        c->lat = pl.lat;
+        c->lon = pl.lon;
+    } else {
+        city_point(o, r, &c->lat, &c->lon);
+    }
     c->cold_box = rng_chance(r, 0.5);
     c->capacity = rng_range(r, 1, 2);
     return auth_token_make(secret, AUTH_COURIER, c->id, exp_s, c->token, sizeof(c->token)) < 0 ? -1
@@ -90,17 +108,26 @@ city *city_new(const sim_opts *o, const char *run_id, int64_t exp_s, char *err, 
     rng r;
     if (!c)
         goto oom;
-    c->pharmacies = calloc((size_t)o->pharmacies, sizeof(*c->pharmacies));
-    c->couriers = calloc((size_t)(o->couriers ? o->couriers : 1), sizeof(*c->couriers));
+    c->people = o->leave_to_people;
+    c->npharmacies = o->pharmacies + c->people;
+    c->ncouriers = o->couriers + c->people;
+    c->pharmacies = calloc((size_t)c->npharmacies, sizeof(*c->pharmacies));
+    c->couriers = calloc((size_t)(c->ncouriers ? c->ncouriers : 1), sizeof(*c->couriers));
     if (!c->pharmacies || !c->couriers)
         goto oom;
-    c->npharmacies = o->pharmacies;
-    c->ncouriers = o->couriers;
     rng_seed(&r, o->seed, 1);
-    for (int i = 0; i < c->npharmacies; i++)
+    /* the people's come last, so that leaving some to people does not
+     * change the rest of the city */
+    for (int i = 0; i < o->pharmacies; i++)
         if (city_draw_pharmacy(&c->pharmacies[i], o, run_id, i, &r, o->token_secret, exp_s))
             goto bad_id;
-    for (int i = 0; i < c->ncouriers; i++)
+    for (int i = 0; i < o->couriers; i++)
+        if (city_draw_courier(&c->couriers[i], o, run_id, i, &r, o->token_secret, exp_s))
+            goto bad_id;
+    for (int i = o->pharmacies; i < c->npharmacies; i++)
+        if (city_draw_pharmacy(&c->pharmacies[i], o, run_id, i, &r, o->token_secret, exp_s))
+            goto bad_id;
+    for (int i = o->couriers; i < c->ncouriers; i++)
         if (city_draw_courier(&c->couriers[i], o, run_id, i, &r, o->token_secret, exp_s))
             goto bad_id;
     if (auth_token_make(o->token_secret, AUTH_OPERATOR, "citysim", exp_s, c->op_token,
@@ -128,6 +155,46 @@ void city_free(city *c)
     free(c->pharmacies);
     free(c->couriers);
     free(c);
+}
+
+/* ---- the ids, for the demo's links ---- */
+
+static json_t *city_pharmacy_json(const city_pharmacy *p)
+{
+    json_t *j = json_pack("{s:s, s:s, s:f, s:f}", "id", p->id, "name", p->name, "lat", p->lat,
+                          "lon", p->lon);
+    if (p->hospital_id) {
+        json_object_set_new(j, "address", json_string(p->address));
+        json_object_set_new(j, "hospital_id", json_string(p->hospital_id));
+    }
+    return j;
+}
+
+static json_t *city_ids_json(const city *c, int from_ph, int to_ph, int from_co, int to_co)
+{
+    json_t *ph = json_array(), *co = json_array();
+    for (int i = from_ph; i < to_ph; i++)
+        json_array_append_new(ph, city_pharmacy_json(&c->pharmacies[i]));
+    for (int i = from_co; i < to_co; i++)
+        json_array_append_new(co, json_pack("{s:s, s:f, s:f}", "id", c->couriers[i].id, "lat",
+                                            c->couriers[i].lat, "lon", c->couriers[i].lon));
+    return json_pack("{s:o, s:o}", "pharmacies", ph, "couriers", co);
+}
+
+int city_write_ids(const city *c, int with_couriers, const char *path, char *err, size_t errlen)
+{
+    int np = city_driven_pharmacies(c), nc = with_couriers ? city_driven_couriers(c) : 0;
+    json_t *j = city_ids_json(c, 0, np, 0, nc);
+    json_object_set_new(j, "left_to_people",
+                        city_ids_json(c, np, c->npharmacies, nc, with_couriers ? c->ncouriers : 0));
+    /* written whole then renamed: a reader polling for the file never sees half */
+    char tmp[4096];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    int rc = json_dump_file(j, tmp, JSON_INDENT(1)) == 0 && rename(tmp, path) == 0 ? 0 : -1;
+    json_decref(j);
+    if (rc != 0)
+        snprintf(err, errlen, "cannot write --ids-json %s: check the directory exists", path);
+    return rc;
 }
 
 /* ---- registration ---- */

@@ -9,6 +9,7 @@
 
 #include "rng.h"
 #include "sim.h"
+#include "wuhan.h"
 
 #define CITY_ID_MAX 64
 #define CITY_TOKEN_MAX 256
@@ -22,7 +23,9 @@ typedef struct city_drug {
 
 typedef struct city_pharmacy {
     char id[CITY_ID_MAX + 1];
-    char name[48];
+    char name[WUHAN_NAME_MAX];
+    char address[WUHAN_ADDRESS_MAX]; /* "" in the Chengdu disc */
+    const char *hospital_id;         /* the hospital it is linked to; NULL in the disc */
     double lat, lon;
     int capacity;
     int cold_chain;
@@ -39,11 +42,14 @@ typedef struct city_courier {
     char token[CITY_TOKEN_MAX];
 } city_courier;
 
+/* The last `people` pharmacies and couriers are left to people (the demo's
+ * pages): registered like the others, never driven by citysim. */
 struct city {
     city_pharmacy *pharmacies;
-    int npharmacies;
+    int npharmacies; /* all registered, people's included */
     city_courier *couriers;
     int ncouriers;
+    int people;
     char op_token[CITY_TOKEN_MAX];
 };
 
@@ -52,10 +58,14 @@ city *city_new(const sim_opts *o, const char *run_id, int64_t exp_s, char *err, 
 void city_free(city *c);
 
 const city_drug *city_catalogue(size_t *n);
-/* A uniformly random point within the city's radius. */
+/* A uniformly random point within the Chengdu disc (--centre, --radius-m). */
 void city_point(const sim_opts *o, rng *r, double *lat, double *lon);
-/* Straight-line metres between two points (equirectangular: city scale). */
-double city_distance_m(double lat1, double lon1, double lat2, double lon2);
+/* How many pharmacies / couriers citysim drives (the first ones). */
+int city_driven_pharmacies(const city *c);
+int city_driven_couriers(const city *c);
+/* Writes the registered ids (--ids-json), the couriers only when they were
+ * registered (not in pharmacy-only mode); -1 with a message in err. */
+int city_write_ids(const city *c, int with_couriers, const char *path, char *err, size_t errlen);
 
 /* Registers every pharmacy (operator), its stock (the pharmacy) and, when
  * s->co_act is set, every courier's availability and first position. done

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "city.h"
+#include "place.h"
 #include "courier.h"
 #include "dict.h"
 #include "log.h"
@@ -414,7 +415,7 @@ static courier_job *courier_current(courier *co)
         if (j->phase == CJ_OFFERED)
             continue;
         courier_job_stop(j, &lat, &lon);
-        double d = city_distance_m(co->lat, co->lon, lat, lon);
+        double d = place_distance_m(co->lat, co->lon, lat, lon);
         if (!cur || d < best) {
             cur = j;
             best = d;
@@ -426,7 +427,7 @@ static courier_job *courier_current(courier *co)
 /* Moves toward (lat, lon) by one tick; 1 when there. */
 static int courier_step(courier *co, double lat, double lon)
 {
-    double d = city_distance_m(co->lat, co->lon, lat, lon);
+    double d = place_distance_m(co->lat, co->lon, lat, lon);
     double step = COURIER_SPEED_MPS * co->set->s->opt->speedup * COURIER_TICK_S;
     if (d <= step + COURIER_ARRIVED_M) {
         co->lat = lat;
@@ -491,7 +492,7 @@ courier_set *courier_set_new(sim *s)
     if (!cs)
         return NULL;
     cs->s = s;
-    cs->n = s->city->ncouriers;
+    cs->n = city_driven_couriers(s->city);
     cs->all = calloc((size_t)(cs->n ? cs->n : 1), sizeof(*cs->all));
     cs->tick = event_new(s->base, -1, EV_PERSIST, courier_on_tick, cs);
     if (!cs->all || !cs->tick)

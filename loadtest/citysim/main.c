@@ -158,11 +158,18 @@ static void citysim_on_registered(int failures, const char *first_error, void *c
         event_base_loopexit(cs->s.base, NULL);
         return;
     }
+    char err[512];
+    if (cs->opt.ids_json && city_write_ids(cs->s.city, !citysim_pharmacy_only(cs), cs->opt.ids_json,
+                                           err, sizeof(err)) != 0)
+        fprintf(stderr, "citysim: %s\n", err);
     fprintf(stderr,
-            "citysim: run %s: %d pharmacies, %d couriers (%s mode); sending %.4g/s for %d s\n",
-            cs->s.run_id, cs->s.city->npharmacies,
-            citysim_pharmacy_only(cs) ? 0 : cs->s.city->ncouriers,
+            "citysim: run %s%s: %d pharmacies, %d couriers (%s mode); sending %.4g/s for %d s\n",
+            cs->s.run_id, cs->opt.wuhan ? " (Wuhan)" : "", city_driven_pharmacies(cs->s.city),
+            citysim_pharmacy_only(cs) ? 0 : city_driven_couriers(cs->s.city),
             citysim_pharmacy_only(cs) ? "pharmacy-only" : "full", cs->opt.rate, cs->opt.duration_s);
+    if (cs->s.city->people)
+        fprintf(stderr, "citysim: %d pharmacies and %d couriers more are left to people\n",
+                cs->s.city->people, citysim_pharmacy_only(cs) ? 0 : cs->s.city->people);
     cs->start_ms = sim_now_ms();
     cs->phase = CS_RUN;
     pharm_set_start(cs->s.pharms);

@@ -1,6 +1,7 @@
 /* opts.c - flag parsing and range checks for citysim. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "opts.h"
 
@@ -16,11 +17,20 @@ const char opts_usage[] =
     "  --day S             a province's day of prescriptions in S real seconds:\n"
     "                      --rate is then the mean, quiet at night, peaks at\n"
     "                      10 am and 8 pm (0: a flat rate)\n"
+    "  --city NAME         chengdu: a disc of --radius-m around --centre (the\n"
+    "                      default); wuhan: around 17 major Wuhan hospitals,\n"
+    "                      every pharmacy, drop-off and courier start within\n"
+    "                      3 km of one (--centre and --radius-m unused)\n"
     "  --centre LAT,LON    city centre (30.657,104.066: Chengdu)\n"
     "  --radius-m M        city radius in metres (6000)\n"
+    "  --leave-to-people N also register N pharmacies and N couriers that\n"
+    "                      citysim does not drive, for people to play (0)\n"
     "  --max-conns N       connections per long-poll pool (512)\n"
     "  --run-id ID         prefix of every id of this run (default: derived)\n"
     "  --summary-json PATH also write the summary as JSON\n"
+    "  --ids-json PATH     once registered, write the city's ids as JSON:\n"
+    "                      {\"pharmacies\": [...], \"couriers\": [...],\n"
+    "                       \"left_to_people\": {\"pharmacies\": [...], ...}}\n"
     "settings: RXD_KAFKA_BROKERS, RXD_TOKEN_SECRET, RXD_PHARMACY_API, RXD_COURIER_API\n"
     "(. build/stack.env sets them all)\n";
 
@@ -73,7 +83,8 @@ static int opts_numbers(const config *cfg, sim_opts *o, char *err, size_t errlen
         opts_double(cfg, "SPEEDUP", 10, 0.1, 10000, &o->speedup, err, errlen) ||
         opts_double(cfg, "DAY", 0, 0, 864000, &o->day_s, err, errlen) ||
         opts_double(cfg, "RADIUS_M", 6000, 100, 100000, &o->radius_m, err, errlen) ||
-        opts_int(cfg, "MAX_CONNS", 512, 1, 10000, &o->max_conns, err, errlen))
+        opts_int(cfg, "MAX_CONNS", 512, 1, 10000, &o->max_conns, err, errlen) ||
+        opts_int(cfg, "LEAVE_TO_PEOPLE", 0, 0, 100, &o->leave_to_people, err, errlen))
         return -1;
     if (config_int(cfg, "SEED", 1, &seed, err, errlen) != 0)
         return -1;
@@ -81,10 +92,23 @@ static int opts_numbers(const config *cfg, sim_opts *o, char *err, size_t errlen
     return 0;
 }
 
+static int opts_city(const config *cfg, sim_opts *o, char *err, size_t errlen)
+{
+    const char *s = config_str(cfg, "CITY", "chengdu");
+    if (strcmp(s, "chengdu") != 0 && strcmp(s, "wuhan") != 0) {
+        snprintf(err, errlen, "--city must be chengdu or wuhan (got '%s')", s);
+        return -1;
+    }
+    o->wuhan = strcmp(s, "wuhan") == 0;
+    return 0;
+}
+
 int opts_parse(const config *cfg, sim_opts *o, char *err, size_t errlen)
 {
-    if (opts_numbers(cfg, o, err, errlen) || opts_centre(cfg, o, err, errlen))
+    if (opts_numbers(cfg, o, err, errlen) || opts_centre(cfg, o, err, errlen) ||
+        opts_city(cfg, o, err, errlen))
         return -1;
+    o->ids_json = config_str(cfg, "IDS_JSON", NULL);
     o->summary_json = config_str(cfg, "SUMMARY_JSON", NULL);
     o->run_id = config_str(cfg, "RUN_ID", NULL);
     o->pharmacy_api = config_str(cfg, "PHARMACY_API", NULL);

@@ -17,11 +17,14 @@ typedef struct sim_opts {
     uint64_t seed;
     double speedup; /* simulated seconds per real second for travel and work */
     double day_s;   /* real seconds of one simulated day of demand; 0: flat rate */
+    int wuhan;      /* --city wuhan: the table of wuhan.c instead of the disc */
     double centre_lat, centre_lon;
     double radius_m;
-    int max_conns; /* connections per long-poll pool */
+    int leave_to_people; /* pharmacies and couriers registered, not driven */
+    int max_conns;       /* connections per long-poll pool */
     const char *summary_json;
-    const char *run_id; /* NULL: derived from the seed and the start time */
+    const char *ids_json; /* the registered ids, written once registered */
+    const char *run_id;   /* NULL: derived from the seed and the start time */
     const char *pharmacy_api;
     const char *courier_api;
     const char *token_secret;

@@ -261,7 +261,7 @@ pharm_set *pharm_set_new(sim *s)
     if (!ps)
         return NULL;
     ps->s = s;
-    ps->n = s->city->npharmacies;
+    ps->n = city_driven_pharmacies(s->city);
     ps->all = calloc((size_t)ps->n, sizeof(*ps->all));
     ps->by_id = dict_new(NULL);
     if (!ps->all || !ps->by_id)

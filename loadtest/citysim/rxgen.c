@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "city.h"
+#include "place.h"
 #include "dayshape.h"
 #include "rng.h"
 #include "rxdispatch.pb-c.h"
@@ -34,7 +35,7 @@ typedef struct rxgen_rx {
     Rxdispatch__V1__GeoPoint point;
     Rxdispatch__V1__Item items[RXGEN_ITEMS_MAX];
     Rxdispatch__V1__Item *item_ptrs[RXGEN_ITEMS_MAX];
-    char pid[96], patient[96], address[96], hospital[32], nominated[CITY_ID_MAX + 1];
+    char pid[96], patient[96], address[WUHAN_ADDRESS_MAX], hospital[32], nominated[CITY_ID_MAX + 1];
     char codes[RXGEN_ITEMS_MAX][32], names[RXGEN_ITEMS_MAX][48];
     track_rx note;
 } rxgen_rx;
@@ -126,8 +127,9 @@ static const city_pharmacy *rxgen_nominee(rxgen *g, double lat, double lon)
     const city_pharmacy *nearest = NULL;
     double best = 0;
     int near = 0;
-    for (int i = 0; i < c->npharmacies; i++) {
-        double d = city_distance_m(lat, lon, c->pharmacies[i].lat, c->pharmacies[i].lon);
+    int n = city_driven_pharmacies(c); /* people may not be there to hand it over */
+    for (int i = 0; i < n; i++) {
+        double d = place_distance_m(lat, lon, c->pharmacies[i].lat, c->pharmacies[i].lon);
         near += d <= RXGEN_NOMINATE_M;
         if (!nearest || d < best) {
             nearest = &c->pharmacies[i];
@@ -137,9 +139,9 @@ static const city_pharmacy *rxgen_nominee(rxgen *g, double lat, double lon)
     if (near == 0)
         return nearest;
     int pick = rng_range(&g->r, 1, near);
-    for (int i = 0; i < c->npharmacies; i++) {
+    for (int i = 0; i < n; i++) {
         const city_pharmacy *p = &c->pharmacies[i];
-        if (city_distance_m(lat, lon, p->lat, p->lon) <= RXGEN_NOMINATE_M && --pick == 0)
+        if (place_distance_m(lat, lon, p->lat, p->lon) <= RXGEN_NOMINATE_M && --pick == 0)
             return p;
     }
     return nearest;
@@ -158,6 +160,27 @@ static void rxgen_draw_fulfilment(rxgen *g, rxgen_rx *x)
                                        : RXDISPATCH__V1__FULFILMENT__HOME_DELIVERY;
 }
 
+/* Where the prescription comes from and goes to: in Wuhan, one of the
+ * hospitals and a drop-off within its 3 km circle (the pilots' link). */
+static void rxgen_draw_place(rxgen *g, rxgen_rx *x)
+{
+    if (g->s->opt->wuhan) {
+        size_t nh;
+        wuhan_place pl;
+        wuhan_hospitals(&nh);
+        wuhan_draw_place(&g->r, (size_t)rng_range(&g->r, 0, (int)nh - 1), WUHAN_LINK_M, &pl);
+        snprintf(x->address, sizeof(x->address), "%s", pl.address);
+        snprintf(x->hospital, sizeof(x->hospital), "%s", pl.hospital->id);
+        x->point.lat = pl.lat;
+        x->point.lon = pl.lon;
+        return;
+    }
+    snprintf(x->address, sizeof(x->address), "四川省成都市锦江区模拟路 %d 号",
+             rng_range(&g->r, 1, 250));
+    snprintf(x->hospital, sizeof(x->hospital), "hosp-%d", rng_range(&g->r, 1, 8));
+    city_point(g->s->opt, &g->r, &x->point.lat, &x->point.lon);
+}
+
 static void rxgen_draw(rxgen *g, rxgen_rx *x, long n, int64_t now)
 {
     Rxdispatch__V1__PrescriptionApproved init = RXDISPATCH__V1__PRESCRIPTION_APPROVED__INIT;
@@ -166,10 +189,7 @@ static void rxgen_draw(rxgen *g, rxgen_rx *x, long n, int64_t now)
     x->point = pinit;
     snprintf(x->pid, sizeof(x->pid), "%s-rx-%06ld", g->s->run_id, n);
     snprintf(x->patient, sizeof(x->patient), "%s-pt-%06ld", g->s->run_id, n);
-    snprintf(x->address, sizeof(x->address), "四川省成都市锦江区模拟路 %d 号",
-             rng_range(&g->r, 1, 250));
-    snprintf(x->hospital, sizeof(x->hospital), "hosp-%d", rng_range(&g->r, 1, 8));
-    city_point(g->s->opt, &g->r, &x->point.lat, &x->point.lon);
+    rxgen_draw_place(g, x);
     x->msg.prescription_id = x->pid;
     x->msg.patient_ref = x->patient;
     x->msg.delivery = &x->point;
