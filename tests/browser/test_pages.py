@@ -67,17 +67,24 @@ class PagesTest(StackTest):
         self.assertTrue(out.startswith(self.web + "/login/#code="), out)
         return out
 
-    def handover_code(self, oid):
-        found = {}
-
-        def seen():
-            for n in self.stack.events("patient.notify", idle_ms=1000):
-                if n.get("order_id") == oid and n.get("handover_code"):
-                    found["code"] = n["handover_code"]
-            return "code" in found
-
-        wait_until(seen, 30, "the handover code of %s on patient.notify" % oid)
-        return found["code"]
+    def offered_near_courier(self, **pharmacy):
+        """A pharmacy with an available courier at it, and an order 700 m
+        away offered to the pharmacy: (here, pharmacy token, courier id,
+        courier token, order id)."""
+        here = area()
+        pid, cid = uid("ph"), uid("c")
+        ph = self.stack.register_pharmacy(pid, *here, **pharmacy)
+        co = self.stack.token("courier", cid)
+        api = self.stack.courier_api
+        self.assertEqual(api("PUT", "/v1/couriers/%s/availability" % cid, co,
+                             {"available": True, "capacity": 1})[0], 200)
+        self.assertEqual(api("PUT", "/v1/couriers/%s/location" % cid, co,
+                             {"lat": here[0], "lon": here[1], "ts_ms": int(time.time() * 1000)})[0], 200)
+        rx = uid("rx")
+        self.stack.submit(prescription(rx, offset(here, east_m=700)))
+        oid = self.stack.order_id(rx)
+        self.stack.wait_state(oid, "OFFERED")
+        return here, ph, cid, co, oid
 
     def test_pharmacy_then_courier_delivers(self):
         here = area()
@@ -92,7 +99,7 @@ class PagesTest(StackTest):
         self.assertIn("Amoxicillin", seen["items"])
         self.assertEqual(self.stack.order(oid)["state"], "READY")
 
-        code = self.handover_code(oid)
+        code = self.stack.handover_code(oid)
         wrong = "0" * len(code) if code != "0" * len(code) else "1" * len(code)
         seen = self.browse("courier", link=self.link("courier", cid), order_id=oid, code=code,
                            wrong=wrong, geo={"lat": here[0], "lon": here[1]})
@@ -113,19 +120,8 @@ class PagesTest(StackTest):
         self.assertIn("此角色无权", seen["message"])
 
     def test_desk_clears_an_exception(self):
-        here = area()
-        pid, cid = uid("ph"), uid("c")
-        ph = self.stack.register_pharmacy(pid, *here)
-        co = self.stack.token("courier", cid)
+        _, ph, _, co, oid = self.offered_near_courier()
         api = self.stack.courier_api
-        self.assertEqual(api("PUT", "/v1/couriers/%s/availability" % cid, co,
-                             {"available": True, "capacity": 1})[0], 200)
-        self.assertEqual(api("PUT", "/v1/couriers/%s/location" % cid, co,
-                             {"lat": here[0], "lon": here[1], "ts_ms": int(time.time() * 1000)})[0], 200)
-        rx = uid("rx")
-        self.stack.submit(prescription(rx, offset(here, east_m=700)))
-        oid = self.stack.order_id(rx)
-        self.stack.wait_state(oid, "OFFERED")
         for action in ("accept", "ready"):
             self.assertEqual(self.stack.pharmacy_api("POST", "/v1/orders/%s/%s" % (oid, action), ph)[0], 200)
         self.stack.wait_state(oid, "COURIER_ASSIGNED")
@@ -140,19 +136,7 @@ class PagesTest(StackTest):
         self.assertNotIn(oid, self.stack.rxctl("exceptions", "--count", "200").stdout)
 
     def test_operator_watches_the_map(self):
-        here = area()
-        pid, cid = uid("ph"), uid("c")
-        ph = self.stack.register_pharmacy(pid, *here, name="江城大药房")
-        co = self.stack.token("courier", cid)
-        api = self.stack.courier_api
-        self.assertEqual(api("PUT", "/v1/couriers/%s/availability" % cid, co,
-                             {"available": True, "capacity": 1})[0], 200)
-        self.assertEqual(api("PUT", "/v1/couriers/%s/location" % cid, co,
-                             {"lat": here[0], "lon": here[1], "ts_ms": int(time.time() * 1000)})[0], 200)
-        rx = uid("rx")
-        self.stack.submit(prescription(rx, offset(here, east_m=700)))
-        oid = self.stack.order_id(rx)
-        self.stack.wait_state(oid, "OFFERED")
+        here, ph, cid, co, oid = self.offered_near_courier(name="江城大药房")
         moved = offset(here, north_m=800)
         seen = self.browse("map", link=self.link("operator", uid("op")), order_id=oid,
                            courier_id=cid, pharmacy_api=self.stack.vars["RXD_PHARMACY_API"],

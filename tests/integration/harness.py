@@ -202,6 +202,19 @@ class Stack:
         out = self.rxctl(*args).stdout
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
+    def handover_code(self, oid):
+        """The order's handover code, as the patient got it on patient.notify."""
+        found = {}
+
+        def seen():
+            for n in self.events("patient.notify", idle_ms=1000):
+                if n.get("order_id") == oid and n.get("handover_code"):
+                    found["code"] = n["handover_code"]
+            return "code" in found
+
+        wait_until(seen, 30, "the handover code of %s on patient.notify" % oid)
+        return found["code"]
+
     # ---- HTTP ----
 
     def pharmacy_api(self, method, path, token=None, body=None, **kw):

@@ -90,16 +90,7 @@ class CourierTestBase(StackTest):
         return out["assignments"]
 
     def handover_code(self, oid):
-        found = {}
-
-        def seen():
-            for n in self.stack.events("patient.notify", idle_ms=1000):
-                if n.get("order_id") == oid and n.get("handover_code"):
-                    found["code"] = n["handover_code"]
-            return "code" in found
-
-        wait_until(seen, 30, "the handover code of %s on patient.notify" % oid)
-        return found["code"]
+        return self.stack.handover_code(oid)
 
     def delivered_order(self):
         """A new order through to DELIVERED by a new courier: (oid, cid)."""
