@@ -41,6 +41,7 @@ Needs a build (RXD_BUILD_DIR, default build/)."""
 import argparse
 import json
 import os
+import shutil
 import random
 import socket
 import subprocess
@@ -218,6 +219,16 @@ class Chaos:
         with open(path, errors="replace") as f:
             return "".join(f.readlines()[-n:])
 
+    def count_in_logs(self, event):
+        """How many log lines of the services name this event (all restarts
+        of each write to one file)."""
+        n = 0
+        logs = os.path.join(self.stack.dir, "logs")
+        for name in os.listdir(logs):
+            with open(os.path.join(logs, name), errors="replace") as f:
+                n += sum(1 for line in f if '"event":"%s"' % event in line)
+        return n
+
     def wait_registered(self, sim, log, timeout=120):
         """Returns once citysim has registered its city (its "run ..." line)
         or has exited; the exit is reported after the run."""
@@ -258,15 +269,41 @@ class Chaos:
         self.stack = Stack(services=services, RXD_OFFER_DEADLINE_MS=10000,
                            RXD_COURIER_DEADLINE_MS=10000, RXD_SHUTDOWN_TIMEOUT_MS=5000,
                            RXD_ROUTE_LEASE_MS=4000, RXD_STACK_KAFKA=a.kafka,
-                           RXD_STACK_REDIS_FSYNC="always" if a.redis_kill else "everysec").up()
+                           RXD_STACK_REDIS_FSYNC="always" if a.redis_kill else "everysec",
+                           # the idempotent producer's state changes (epoch
+                           # bumps, possibly-persisted failures) in the logs
+                           # kept from a failed run
+                           **({"RXD_KAFKA_DEBUG": "eos", "RXD_LOG_LEVEL": "debug"}
+                              if a.kafka == "kafka" else {})).up()
         self.say("stack up in %s" % self.stack.dir)
+        rc = 2
         try:
-            return self.drive()
+            rc = self.drive()
+            return rc
         finally:
+            if rc != 0:
+                self.keep_logs()
             if a.keep:
                 print("stack left running in", self.stack.dir)
             else:
                 self.stack.down()
+
+    def keep_logs(self):
+        """A failed run's service logs, the Kafka nodes' logs and the segments
+        of order.events are copied out of the stack before it goes: a lost
+        event is found there."""
+        dest = os.path.join(os.environ.get("RXD_ARTIFACTS", os.getcwd()), "chaos-artifacts",
+                            "%s-seed%d" % (self.args.kafka, self.args.seed))
+        shutil.rmtree(dest, ignore_errors=True)
+        shutil.copytree(os.path.join(self.stack.dir, "logs"), os.path.join(dest, "logs"),
+                        ignore_dangling_symlinks=True)
+        # the nodes' logs and order.events' segments (a small run's are small)
+        kafka = os.path.join(self.stack.dir, "kafka")
+        for root, dirs, files in os.walk(kafka) if os.path.isdir(kafka) else []:
+            rel = os.path.relpath(root, kafka)
+            if rel == "logs" or "/order.events-" in "/" + rel:
+                shutil.copytree(root, os.path.join(dest, "kafka", rel), dirs_exist_ok=True)
+        self.say("the run failed: its logs are kept in %s" % dest)
 
     def drive(self):
         a = self.args
@@ -397,7 +434,9 @@ class Chaos:
         self.stalls(by_order, outbox_wait)
         self.figures.update({"prescriptions": sent, "orders": len(orders),
                              "events": sum(len(s) for s in by_order.values()),
-                             "redelivered_events": redelivered, "lost": len(lost),
+                             "redelivered_events": redelivered,
+                             "unconfirmed_acks": self.count_in_logs("kafka_delivery_unconfirmed"),
+                             "lost": len(lost),
                              "doubled": len(doubled), "out_of_sequence": len(out_of_sequence)})
         self.report(lost, doubled + out_of_sequence)
         return 1 if lost or doubled or out_of_sequence else 0
@@ -453,6 +492,7 @@ return out""", "1", PREFIX + "anchor", PREFIX)
         kinds = sorted(k for k in self.figures if k.startswith("kafka_"))
         for k in ["kills", "restarts", "redis_restarts", "broker_faults"] + kinds + [
                 "fault_errors", "prescriptions", "orders", "events", "redelivered_events",
+                "unconfirmed_acks",
                 "lost", "doubled", "out_of_sequence"]:
             print("  %-20s %8d" % (k, self.figures[k]))
         print("  final states         %s" % json.dumps(self.summary.get("states")))
