@@ -8,7 +8,9 @@ and runs axe-core on each page, failing on serious or critical violations.
     uploads a stock CSV with a bad row; (b) a courier delivers on the phone
     page with the right code after a wrong one is refused, and the order's
     timeline and events show it; (c) a courier's session cannot open the
-    console; (d) the operator clears an exception from the desk; (e) the
+    console; (d) the operator clears an exception from the desk, and its
+    rosters and last-hour figures show the order's pharmacy, courier and
+    state; (e) the
     operator watches an order pass through its states on the live map and
     its courier move."""
 import json
@@ -120,7 +122,7 @@ class PagesTest(StackTest):
         self.assertIn("此角色无权", seen["message"])
 
     def test_desk_clears_an_exception(self):
-        _, ph, _, co, oid = self.offered_near_courier()
+        _, ph, cid, co, oid = self.offered_near_courier()
         api = self.stack.courier_api
         for action in ("accept", "ready"):
             self.assertEqual(self.stack.pharmacy_api("POST", "/v1/orders/%s/%s" % (oid, action), ph)[0], 200)
@@ -129,8 +131,22 @@ class PagesTest(StackTest):
         wait_until(lambda: oid in self.stack.rxctl("exceptions", "--count", "200").stdout, 30,
                    "the deliver exception of " + oid)
 
+        pid = self.stack.order(oid)["pharmacy_id"]
         seen = self.browse("console", link=self.link("operator", uid("op")), login_page="/console/",
-                           order_id=oid, action="cancel", name="console-desk")
+                           order_id=oid, action="cancel", pharmacy_id=pid, courier_id=cid,
+                           name="console-desk")
+        # the rosters and the last hour's figures, as the desk saw them
+        # before it acted: the pharmacy let the order go at pickup (0 of
+        # its 10), the courier is busy with it, and the hour counted it into
+        # PICKED_UP, where it is now
+        self.assertRegex(seen["pharmacy_row"], r"0 / 10", seen)
+        self.assertIn("courier-busy", seen["courier_class"])
+        self.assertIn("courier-benched", seen["benched_class"])
+        bench = [e for e in self.stack.events() if e.get("kind") == "op_benched"
+                 and e.get("subject_id") == cid]
+        self.assertEqual(len(bench), 1, bench)
+        self.assertTrue(bench[0]["actor"].startswith("operator:"), bench)
+        self.assertRegex(seen["picked_up_row"], r"^\D*(\d+)\D+[1-9]", seen)
         self.assertIn("op_cancel", seen["kinds"])
         self.assertEqual(self.stack.order(oid)["state"], "RETURNING")
         self.assertNotIn(oid, self.stack.rxctl("exceptions", "--count", "200").stdout)

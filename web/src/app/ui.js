@@ -19,6 +19,14 @@ export function el(tag, attrs = {}, ...children) {
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 
+// A table of rows under translated column heads, or the emptyKey line.
+export function table(heads, rows, emptyKey) {
+  if (!rows.length) return el('p', { class: 'muted', text: t(emptyKey) });
+  return el('table', {},
+    el('thead', {}, el('tr', {}, ...heads.map((h) => el('th', { scope: 'col', text: t(h) })))),
+    el('tbody', {}, ...rows));
+}
+
 let tz = 'UTC';
 export async function initTimeZone() {
   const cfg = await loadConfig();

@@ -2,12 +2,13 @@
 // click to reassign / reroute / retry / cancel / resend the code / unlock,
 // each asking for the reason the operator API requires), order search, and
 // an order's page with its timeline (#order=<id>), above them the live map
-// (map.js).
+// (map.js), below them the last hour's figures and the rosters (panels.js).
 import { requireSession } from '../app/session.js';
 import { api } from '../app/api.js';
 import { t } from '../app/i18n.js';
-import { el, $, header, say, sayError, formatTime, initTimeZone } from '../app/ui.js';
+import { el, $, header, say, sayError, formatTime, initTimeZone, table } from '../app/ui.js';
 import { startMap } from './map.js';
+import { startPanels } from './panels.js';
 
 const me = requireSession();
 // An auditor reads; the API would refuse its actions, so none are offered.
@@ -26,28 +27,30 @@ const ACTIONS = [
 
 const orderLink = (id) => el('a', { href: '#order=' + encodeURIComponent(id), text: id });
 
-function table(heads, rows, emptyKey) {
-  if (!rows.length) return el('p', { class: 'muted', text: t(emptyKey) });
-  return el('table', {},
-    el('thead', {}, el('tr', {}, ...heads.map((h) => el('th', { scope: 'col', text: t(h) })))),
-    el('tbody', {}, ...rows));
-}
-
 // ---- the exception desk ----
-let pending = null; // { id, action }
+// The action waiting for its reason: { path, title, action, after }.
+let pending = null;
 
-function openAction(id, action) {
-  pending = { id, action: action.name };
-  $('#act-title').textContent = t('action.' + action.name) + ' · ' + id;
+// Asks for the reason (and the action's extra field), then POSTs to path;
+// `after` runs once it went through (the rosters use it too).
+function askReason(title, path, action, field, after) {
+  pending = { path, action, after };
+  $('#act-title').textContent = title;
   $('#act-reason').value = '';
   $('#act-courier').value = '';
   $('#act-pharmacy').value = '';
   $('#act-identity').checked = false;
-  $('#act-courier-row').hidden = action.field !== 'courier';
-  $('#act-pharmacy-row').hidden = action.field !== 'pharmacy';
-  $('#act-identity-row').hidden = action.field !== 'identity';
+  $('#act-courier-row').hidden = field !== 'courier';
+  $('#act-pharmacy-row').hidden = field !== 'pharmacy';
+  $('#act-identity-row').hidden = field !== 'identity';
   $('#act-form').hidden = false;
+  $('#act-form').scrollIntoView({ block: 'nearest' });
   $('#act-reason').focus();
+}
+
+function openAction(id, action) {
+  askReason(t('action.' + action.name) + ' · ' + id,
+    '/v1/orders/' + encodeURIComponent(id) + '/' + action.name, action.name, action.field, loadExceptions);
 }
 
 async function submitAction(ev) {
@@ -58,11 +61,13 @@ async function submitAction(ev) {
   if (pending.action === 'reroute' && $('#act-pharmacy').value.trim()) body.pharmacy_id = $('#act-pharmacy').value.trim();
   if (pending.action === 'unlock') body.identity_checked = $('#act-identity').checked;
   try {
-    const r = await api('operator', 'POST', '/v1/orders/' + encodeURIComponent(pending.id) + '/' + pending.action, body);
-    say(t('console.done', { action: t('action.' + pending.action), id: pending.id, state: r.state }), 'ok');
+    const r = await api('operator', 'POST', pending.path, body);
+    const title = $('#act-title').textContent;
+    say(r.state ? t('console.done', { action: title, state: r.state }) : t('console.done_fleet', { action: title }), 'ok');
+    const after = pending.after;
     pending = null;
     $('#act-form').hidden = true;
-    loadExceptions();
+    if (after) after();
   } catch (e) {
     sayError(e);
   }
@@ -159,6 +164,7 @@ async function main() {
   $('#order-back').addEventListener('click', (ev) => { ev.preventDefault(); history.pushState(null, '', location.pathname); route(); });
   window.addEventListener('hashchange', route);
   route();
+  startPanels({ askReason, mayAct: MAY_ACT, mayConfigure: me.role === 'operator' });
   startMap().catch((e) => {
     sayError(e);
     if (e.status === 403) forbidden();

@@ -30,6 +30,14 @@ const orders = new Map(); // id -> { state, pharmacy, courier, m }
 let cursor = '';
 let gridDrawn = false;
 
+// What the map did, read by loadtest/mapload: each couriers' refresh (fetch
+// and draw times, couriers drawn) and the events applied, with their age
+// when drawn. Bounded: the last STATS_KEEP of each.
+const STATS_KEEP = 2000;
+const stats = { refreshes: [], lags: [], events: 0, snapshots: 0 };
+window.rxdMapStats = stats;
+const keep = (list, x) => { list.push(x); if (list.length > STATS_KEEP) list.shift(); };
+
 // A marker's classes carry what the page and its tests look for.
 function setClass(marker, cls) {
   const e = marker.getElement && marker.getElement();
@@ -49,7 +57,9 @@ function place(store, id, lat, lon, cls, radius, tip) {
     x.m.setLatLng(at);
     setClass(x.m, cls);
   }
-  x.m.bindTooltip(tip);
+  // rebinding would make a new tooltip per marker on every refresh
+  if (x.m.getTooltip()) x.m.setTooltipContent(tip);
+  else x.m.bindTooltip(tip);
 }
 
 function pharmacyClass(p) {
@@ -169,9 +179,14 @@ function hull(pts) {
 }
 
 async function loadFleet(kind) {
+  const t0 = performance.now();
   const r = await api('operator', 'GET', '/v1/fleet?kind=' + kind);
+  const t1 = performance.now();
   for (const x of r[kind] || []) (kind === 'pharmacies' ? drawPharmacy : drawCourier)(x);
-  if (kind === 'couriers') for (const id of orders.keys()) drawOrder(id);
+  if (kind === 'couriers') {
+    for (const id of orders.keys()) drawOrder(id);
+    keep(stats.refreshes, { at: Date.now(), fetch_ms: t1 - t0, draw_ms: performance.now() - t1, n: (r.couriers || []).length });
+  }
 }
 
 async function loadOrders() {
@@ -190,6 +205,7 @@ async function loadOrders() {
 async function snapshot() {
   const r = await api('operator', 'GET', '/v1/live');
   cursor = r.events[0].id;
+  stats.snapshots++;
   await loadFleet('pharmacies');
   await loadFleet('couriers');
   await loadOrders();
@@ -229,6 +245,8 @@ async function follow() {
       }
       cursor = e.id;
       apply(e);
+      stats.events++;
+      if (e.at_ms) keep(stats.lags, Date.now() - e.at_ms);
     }
     legend();
   }
